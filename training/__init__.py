@@ -1,0 +1,1 @@
+"""Training side of clmr-embed (torch): SampleCNN, SimCLR pre-training, linear evaluation."""

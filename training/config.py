@@ -1,0 +1,103 @@
+"""Frozen configuration dataclasses for the encoder and heads, stored inside checkpoints."""
+
+from __future__ import annotations
+
+import dataclasses
+import tomllib
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any, TypeVar
+
+from clmr_embed.constants import SAMPLE_RATE, WINDOW_SAMPLES
+from clmr_embed.errors import ConfigError
+
+# Output channels of SampleCNN's 11 blocks (clmr-reference.md §1).
+CLMR_CHANNELS = (128, 128, 128, 256, 256, 256, 256, 256, 256, 512, 512)
+
+
+@dataclass(frozen=True)
+class EncoderConfig:
+    """SampleCNN shape; the defaults are CLMR's 22.05 kHz model."""
+
+    channels: tuple[int, ...] = CLMR_CHANNELS  # output channels of blocks 0..10
+    sample_rate: int = SAMPLE_RATE  # Hz the encoder was trained at
+    window_samples: int = WINDOW_SAMPLES  # 3**10: eleven stride/pool-3 stages reduce it to length 1
+
+    @property
+    def embedding_dim(self) -> int:
+        """Width of the flattened last block, i.e. the embedding size."""
+        return self.channels[-1]
+
+    def __post_init__(self) -> None:
+        if len(self.channels) != 11:
+            raise ConfigError(f"channels must list 11 block widths, got {len(self.channels)}")
+        if self.window_samples != 3**10:
+            raise ConfigError(f"window_samples must be 59049 (3**10), got {self.window_samples}")
+
+
+@dataclass(frozen=True)
+class ProjectorConfig:
+    """SimCLR projector: Linear(in, hidden, no bias) -> ReLU -> Linear(hidden, out, no bias)."""
+
+    in_dim: int = 512  # encoder embedding size
+    hidden_dim: int = 512  # CLMR v1: 512
+    out_dim: int = 128  # CLMR v1 / released checkpoint: 128 (v2 used 64)
+
+
+@dataclass(frozen=True)
+class HeadConfig:
+    """Classifier on frozen embeddings: Linear(in, n) or MLP in -> hidden ReLU -> n."""
+
+    in_dim: int = 512  # embedding size
+    n_labels: int = 50  # outputs (MTAT top-50 by default)
+    hidden_dim: int = 0  # 0: linear head (keys 0.*); >0: MLP (keys 0.*, 2.*)
+    task: str = "multilabel"  # "multilabel" (sigmoid) or "multiclass" (softmax)
+
+    def __post_init__(self) -> None:
+        if self.task not in ("multilabel", "multiclass"):
+            raise ConfigError(f"task must be 'multilabel' or 'multiclass', got {self.task!r}")
+
+
+T = TypeVar("T")
+
+
+def config_from_dict(cls: type[T], data: dict[str, Any]) -> T:
+    """Build a config dataclass from a dict, rejecting unknown keys by name.
+
+    Lists become tuples so frozen configs stay hashable.
+    """
+    valid = {f.name for f in fields(cls)}  # type: ignore[arg-type]
+    unknown = sorted(set(data) - valid)
+    if unknown:
+        raise ConfigError(f"unknown {cls.__name__} key(s) {unknown}; valid keys: {sorted(valid)}")
+    clean = {k: tuple(v) if isinstance(v, list) else v for k, v in data.items()}
+    return cls(**clean)
+
+
+def config_to_dict(config: Any) -> dict[str, Any]:
+    """A plain dict (lists, not tuples) of a config dataclass, for checkpoints and TOML."""
+    return {
+        k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(config).items()
+    }
+
+
+def load_toml(path: Path) -> dict[str, Any]:
+    """Read a TOML config file; a syntax error names the file."""
+    try:
+        with open(path, "rb") as handle:
+            return tomllib.load(handle)
+    except FileNotFoundError:
+        raise ConfigError(f"config file {path} does not exist") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"config file {path} is not valid TOML: {exc}") from None
+
+
+__all__ = [
+    "CLMR_CHANNELS",
+    "EncoderConfig",
+    "HeadConfig",
+    "ProjectorConfig",
+    "config_from_dict",
+    "config_to_dict",
+    "load_toml",
+]
