@@ -1,0 +1,146 @@
+"""OnnxModel: one onnxruntime session per model file, its metadata contract, batched inference."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from clmr_embed.artifact import ModelInfo, parse_metadata
+from clmr_embed.errors import MissingDependencyError, ModelArtifactError
+
+DEVICES = ("auto", "cpu", "cuda")
+
+
+def import_onnxruntime() -> Any:
+    """Import onnxruntime, or explain which extra installs it."""
+    try:
+        import onnxruntime
+    except ImportError:
+        raise MissingDependencyError(
+            "onnxruntime is not installed; install exactly one of "
+            "pip install 'clmr-embed[cpu]' or pip install 'clmr-embed[gpu]'"
+        ) from None
+    return onnxruntime
+
+
+def file_sha256(path: Path) -> str:
+    """Hex sha256 of a file's bytes, read in 1 MiB blocks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while block := handle.read(1 << 20):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def choose_providers(device: str, available: list[str]) -> list[str]:
+    """onnxruntime execution providers for `device` ("auto", "cpu" or "cuda")."""
+    if device not in DEVICES:
+        raise ModelArtifactError(f"--device must be one of {list(DEVICES)}, got {device!r}")
+    has_cuda = "CUDAExecutionProvider" in available
+    if device == "cuda" and not has_cuda:
+        raise MissingDependencyError(
+            "--device cuda, but this onnxruntime has no CUDA provider "
+            f"(available: {available}); pip install 'clmr-embed[gpu]' on a CUDA machine"
+        )
+    if device in ("cuda", "auto") and has_cuda:
+        return ["CUDAExecutionProvider", "CPUExecutionProvider"]
+    return ["CPUExecutionProvider"]
+
+
+@dataclass(frozen=True)
+class SessionConfig:
+    """How to run a model."""
+
+    device: str = "auto"  # "auto" (CUDA when available), "cpu" or "cuda"
+    threads: int = 0  # onnxruntime intra-op threads; 0 lets onnxruntime choose (all cores)
+
+
+class OnnxModel:
+    """An exported clmr-embed ONNX file: its ModelInfo and a cached onnxruntime session.
+
+    Args:
+        path: the .onnx file written by `clmr-embed export` (encoder, tagger or head).
+        config: device and thread settings.
+
+    Raises:
+        ModelArtifactError: not an ONNX file, or its metadata or inputs break the contract.
+    """
+
+    def __init__(self, path: Path, config: SessionConfig | None = None) -> None:
+        ort = import_onnxruntime()
+        self.path = Path(path)
+        self.config = config or SessionConfig()
+        if not self.path.is_file():
+            raise ModelArtifactError(f"model file {self.path} does not exist")
+        self.sha256 = file_sha256(self.path)
+        options = ort.SessionOptions()
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        if self.config.threads > 0:
+            options.intra_op_num_threads = self.config.threads
+        options.log_severity_level = 3  # errors only: provider fallbacks are not the user's problem
+        providers = choose_providers(self.config.device, ort.get_available_providers())
+        try:
+            self.session = ort.InferenceSession(str(self.path), options, providers=providers)
+        except Exception as exc:  # noqa: BLE001 - onnxruntime raises its own hierarchy
+            raise ModelArtifactError(
+                f"{self.path} is not a loadable ONNX model ({str(exc).splitlines()[0][:160]}); "
+                "pass a file written by `clmr-embed export`"
+            ) from None
+        metadata = self.session.get_modelmeta().custom_metadata_map
+        self.info: ModelInfo = parse_metadata(metadata, self.path)
+        self._check_io()
+
+    @property
+    def providers(self) -> list[str]:
+        """Execution providers the session actually uses."""
+        return list(self.session.get_providers())
+
+    def _check_io(self) -> None:
+        inputs = {i.name: i for i in self.session.get_inputs()}
+        outputs = [o.name for o in self.session.get_outputs()]
+        want_in = "embedding" if self.info.kind == "head" else "audio"
+        want_out = ["logits"] if self.info.kind == "head" else ["embedding"]
+        if self.info.kind == "tagger":
+            want_out = ["embedding", "logits"]
+        if want_in not in inputs or any(name not in outputs for name in want_out):
+            raise ModelArtifactError(
+                f"{self.path}: a {self.info.kind} must have input {want_in!r} and outputs "
+                f"{want_out}, found inputs {list(inputs)} and outputs {outputs}; re-export it"
+            )
+
+    def run(
+        self, windows: npt.NDArray[np.float32]
+    ) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.float32] | None]:
+        """Embed a batch of windows.
+
+        Args:
+            windows: float32 (batch, window_samples) mono audio at info.sample_rate.
+
+        Returns:
+            (embeddings float32 (batch, dim), logits float32 (batch, n_labels) or None).
+        """
+        if self.info.kind == "head":
+            raise ModelArtifactError(
+                f"{self.path} is a head-only model (embedding -> logits); "
+                "use the encoder or tagger file for audio"
+            )
+        audio = np.ascontiguousarray(windows, dtype=np.float32)[:, None, :]
+        if self.info.kind == "tagger":
+            embedding, logits = self.session.run(["embedding", "logits"], {"audio": audio})
+            return embedding, logits
+        (embedding,) = self.session.run(["embedding"], {"audio": audio})
+        return embedding, None
+
+    def run_head(self, embeddings: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
+        """Logits (batch, n_labels) of a head-only model for float32 (batch, dim) embeddings."""
+        if self.info.kind != "head":
+            raise ModelArtifactError(f"{self.path} is a {self.info.kind}, not a head-only model")
+        (logits,) = self.session.run(
+            ["logits"], {"embedding": np.ascontiguousarray(embeddings, dtype=np.float32)}
+        )
+        return logits
