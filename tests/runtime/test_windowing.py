@@ -1,0 +1,134 @@
+"""Tests of clmr_embed.windowing: CLMR's tail policy, hops, and the streaming Framer."""
+
+import numpy as np
+import pytest
+
+from clmr_embed.errors import ConfigError
+from clmr_embed.windowing import Framer, frame, starts_seconds
+
+W = 9  # a small window keeps the arithmetic visible
+
+
+def ramp(n: int) -> np.ndarray:
+    return np.arange(n, dtype=np.float32)
+
+
+def test_exactly_one_window():
+    out = frame(ramp(W), W, W)
+    assert out.windows.shape == (1, W) and out.windows.dtype == np.float32
+    np.testing.assert_array_equal(out.windows[0], ramp(W))
+    assert out.starts.tolist() == [0] and out.starts.dtype == np.int64
+    assert not out.padded
+
+
+def test_one_sample_over_drops_the_partial_tail():
+    out = frame(ramp(W + 1), W, W)
+    assert out.starts.tolist() == [0] and not out.padded
+
+
+def test_one_sample_short_is_zero_padded_to_one_window():
+    out = frame(ramp(W - 1) + 1, W, W)
+    assert out.padded and out.starts.tolist() == [0]
+    np.testing.assert_array_equal(out.windows[0], np.append(ramp(W - 1) + 1, 0))
+
+
+def test_empty_gives_no_windows():
+    out = frame(np.zeros(0, np.float32), W, W)
+    assert out.windows.shape == (0, W) and out.starts.shape == (0,) and not out.padded
+
+
+def test_non_overlapping_by_default_policy():
+    out = frame(ramp(3 * W + 4), W, W)
+    assert out.starts.tolist() == [0, W, 2 * W]
+    np.testing.assert_array_equal(out.windows.ravel(), ramp(3 * W))
+
+
+def test_hop_smaller_than_window_overlaps():
+    out = frame(ramp(20), W, 4)
+    assert out.starts.tolist() == [0, 4, 8]  # 12 + 9 > 20
+    for row, start in zip(out.windows, out.starts, strict=True):
+        np.testing.assert_array_equal(row, ramp(20)[start : start + W])
+
+
+def test_hop_larger_than_window_leaves_gaps():
+    out = frame(ramp(40), W, 15)
+    assert out.starts.tolist() == [0, 15, 30]
+    np.testing.assert_array_equal(out.windows[2], ramp(40)[30:39])
+
+
+def test_frame_is_a_view_not_a_copy():
+    signal = ramp(10 * W)
+    assert np.shares_memory(frame(signal, W, W).windows, signal)
+
+
+def test_bad_arguments_raise():
+    with pytest.raises(ConfigError):
+        frame(ramp(10), 0, 1)
+    with pytest.raises(ConfigError):
+        Framer(W, 0)
+    with pytest.raises(ConfigError, match="mono"):
+        frame(np.zeros((10, 2), np.float32), W, W)
+
+
+def test_starts_seconds():
+    secs = starts_seconds(np.array([0, 22050, 59049]), 22050)
+    assert secs.dtype == np.float32
+    np.testing.assert_allclose(secs, [0.0, 1.0, 59049 / 22050], rtol=1e-7)
+
+
+def run_framer(blocks: list[np.ndarray], window: int, hop: int):
+    framer = Framer(window, hop)
+    windows, starts = [np.zeros((0, window), np.float32)], [np.zeros(0, np.int64)]
+    for block in blocks:
+        w, s = framer.push(block)
+        assert w.shape == (s.size, window)
+        windows.append(w)
+        starts.append(s)
+    w, s, padded = framer.finish()
+    assert framer.total_samples == sum(b.size for b in blocks)
+    return np.concatenate(windows + [w]), np.concatenate(starts + [s]), padded
+
+
+def random_split(signal: np.ndarray, rng: np.random.Generator) -> list[np.ndarray]:
+    cuts = np.sort(rng.integers(0, signal.size + 1, size=rng.integers(0, 8)))
+    return np.split(signal, cuts)  # includes empty blocks on repeated cuts
+
+
+def test_framer_equals_frame_over_random_splits():
+    rng = np.random.default_rng(1234)
+    for _ in range(500):
+        window = int(rng.integers(1, 12))
+        hop = int(rng.integers(1, 2 * window + 3))  # overlap, adjacent and gaps
+        signal = rng.standard_normal(int(rng.integers(0, 60))).astype(np.float32)
+        expected = frame(signal, window, hop)
+        windows, starts, padded = run_framer(random_split(signal, rng), window, hop)
+        np.testing.assert_array_equal(windows, expected.windows)
+        np.testing.assert_array_equal(starts, expected.starts)
+        assert padded == expected.padded
+
+
+def test_framer_blocks_larger_and_smaller_than_window():
+    signal = ramp(100)
+    big, _, _ = run_framer([signal], W, W)
+    tiny, starts, _ = run_framer([signal[i : i + 2] for i in range(0, 100, 2)], W, W)
+    np.testing.assert_array_equal(big, tiny)
+    assert starts.tolist() == list(range(0, 100 - W + 1, W))
+
+
+def test_framer_short_signal_is_padded_only_at_finish():
+    framer = Framer(W, W)
+    w, s = framer.push(ramp(3))
+    assert w.shape == (0, W) and s.size == 0
+    w, s = framer.push(ramp(2))
+    assert s.size == 0
+    w, s, padded = framer.finish()
+    assert padded and s.tolist() == [0]
+    np.testing.assert_array_equal(w[0, :5], [0, 1, 2, 0, 1])
+    assert not w[0, 5:].any()
+
+
+def test_framer_keeps_bounded_memory():
+    framer = Framer(W, W)
+    for _ in range(50):
+        framer.push(ramp(7))
+        assert framer._buffer.size < W + 7
