@@ -1,0 +1,213 @@
+"""The extract pipeline: decode workers feed windows, packed into full batches, into the store."""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import os
+import queue
+from collections import deque
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from clmr_embed.decoder import DecodeJob, Message, TrackMeta, decode_track, worker_main
+from clmr_embed.errors import ClmrEmbedError
+from clmr_embed.model import OnnxModel
+from clmr_embed.plan import PlannedTrack
+from clmr_embed.store import StoreWriter, TrackRecord
+
+if TYPE_CHECKING:
+    from clmr_embed.extract import ExtractConfig, ExtractSummary, Progress
+
+
+@dataclass
+class _Track:
+    """A track in flight: its windows' embeddings arrive in order, batch by batch."""
+
+    planned: PlannedTrack
+    embeddings: list[np.ndarray] = field(default_factory=list)
+    starts: list[np.ndarray] = field(default_factory=list)
+    queued: int = 0  # windows waiting in the batch buffer
+    meta: TrackMeta | None = None
+    started: bool = False
+
+
+class _Trace:
+    def __init__(self, path: Path | None) -> None:
+        self.handle = open(path, "a", buffering=1) if path else None  # noqa: SIM115
+
+    def write(self, event: str, track_id: str) -> None:
+        if self.handle:
+            self.handle.write(f"{event} {track_id}\n")
+            self.handle.flush()
+            os.fsync(self.handle.fileno())
+
+
+def _messages(jobs: list[DecodeJob], workers: int) -> Iterator[Message | None]:
+    """Decode messages in arrival order; None means 'nothing ready right now'."""
+    if workers <= 0:
+        for job in jobs:
+            yield from decode_track(job)
+        return
+    ctx = mp.get_context("spawn")
+    job_q: Any = ctx.Queue()
+    result_q: Any = ctx.Queue(maxsize=4 * workers + 4)  # bounded: backpressure on decoding
+    for job in jobs:
+        job_q.put(job)
+    for _ in range(workers):
+        job_q.put(None)
+    procs = [
+        ctx.Process(target=worker_main, args=(job_q, result_q), daemon=True) for _ in range(workers)
+    ]
+    for proc in procs:
+        proc.start()
+    finished = 0  # jobs with a done/error message
+    try:
+        while finished < len(jobs):
+            try:
+                message = result_q.get(timeout=0.05)
+            except queue.Empty:
+                if not any(p.is_alive() for p in procs) and result_q.empty():
+                    raise ClmrEmbedError(
+                        "decode workers died unexpectedly (out of memory?)"
+                    ) from None
+                yield None
+                continue
+            if message[0] != "windows":
+                finished += 1
+            yield message
+    finally:
+        for proc in procs:
+            proc.kill()
+            proc.join()
+
+
+class Pipeline:
+    """Packs windows of many files into full batches and writes finished tracks to the store."""
+
+    def __init__(
+        self,
+        model: OnnxModel,
+        store: StoreWriter,
+        config: ExtractConfig,
+        summary: ExtractSummary,
+        progress: Progress | None = None,
+    ) -> None:
+        self.model = model
+        self.store = store
+        self.config = config
+        self.summary: ExtractSummary = summary
+        self.tracks: dict[int, _Track] = {}
+        self.buffer: deque[tuple[int, np.ndarray, np.ndarray]] = deque()  # (index, windows, starts)
+        self.buffered = 0
+        self.since_commit = 0
+        self.trace = _Trace(config.trace)
+        self.progress = progress
+
+    def run(self, todo: list[PlannedTrack], jobs: list[DecodeJob]) -> None:
+        self.tracks = {job.index: _Track(todo[job.index]) for job in jobs}
+        for message in _messages(jobs, self.config.workers):
+            if message is None:
+                if self._waiting_on_buffer():
+                    self._flush(partial=True)
+                continue
+            kind, index, payload, extra = message
+            track = self.tracks[index]
+            if kind == "windows":
+                self.buffer.append((index, payload, extra))
+                self.buffered += len(payload)
+                track.queued += len(payload)
+                self._flush(partial=False)
+            elif kind == "done":
+                track.meta = payload
+                if self.config.workers <= 0 or self._waiting_on_buffer():
+                    self._flush(partial=True)
+                self._maybe_finish(index)
+            else:
+                self._fail(index, payload)
+        self._flush(partial=True)
+
+    def _waiting_on_buffer(self) -> bool:
+        return any(t.meta is not None and t.queued for t in self.tracks.values())
+
+    def _flush(self, partial: bool) -> None:
+        size = self.config.batch_size
+        while self.buffered >= size or (partial and self.buffered):
+            take, parts = min(size, self.buffered), []
+            while take:
+                index, windows, starts = self.buffer[0]
+                n = min(take, len(windows))
+                parts.append((index, windows[:n], starts[:n]))
+                if n == len(windows):
+                    self.buffer.popleft()
+                else:
+                    self.buffer[0] = (index, windows[n:], starts[n:])
+                take -= n
+            self._run_batch(parts)
+
+    def _run_batch(self, parts: list[tuple[int, np.ndarray, np.ndarray]]) -> None:
+        for index, _, _ in parts:
+            track = self.tracks[index]
+            if not track.started:
+                track.started = True
+                self.trace.write("start", track.planned.track_id)
+        embeddings, _ = self.model.run(np.concatenate([w for _, w, _ in parts]))
+        offset = 0
+        for index, windows, starts in parts:
+            track = self.tracks[index]
+            track.embeddings.append(embeddings[offset : offset + len(windows)])
+            track.starts.append(starts)
+            track.queued -= len(windows)
+            self.buffered -= len(windows)
+            offset += len(windows)
+        for index in {index for index, _, _ in parts}:
+            self._maybe_finish(index)
+
+    def _maybe_finish(self, index: int) -> None:
+        track = self.tracks.get(index)
+        if track is None or track.meta is None or track.queued:
+            return
+        meta, planned = track.meta, track.planned
+        flags = (["short"] if meta.padded else []) + (["silent"] if meta.silent else [])
+        rate = self.model.info.sample_rate
+        record = TrackRecord(
+            track_id=planned.track_id,
+            relpath=planned.file.relpath,
+            content_sha256=planned.content,
+            duration_s=meta.duration_s,
+            source_rate=meta.source_rate,
+            channels=meta.channels,
+            embeddings=np.concatenate(track.embeddings).astype(np.float32),
+            starts_s=(np.concatenate(track.starts) / rate).astype(np.float32),
+            flags=tuple(flags),
+        )
+        self.store.add_track(record)
+        self.store.clear_error(planned.file.relpath)
+        self.trace.write("done", planned.track_id)
+        del self.tracks[index]
+        self.summary.embedded += 1
+        self.summary.audio_seconds += meta.duration_s
+        if flags:
+            self.summary.flagged.append((planned.file.relpath, flags))
+        self._after_track(planned.file.relpath, meta.duration_s)
+
+    def _fail(self, index: int, reason: str) -> None:
+        track = self.tracks.pop(index)
+        if track.queued:  # drop its windows still waiting for the model
+            kept = [item for item in self.buffer if item[0] != index]
+            self.buffered -= track.queued
+            self.buffer = deque(kept)
+        self.store.add_error(track.planned.file.relpath, reason)
+        self.summary.failed.append((track.planned.file.relpath, reason))
+        self._after_track(track.planned.file.relpath, 0.0)
+
+    def _after_track(self, relpath: str, seconds: float) -> None:
+        self.since_commit += 1
+        if self.since_commit >= self.config.commit_every:
+            self.store.commit()
+            self.since_commit = 0
+        if self.progress:
+            self.progress.advance(relpath, seconds)

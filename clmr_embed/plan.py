@@ -1,0 +1,99 @@
+"""What an extract run must do: new, changed, unchanged, duplicate and missing tracks."""
+
+from __future__ import annotations
+
+import hashlib
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+from clmr_embed.scan import AudioFile
+
+
+def track_id_for(relpath: str) -> str:
+    """Stable id of a track: a hash of its POSIX path relative to the library root.
+
+    It survives moving the library folder, and a path with '/' never nests HDF5 groups.
+    """
+    return hashlib.sha1(relpath.encode("utf-8")).hexdigest()[:20]
+
+
+def content_sha256(path: Path) -> str:
+    """sha256 of a file's bytes (hashlib releases the GIL, so threads hash in parallel)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while block := handle.read(1 << 20):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+class StoreView(Protocol):
+    """The store queries planning needs (StoreWriter implements them)."""
+
+    def is_current(self, track_id: str, content_sha256: str) -> bool: ...
+    def find_content(self, content_sha256: str) -> str | None: ...
+
+
+@dataclass(frozen=True)
+class PlannedTrack:
+    """One scanned file and its identity."""
+
+    file: AudioFile  # where it is
+    track_id: str  # stable id (hash of relpath)
+    content: str  # sha256 of its bytes
+
+
+@dataclass
+class Plan:
+    """The work of one run."""
+
+    todo: list[PlannedTrack] = field(default_factory=list)  # to decode and embed
+    unchanged: list[PlannedTrack] = field(default_factory=list)  # already in the store
+    aliases: list[tuple[PlannedTrack, str]] = field(default_factory=list)  # (dup, target id)
+    pending_aliases: list[tuple[PlannedTrack, str]] = field(default_factory=list)  # to a todo
+    unreadable: list[tuple[AudioFile, str]] = field(default_factory=list)  # (file, reason)
+    missing: list[str] = field(default_factory=list)  # stored ids no longer found
+
+
+def _hash_all(files: list[AudioFile], threads: int) -> list[str | BaseException]:
+    def one(file: AudioFile) -> str | BaseException:
+        try:
+            return content_sha256(file.path)
+        except OSError as exc:
+            return exc
+
+    with ThreadPoolExecutor(max_workers=threads) as pool:
+        return list(pool.map(one, files))
+
+
+def make_plan(
+    files: list[AudioFile], store: StoreView, stored_ids: set[str], threads: int = 4
+) -> Plan:
+    """Decide per file: embed, skip (unchanged content), or alias (identical content elsewhere)."""
+    plan = Plan()
+    first_with_content: dict[str, str] = {}  # content -> id of the todo track embedding it
+    seen: set[str] = set()
+    for file, digest in zip(files, _hash_all(files, threads), strict=True):
+        track_id = track_id_for(file.relpath)
+        if track_id in seen:
+            reason = f"{file.path}: same relative path as another input ({file.relpath}); skipped"
+            plan.unreadable.append((file, reason))
+            continue
+        seen.add(track_id)
+        if isinstance(digest, BaseException):
+            reason = f"{file.path}: cannot read ({digest.strerror or digest}); check permissions"
+            plan.unreadable.append((file, reason))
+            continue
+        track = PlannedTrack(file, track_id, digest)
+        if store.is_current(track.track_id, digest):
+            plan.unchanged.append(track)
+        elif (target := store.find_content(digest)) and target != track.track_id:
+            plan.aliases.append((track, target))
+        elif digest in first_with_content:
+            plan.pending_aliases.append((track, first_with_content[digest]))
+        else:
+            first_with_content[digest] = track.track_id
+            plan.todo.append(track)
+    plan.missing = sorted(stored_ids - seen)
+    return plan
