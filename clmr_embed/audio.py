@@ -1,0 +1,298 @@
+"""Decode audio files to mono float32 at a target rate: PyAV or libsndfile, channel mean, soxr."""
+
+import math
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import av
+import numpy as np
+import numpy.typing as npt
+import soundfile as sf
+import soxr
+
+from clmr_embed.errors import AudioDecodeError, ConfigError
+
+BACKENDS = ("av", "soundfile")
+RESAMPLE_QUALITY = "HQ"
+MIN_SOURCE_RATE = 1000  # Hz; below this a "rate" is a corrupt header, not audio
+MAX_SOURCE_RATE = 768000  # Hz; the highest rate real converters produce
+# Full scale of integer PCM, to map decoded integers onto [-1, 1) as FFmpeg and libsndfile do.
+_INT_SCALE = {np.dtype(np.int16): 2.0**15, np.dtype(np.int32): 2.0**31, np.dtype(np.int64): 2.0**63}
+
+Samples = npt.NDArray[np.float32]
+
+
+@dataclass(frozen=True)
+class AudioInfo:
+    """What the container says about a file, before decoding."""
+
+    source_rate: int  # Hz of the decoded stream
+    channels: int  # channels before the downmix
+    duration_s: float  # from the stream/container header; NaN when it does not say
+    codec: str  # FFmpeg codec name, or libsndfile "FORMAT/SUBTYPE"
+    backend: str  # "av" or "soundfile"
+
+
+def stream_audio(
+    path: Path, sample_rate: int, *, block_seconds: float = 30.0, backend: str = "av"
+) -> tuple[AudioInfo, Iterator[Samples]]:
+    """Open `path` now and return its info and a lazy iterator of mono blocks at `sample_rate`.
+
+    Memory stays bounded by a few blocks whatever the file's length: decoding, the channel-mean
+    downmix and the soxr resampling all run block by block.
+
+    Args:
+        path: an audio file in any format the backend reads.
+        sample_rate: output rate in Hz.
+        block_seconds: length of each yielded block; the last one may be shorter.
+        backend: "av" (PyAV/FFmpeg, every format) or "soundfile" (libsndfile).
+
+    Returns:
+        (info, blocks): blocks are float32 [n] at `sample_rate`.
+
+    Raises:
+        AudioDecodeError: now for open/probe errors, during iteration for decode errors, NaN/inf
+            samples or a file without samples.
+        ConfigError: for a bad `sample_rate`, `block_seconds` or `backend`.
+    """
+    if sample_rate <= 0 or not block_seconds > 0:
+        raise ConfigError(
+            f"sample_rate ({sample_rate}) and block_seconds ({block_seconds}) must be > 0"
+        )
+    path = Path(path)
+    info, decoded = _open(path, backend)
+    out_block = max(1, round(block_seconds * sample_rate))
+    in_block = max(1, round(block_seconds * info.source_rate))
+    blocks = _guarded(path, decoded, in_block, sample_rate, out_block)
+    return info, blocks
+
+
+def load_audio(path: Path, sample_rate: int, *, backend: str = "av") -> tuple[Samples, AudioInfo]:
+    """Decode a whole file to mono float32 [n] at `sample_rate`; see `stream_audio`."""
+    info, blocks = stream_audio(path, sample_rate, backend=backend)
+    return np.concatenate(list(blocks)), info
+
+
+def probe(path: Path, backend: str = "av") -> AudioInfo:
+    """Read a file's header only; raises AudioDecodeError as `stream_audio` does."""
+    info, decoded = _open(Path(path), backend)
+    decoded.close()  # runs the generator's cleanup, which closes the file
+    return info
+
+
+def resample(samples: npt.ArrayLike, source_rate: int, target_rate: int) -> Samples:
+    """Resample an in-memory signal [n] or [n, channels] with soxr HQ; float32 out, same layout."""
+    data = np.asarray(samples, dtype=np.float32)
+    _check_rate(source_rate, "the samples")
+    if target_rate <= 0:
+        raise ConfigError(f"target_rate must be > 0, got {target_rate}")
+    if source_rate == target_rate or data.shape[0] == 0:
+        return data
+    return soxr.resample(data, source_rate, target_rate, quality=RESAMPLE_QUALITY)
+
+
+def to_mono(samples: npt.ArrayLike) -> Samples:
+    """Downmix [n] or [n, channels] (soundfile layout) by the channel mean; float32 [n] out."""
+    data = np.asarray(samples, dtype=np.float32)
+    if data.ndim == 1:
+        return data
+    if data.ndim != 2 or data.shape[1] == 0:
+        raise AudioDecodeError(f"samples of shape {data.shape} are not [n] or [n, channels]")
+    return data.mean(axis=1, dtype=np.float32)
+
+
+def preprocessing_info(backend: str = "av") -> dict[str, str]:
+    """The decoder, resampler and downmix that produced the audio, recorded with every store."""
+    if backend == "av":
+        decoder = f"PyAV {av.__version__} / FFmpeg {av.ffmpeg_version_info}"
+    elif backend == "soundfile":
+        decoder = f"soundfile {sf.__version__} / libsndfile {sf.__libsndfile_version__}"
+    else:
+        raise ConfigError(_backend_message(backend))
+    return {
+        "decoder": decoder,
+        "resampler": f"soxr {soxr.__version__}",
+        "quality": RESAMPLE_QUALITY,
+        "downmix": "channel mean",
+    }
+
+
+# --- decoding backends: each yields (source rate, mono float32 chunk at that rate) ---
+
+
+def _open(path: Path, backend: str) -> tuple[AudioInfo, Iterator[tuple[int, Samples]]]:
+    if backend not in BACKENDS:
+        raise ConfigError(_backend_message(backend))
+    if not path.is_file():
+        raise AudioDecodeError(f"{path}: no such file; check the path")
+    opener = _open_av if backend == "av" else _open_soundfile
+    info, decoded = opener(path)
+    _check_rate(info.source_rate, str(path))
+    return info, decoded
+
+
+def _open_av(path: Path) -> tuple[AudioInfo, Iterator[tuple[int, Samples]]]:
+    try:
+        container = av.open(str(path))
+    except (av.FFmpegError, OSError) as exc:
+        raise AudioDecodeError(f"{path}: not a readable audio file ({_reason(exc)})") from exc
+    if not container.streams.audio:
+        container.close()
+        raise AudioDecodeError(f"{path}: has no audio stream; give an audio file")
+    stream = container.streams.audio[0]
+    if stream.duration is not None and stream.time_base is not None:
+        duration = float(stream.duration * stream.time_base)
+    elif container.duration is not None:
+        duration = container.duration / av.time_base
+    else:
+        duration = math.nan
+    info = AudioInfo(
+        source_rate=int(stream.codec_context.sample_rate or 0),
+        channels=int(stream.codec_context.channels),
+        duration_s=duration,
+        codec=stream.codec_context.name,
+        backend="av",
+    )
+    return info, _decode_av(container, stream)
+
+
+def _decode_av(container: av.container.InputContainer, stream) -> Iterator[tuple[int, Samples]]:
+    try:
+        for frame in container.decode(stream):
+            data = frame.to_ndarray()
+            # Planar frames are [channels, n]; packed ones interleave channels in one row.
+            data = data if frame.format.is_planar else data.reshape(-1, frame.layout.nb_channels).T
+            yield frame.sample_rate, _to_float(data).mean(axis=0, dtype=np.float32)
+    finally:
+        container.close()
+
+
+def _open_soundfile(path: Path) -> tuple[AudioInfo, Iterator[tuple[int, Samples]]]:
+    try:
+        handle = sf.SoundFile(path)
+    except (sf.SoundFileError, OSError) as exc:
+        raise AudioDecodeError(
+            f"{path}: libsndfile cannot read it ({_reason(exc)}); use the av backend"
+        ) from exc
+    info = AudioInfo(
+        source_rate=handle.samplerate,
+        channels=handle.channels,
+        duration_s=handle.frames / handle.samplerate if handle.samplerate > 0 else math.nan,
+        codec=f"{handle.format}/{handle.subtype}",
+        backend="soundfile",
+    )
+    return info, _decode_soundfile(handle)
+
+
+def _decode_soundfile(handle: sf.SoundFile) -> Iterator[tuple[int, Samples]]:
+    try:
+        for block in handle.blocks(blocksize=65536, dtype="float32", always_2d=True):
+            yield handle.samplerate, block.mean(axis=1, dtype=np.float32)
+    finally:
+        handle.close()
+
+
+def _to_float(data: np.ndarray) -> npt.NDArray[np.float32]:
+    """Map decoded PCM of any sample format onto float32 in [-1, 1]."""
+    if data.dtype == np.uint8:
+        return (data.astype(np.float32) - 128.0) / 128.0
+    if data.dtype in _INT_SCALE:
+        return (data / _INT_SCALE[data.dtype]).astype(np.float32)
+    return data.astype(np.float32, copy=False)
+
+
+# --- the shared pipeline: check, re-block, resample, re-block ---
+
+
+def _guarded(
+    path: Path, decoded: Iterator[tuple[int, Samples]], in_block: int, rate: int, out_block: int
+) -> Iterator[Samples]:
+    """Run the pipeline, turning any backend failure into one AudioDecodeError naming the file."""
+    try:
+        total = 0
+        for block in _rechunk(_resampled(path, decoded, in_block, rate), out_block):
+            total += block.size
+            yield block
+        if total == 0:
+            raise AudioDecodeError(f"{path}: contains no audio samples (empty or zero-length)")
+    except (av.FFmpegError, sf.SoundFileError, OSError) as exc:
+        fix = "the file is corrupt or cut short, re-encode it"
+        raise AudioDecodeError(f"{path}: decoding failed ({_reason(exc)}); {fix}") from exc
+    finally:
+        decoded.close()
+
+
+def _resampled(
+    path: Path, decoded: Iterator[tuple[int, Samples]], in_block: int, rate: int
+) -> Iterator[Samples]:
+    """Resample source chunks to `rate`; a stream whose rate changes restarts the resampler."""
+    stream, stream_rate = None, None
+    for source_rate, chunk in _rechunk_rated(decoded, in_block):
+        if not np.isfinite(chunk).all():
+            raise AudioDecodeError(f"{path}: contains NaN/inf samples; re-export the file")
+        if source_rate != stream_rate:
+            if stream is not None:
+                yield stream.resample_chunk(np.zeros(0, np.float32), last=True)
+            _check_rate(source_rate, str(path))
+            stream_rate = source_rate
+            stream = None if source_rate == rate else _resampler(source_rate, rate)
+        yield chunk if stream is None else stream.resample_chunk(chunk)
+    if stream is not None:
+        yield stream.resample_chunk(np.zeros(0, np.float32), last=True)
+
+
+def _resampler(source_rate: int, rate: int) -> soxr.ResampleStream:
+    return soxr.ResampleStream(source_rate, rate, 1, dtype="float32", quality=RESAMPLE_QUALITY)
+
+
+def _rechunk_rated(
+    decoded: Iterator[tuple[int, Samples]], size: int
+) -> Iterator[tuple[int, Samples]]:
+    """Group small decoded frames into chunks of about `size` samples, never mixing rates."""
+    pending: list[Samples] = []
+    pending_rate, count = None, 0
+    for rate, chunk in decoded:
+        if pending and (rate != pending_rate or count >= size):
+            yield pending_rate, np.concatenate(pending)
+            pending, count = [], 0
+        pending.append(chunk)
+        pending_rate, count = rate, count + chunk.size
+    if pending:
+        yield pending_rate, np.concatenate(pending)
+
+
+def _rechunk(chunks: Iterator[Samples], size: int) -> Iterator[Samples]:
+    """Re-block a stream of arrays into arrays of exactly `size` samples (the last may be short)."""
+    pending: list[Samples] = []
+    count = 0
+    for chunk in chunks:
+        pending.append(chunk)
+        count += chunk.size
+        if count >= size:
+            joined = np.concatenate(pending)
+            full = (count // size) * size
+            yield from np.split(joined[:full], full // size)
+            pending, count = [joined[full:]], count - full
+    if count:
+        yield np.concatenate(pending)
+
+
+def _check_rate(rate: int, where: str) -> None:
+    if not MIN_SOURCE_RATE <= rate <= MAX_SOURCE_RATE:
+        raise AudioDecodeError(
+            f"{where}: sample rate {rate} Hz is outside {MIN_SOURCE_RATE}-{MAX_SOURCE_RATE} Hz;"
+            " the header is probably corrupt"
+        )
+
+
+def _backend_message(backend: str) -> str:
+    return f"unknown audio backend {backend!r}; use one of {', '.join(BACKENDS)}"
+
+
+def _reason(exc: Exception) -> str:
+    """The first line of an exception, without the path FFmpeg repeats."""
+    text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    text = re.sub(r"^\[Errno -?\d+\] |Error opening '.*?': ", "", text)
+    return text.split(": '")[0].rstrip(".")
