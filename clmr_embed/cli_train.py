@@ -1,0 +1,91 @@
+"""CLI adapters for `train` and `export`; torch, training and export load inside the commands."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from clmr_embed.cli_common import handle_errors
+from clmr_embed.errors import MissingDependencyError
+
+train_app = typer.Typer(
+    no_args_is_help=True, help="Pre-train CLMR (SimCLR) and run linear evaluation."
+)
+
+
+def require(extra: str, command: str) -> None:
+    """Fail with the install line when the extra's packages are missing."""
+    modules = {"train": ("torch",), "export": ("torch", "onnx", "onnxscript")}[extra]
+    for module in modules:
+        try:
+            __import__(module)
+        except ImportError:
+            raise MissingDependencyError(
+                f"clmr-embed {command} needs the {extra} extra ({module} is missing): "
+                f"pip install 'clmr-embed[{extra}]'"
+            ) from None
+
+
+@handle_errors
+def export_command(
+    checkpoint: Annotated[
+        Path, typer.Option(help="clmr-embed or official CLMR checkpoint (.pt/.ckpt).")
+    ],
+    output_dir: Annotated[Path, typer.Option(help="Folder for the ONNX/TorchScript files.")],
+    head: Annotated[
+        Path | None, typer.Option(help="Tagger head checkpoint (e.g. finetuner_checkpoint_200.pt).")
+    ] = None,
+    name: Annotated[str | None, typer.Option(help="Model name (default: checkpoint stem).")] = None,
+    force: Annotated[bool, typer.Option(help="Overwrite existing output files.")] = False,
+) -> None:
+    """Export an encoder (and tagger head) to ONNX + TorchScript, with metadata and parity."""
+    require("export", "export")
+    from clmr_embed.console import err, out
+    from export.api import ExportConfig, run_export
+
+    config = ExportConfig(
+        checkpoint=checkpoint, head=head, output_dir=output_dir, force=force, name=name
+    )
+    report = run_export(config)
+    for row in report.parity:
+        err.print(
+            f"parity {row.artifact:<28} {row.backend:<12} batch {row.batch:>2}: "
+            f"max |diff| {row.max_abs_diff:.2e}"
+        )
+    for path in report.files:
+        out.print(str(path))
+    err.print(f"[green]exported[/] {len(report.files)} files in {report.seconds:.1f} s")
+
+
+@train_app.command("pretrain", no_args_is_help=True)
+@handle_errors
+def pretrain_command(
+    data: Annotated[list[Path], typer.Argument(help="Audio folders/files or a manifest.")],
+    output_dir: Annotated[Path, typer.Option(help="Run folder (checkpoints, metrics).")],
+    config: Annotated[Path | None, typer.Option(help="TOML config file.")] = None,
+    epochs: Annotated[int | None, typer.Option(help="Epochs (or use --max-steps).")] = None,
+    max_steps: Annotated[int | None, typer.Option(help="Optimiser steps.")] = None,
+    batch_size: Annotated[int | None, typer.Option(help="Clips per batch (per rank).")] = None,
+    device: Annotated[str | None, typer.Option(help="auto, cpu or cuda.")] = None,
+    resume: Annotated[bool, typer.Option(help="Continue from OUTPUT_DIR/latest.pt.")] = False,
+) -> None:
+    """Pre-train a SampleCNN encoder with SimCLR (NT-Xent) on unlabelled audio."""
+    require("train", "train pretrain")
+    from clmr_embed.console import err
+    from training.pretrain import load_pretrain_config, run_pretrain
+
+    overrides: dict[str, Any] = {
+        key: value
+        for key, value in (
+            ("epochs", epochs),
+            ("max_steps", max_steps),
+            ("batch_size", batch_size),
+            ("device", device),
+        )
+        if value is not None
+    }
+    cfg = load_pretrain_config(config, overrides)
+    result = run_pretrain(cfg, list(data), output_dir, resume=resume)
+    err.print(f"[green]done:[/] {result}")

@@ -1,0 +1,92 @@
+"""Terminal rendering for the CLI: progress bars, tag tables, summaries (stderr unless a result)."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+err = Console(stderr=True, highlight=False)
+out = Console(highlight=False)
+
+
+def error(message: str) -> None:
+    """One red line on stderr."""
+    err.print(f"[bold red]error:[/] {message}", markup=True, soft_wrap=True)
+
+
+def warn(message: str) -> None:
+    """One yellow line on stderr."""
+    err.print(f"[yellow]warning:[/] {message}", markup=True, soft_wrap=True)
+
+
+class ExtractProgress:
+    """A rich bar over files with audio hours and the speed in x real time."""
+
+    def __init__(self) -> None:
+        self.bar = Progress(
+            TextColumn("[bold]embedding"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("files"),
+            TextColumn("{task.fields[hours]:.2f} h audio"),
+            TextColumn("{task.fields[speed]:.0f}x real time"),
+            TimeElapsedColumn(),
+            console=err,
+            transient=False,
+        )
+        self.task: Any = None
+        self.audio_s = 0.0
+        self.began = time.perf_counter()
+
+    def __enter__(self) -> ExtractProgress:
+        self.bar.__enter__()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.bar.__exit__(*exc)
+
+    def start(self, total_files: int) -> None:
+        self.began = time.perf_counter()
+        self.task = self.bar.add_task("extract", total=total_files, hours=0.0, speed=0.0)
+
+    def advance(self, relpath: str, audio_seconds: float) -> None:
+        self.audio_s += audio_seconds
+        speed = self.audio_s / max(time.perf_counter() - self.began, 1e-9)
+        self.bar.update(self.task, advance=1, hours=self.audio_s / 3600, speed=speed)
+
+
+def extract_summary(summary: dict[str, Any]) -> None:
+    """The end-of-run summary on stderr."""
+    line = (
+        f"{summary['embedded']} embedded, {summary['unchanged']} unchanged, "
+        f"{summary['aliased']} duplicates, {len(summary['failed'])} failed, "
+        f"{len(summary['flagged'])} flagged; {summary['audio_seconds'] / 3600:.2f} h audio in "
+        f"{summary['wall_seconds']:.1f} s ({summary['x_realtime']:.0f}x real time) -> "
+        f"{summary['store']}"
+    )
+    err.print(("[green]done:[/] " if not summary["failed"] else "[red]done:[/] ") + line)
+    for item in summary["failed"]:
+        err.print(f"  [red]failed[/] {item['path']}: {item['reason']}", soft_wrap=True)
+    for item in summary["flagged"]:
+        err.print(f"  [yellow]flagged[/] {item['path']}: {', '.join(item['flags'])}")
+    if summary["missing"]:
+        verb = "pruned" if summary["pruned"] else "missing (use --prune to remove)"
+        err.print(f"  {len(summary['missing'])} stored tracks {verb}: {summary['missing'][:5]}")
+    if not summary["model"]["trained"]:
+        warn(f"model {summary['model']['name']!r} is UNTRAINED: embeddings are not meaningful")
+
+
+def tag_table(path: str, model: str, trained: bool, tags: list[tuple[str, float]]) -> None:
+    """Top tags of one file as a rich table on stdout."""
+    title = f"{path}  [dim]({model}{'' if trained else ', UNTRAINED'})[/]"
+    table = Table(title=title, title_justify="left", show_edge=False)
+    table.add_column("tag")
+    table.add_column("score", justify="right")
+    table.add_column("", min_width=20)
+    for label, score in tags:
+        table.add_row(label, f"{score:.3f}", "█" * round(score * 20))
+    out.print(table)
