@@ -2,7 +2,7 @@
 
 import math
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,6 +21,7 @@ MAX_SOURCE_RATE = 768000  # Hz; the highest rate real converters produce
 # Full scale of integer PCM, to map decoded integers onto [-1, 1) as FFmpeg and libsndfile do.
 _INT_SCALE = {np.dtype(np.int16): 2.0**15, np.dtype(np.int32): 2.0**31, np.dtype(np.int64): 2.0**63}
 
+_CHUNK_SECONDS = 2.0  # source audio checked and resampled per step
 Samples = npt.NDArray[np.float32]
 
 
@@ -62,11 +63,11 @@ def stream_audio(
             f"sample_rate ({sample_rate}) and block_seconds ({block_seconds}) must be > 0"
         )
     path = Path(path)
-    info, decoded = _open(path, backend)
+    opened = _open(path, backend)
     out_block = max(1, round(block_seconds * sample_rate))
-    in_block = max(1, round(block_seconds * info.source_rate))
-    blocks = _guarded(path, decoded, in_block, sample_rate, out_block)
-    return info, blocks
+    # Resampling in short chunks keeps the peak memory near two output blocks.
+    in_block = max(1, round(min(block_seconds, _CHUNK_SECONDS) * opened.info.source_rate))
+    return opened.info, _guarded(path, opened, in_block, sample_rate, out_block)
 
 
 def load_audio(path: Path, sample_rate: int, *, backend: str = "av") -> tuple[Samples, AudioInfo]:
@@ -77,9 +78,9 @@ def load_audio(path: Path, sample_rate: int, *, backend: str = "av") -> tuple[Sa
 
 def probe(path: Path, backend: str = "av") -> AudioInfo:
     """Read a file's header only; raises AudioDecodeError as `stream_audio` does."""
-    info, decoded = _open(Path(path), backend)
-    decoded.close()  # runs the generator's cleanup, which closes the file
-    return info
+    opened = _open(Path(path), backend)
+    opened.close()
+    return opened.info
 
 
 def resample(samples: npt.ArrayLike, source_rate: int, target_rate: int) -> Samples:
@@ -119,25 +120,39 @@ def preprocessing_info(backend: str = "av") -> dict[str, str]:
     }
 
 
-# --- decoding backends: each yields (source rate, mono float32 chunk at that rate) ---
+# --- decoding backends ---
 
 
-def _open(path: Path, backend: str) -> tuple[AudioInfo, Iterator[tuple[int, Samples]]]:
+@dataclass(frozen=True)
+class _Opened:
+    """An open file: its header info, its lazily decoded chunks, and how to close it."""
+
+    info: AudioInfo
+    chunks: Iterator[tuple[int, Samples]]  # (source rate, mono float32 chunk at that rate)
+    close: Callable[[], None]
+
+
+def _open(path: Path, backend: str) -> _Opened:
     if backend not in BACKENDS:
         raise ConfigError(_backend_message(backend))
     if not path.is_file():
         raise AudioDecodeError(f"{path}: no such file; check the path")
-    opener = _open_av if backend == "av" else _open_soundfile
-    info, decoded = opener(path)
-    _check_rate(info.source_rate, str(path))
-    return info, decoded
+    opened = _open_av(path) if backend == "av" else _open_soundfile(path)
+    try:
+        _check_rate(opened.info.source_rate, str(path))
+    except AudioDecodeError:
+        opened.close()
+        raise
+    return opened
 
 
-def _open_av(path: Path) -> tuple[AudioInfo, Iterator[tuple[int, Samples]]]:
+def _open_av(path: Path) -> _Opened:
     try:
         container = av.open(str(path))
     except (av.FFmpegError, OSError) as exc:
-        raise AudioDecodeError(f"{path}: not a readable audio file ({_reason(exc)})") from exc
+        raise AudioDecodeError(
+            f"{path}: not a readable audio file ({_reason(exc)}); check it or re-encode it"
+        ) from exc
     if not container.streams.audio:
         container.close()
         raise AudioDecodeError(f"{path}: has no audio stream; give an audio file")
@@ -155,21 +170,20 @@ def _open_av(path: Path) -> tuple[AudioInfo, Iterator[tuple[int, Samples]]]:
         codec=stream.codec_context.name,
         backend="av",
     )
-    return info, _decode_av(container, stream)
+    return _Opened(info, _decode_av(container, stream), container.close)
 
 
-def _decode_av(container: av.container.InputContainer, stream) -> Iterator[tuple[int, Samples]]:
-    try:
-        for frame in container.decode(stream):
-            data = frame.to_ndarray()
-            # Planar frames are [channels, n]; packed ones interleave channels in one row.
-            data = data if frame.format.is_planar else data.reshape(-1, frame.layout.nb_channels).T
-            yield frame.sample_rate, _to_float(data).mean(axis=0, dtype=np.float32)
-    finally:
-        container.close()
+def _decode_av(
+    container: av.container.InputContainer, stream: av.audio.stream.AudioStream
+) -> Iterator[tuple[int, Samples]]:
+    for frame in container.decode(stream):
+        data = frame.to_ndarray()
+        # Planar frames are [channels, n]; packed ones interleave channels in one row.
+        data = data if frame.format.is_planar else data.reshape(-1, frame.layout.nb_channels).T
+        yield frame.sample_rate, _to_float(data).mean(axis=0, dtype=np.float32)
 
 
-def _open_soundfile(path: Path) -> tuple[AudioInfo, Iterator[tuple[int, Samples]]]:
+def _open_soundfile(path: Path) -> _Opened:
     try:
         handle = sf.SoundFile(path)
     except (sf.SoundFileError, OSError) as exc:
@@ -183,15 +197,12 @@ def _open_soundfile(path: Path) -> tuple[AudioInfo, Iterator[tuple[int, Samples]
         codec=f"{handle.format}/{handle.subtype}",
         backend="soundfile",
     )
-    return info, _decode_soundfile(handle)
+    return _Opened(info, _decode_soundfile(handle), handle.close)
 
 
 def _decode_soundfile(handle: sf.SoundFile) -> Iterator[tuple[int, Samples]]:
-    try:
-        for block in handle.blocks(blocksize=65536, dtype="float32", always_2d=True):
-            yield handle.samplerate, block.mean(axis=1, dtype=np.float32)
-    finally:
-        handle.close()
+    for block in handle.blocks(blocksize=16384, dtype="float32", always_2d=True):
+        yield handle.samplerate, block.mean(axis=1, dtype=np.float32)
 
 
 def _to_float(data: np.ndarray) -> npt.NDArray[np.float32]:
@@ -207,12 +218,12 @@ def _to_float(data: np.ndarray) -> npt.NDArray[np.float32]:
 
 
 def _guarded(
-    path: Path, decoded: Iterator[tuple[int, Samples]], in_block: int, rate: int, out_block: int
+    path: Path, opened: _Opened, in_block: int, rate: int, out_block: int
 ) -> Iterator[Samples]:
     """Run the pipeline, turning any backend failure into one AudioDecodeError naming the file."""
     try:
         total = 0
-        for block in _rechunk(_resampled(path, decoded, in_block, rate), out_block):
+        for block in _rechunk(_resampled(path, opened.chunks, in_block, rate), out_block):
             total += block.size
             yield block
         if total == 0:
@@ -221,7 +232,7 @@ def _guarded(
         fix = "the file is corrupt or cut short, re-encode it"
         raise AudioDecodeError(f"{path}: decoding failed ({_reason(exc)}); {fix}") from exc
     finally:
-        decoded.close()
+        opened.close()  # also when the consumer stops early (GeneratorExit)
 
 
 def _resampled(
@@ -264,19 +275,22 @@ def _rechunk_rated(
 
 
 def _rechunk(chunks: Iterator[Samples], size: int) -> Iterator[Samples]:
-    """Re-block a stream of arrays into arrays of exactly `size` samples (the last may be short)."""
-    pending: list[Samples] = []
-    count = 0
+    """Re-block a stream of arrays into arrays of exactly `size` samples (the last may be short).
+
+    Chunks are copied into a preallocated block, so at most two blocks live at once: the one the
+    consumer holds and the one being filled.
+    """
+    block, filled = np.empty(size, np.float32), 0
     for chunk in chunks:
-        pending.append(chunk)
-        count += chunk.size
-        if count >= size:
-            joined = np.concatenate(pending)
-            full = (count // size) * size
-            yield from np.split(joined[:full], full // size)
-            pending, count = [joined[full:]], count - full
-    if count:
-        yield np.concatenate(pending)
+        while chunk.size:
+            take = min(size - filled, chunk.size)
+            block[filled : filled + take] = chunk[:take]
+            filled, chunk = filled + take, chunk[take:]
+            if filled == size:
+                yield block
+                block, filled = np.empty(size, np.float32), 0
+    if filled:
+        yield block[:filled]
 
 
 def _check_rate(rate: int, where: str) -> None:

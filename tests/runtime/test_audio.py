@@ -1,11 +1,11 @@
 """Tests of clmr_embed.audio: every format, channel mean, soxr resampling, streaming, errors."""
 
+import tracemalloc
 from pathlib import Path
 
 import numpy as np
 import pytest
 import soundfile as sf
-from audio_fixtures import sine, write_audio, write_sine, write_video_only
 
 from clmr_embed.audio import (
     AudioInfo,
@@ -17,6 +17,7 @@ from clmr_embed.audio import (
     to_mono,
 )
 from clmr_embed.errors import AudioDecodeError, ConfigError
+from tests.runtime.audio_fixtures import sine, write_audio, write_sine, write_video_only
 
 SR = 22050
 SHARED = Path(__file__).resolve().parents[2].parent / "shared"
@@ -94,22 +95,37 @@ def test_to_mono_and_resample_in_memory():
         resample(tone, 44100, 0)
 
 
-def test_streaming_a_long_file_is_bounded_and_equals_one_shot(tmp_path):
+@pytest.fixture(scope="module")
+def long_wav(tmp_path_factory) -> Path:
     rng = np.random.default_rng(0)
     noise = (0.1 * rng.standard_normal(600 * 8000)).astype(np.float32)  # 10 minutes at 8 kHz
-    path = write_audio(tmp_path / "long.wav", noise, 8000, subtype="PCM_16")
-    info, blocks = stream_audio(path, SR, block_seconds=30.0)
-    sizes, parts = [], []
-    for block in blocks:
-        sizes.append(block.size)
-        parts.append(block)
+    path = tmp_path_factory.mktemp("long") / "long.wav"
+    return write_audio(path, noise, 8000, subtype="PCM_16")
+
+
+def test_streaming_a_long_file_is_bounded_and_equals_one_shot(long_wav):
+    info, blocks = stream_audio(long_wav, SR, block_seconds=30.0)
+    parts = list(blocks)
     assert info.duration_s == pytest.approx(600.0)
-    assert max(sizes) == 30 * SR and len(sizes) == 20
+    assert [b.size for b in parts] == [30 * SR] * 20
     streamed = np.concatenate(parts)
-    reference = resample(sf.read(path, dtype="float32")[0], 8000, SR)
-    assert streamed.size == 600 * SR
+    reference = resample(sf.read(long_wav, dtype="float32")[0], 8000, SR)
     np.testing.assert_allclose(streamed, reference, atol=1e-6)
-    np.testing.assert_array_equal(load_audio(path, SR)[0], streamed)
+    np.testing.assert_array_equal(load_audio(long_wav, SR)[0], streamed)
+
+
+@pytest.mark.parametrize("backend", ["av", "soundfile"])
+def test_streaming_memory_stays_near_a_few_blocks(long_wav, backend):
+    block_bytes = 10 * SR * 4  # the whole output would be 60 times this
+    tracemalloc.start()
+    try:
+        _, blocks = stream_audio(long_wav, SR, block_seconds=10.0, backend=backend)
+        for _block in blocks:
+            pass
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 4 * block_bytes, f"peak {peak / 1e6:.1f} MB"  # the held and the filling block
 
 
 def test_stream_blocks_have_requested_size_with_short_tail(tmp_path):
