@@ -20,6 +20,8 @@ app = typer.Typer(
     pretty_exceptions_show_locals=False,
     help="CLMR music embeddings: embed libraries into HDF5, tag songs, train and export models.",
 )
+
+
 def _version(value: bool) -> None:
     if value:
         typer.echo(f"clmr-embed {__version__}")
@@ -71,6 +73,9 @@ def extract(
     include: Annotated[list[str] | None, typer.Option(help="Only files matching glob.")] = None,
     exclude: Annotated[list[str] | None, typer.Option(help="Skip files matching glob.")] = None,
     backend: Annotated[str, typer.Option(help="Decoder: av (FFmpeg) or soundfile.")] = "av",
+    commit_every: Annotated[
+        int, typer.Option(min=1, help="Merge finished tracks into OUT every N tracks.")
+    ] = 200,
     as_json: JsonOpt = False,
 ) -> None:
     """Embed every audio file under INPUT... into one resumable HDF5 store OUT.h5."""
@@ -97,6 +102,7 @@ def extract(
         include=tuple(include or ()),
         exclude=tuple(exclude or ()),
         backend=backend,
+        commit_every=commit_every,
         trace=Path(trace) if trace else None,
     )
     with ExtractProgress() as progress:

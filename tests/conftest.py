@@ -1,0 +1,34 @@
+"""Shared fixtures: tiny ONNX models built once per session, the shared data folder."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+SHARED = Path(__file__).resolve().parents[1].parent / "shared"
+
+
+@pytest.fixture(scope="session")
+def shared_dir() -> Path:
+    """../shared beside the checkout (real audio and weights); tests skip without it."""
+    if not SHARED.is_dir():
+        pytest.skip("../shared is not available")
+    return SHARED
+
+
+@pytest.fixture(scope="session")
+def tiny_tagger(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny multi-label tagger ONNX (8 kHz, 2187-sample windows, 16-d, 3 labels)."""
+    from tests.runtime.tiny_models import build_tiny_model
+
+    return build_tiny_model(tmp_path_factory.mktemp("models") / "tiny-tagger.onnx")
+
+
+@pytest.fixture(scope="session")
+def tiny_encoder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny encoder-only ONNX with the same weights as `tiny_tagger`."""
+    from tests.runtime.tiny_models import TinySpec, build_tiny_model
+
+    path = tmp_path_factory.mktemp("models") / "tiny-encoder.onnx"
+    return build_tiny_model(path, TinySpec(kind="encoder", name="tiny-encoder"))

@@ -1,0 +1,182 @@
+"""End-to-end `clmr-embed extract` on generated libraries with the tiny tagger."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from clmr_embed.cli import app
+from clmr_embed.store import open_store
+from tests.runtime.audio_fixtures import sine, write_audio, write_sine
+
+runner = CliRunner()
+WINDOW_S = 2187 / 8000  # the tiny model's window in seconds
+
+
+def make_library(root: Path) -> Path:
+    """Five good files in four formats and layouts, one short, one silent."""
+    (root / "Sub" / "deeper").mkdir(parents=True)
+    write_sine(root / "a_stereo.wav", 440, 2.0, 44100, channels=2)
+    write_sine(root / "Sub" / "b_8k.FLAC", 220, 1.5, 8000)
+    write_sine(root / "Sub" / "deeper" / "c.mp3", 660, 2.0, 22050)
+    write_sine(root / "short.wav", 440, 0.1, 8000)
+    write_audio(root / "silent.wav", np.zeros(16000, np.float32), 8000)
+    (root / "notes.txt").write_text("not audio")
+    return root
+
+
+def extract(*args: str) -> tuple[int, dict]:
+    result = runner.invoke(app, ["extract", *args, "--json", "--workers", "0"])
+    lines = [line for line in result.stdout.splitlines() if line.startswith("{")]
+    return result.exit_code, (json.loads(lines[-1]) if lines else {"output": result.output})
+
+
+def test_library_round_trip(tmp_path: Path, tiny_tagger: Path) -> None:
+    lib = make_library(tmp_path / "lib")
+    store_path = tmp_path / "out.h5"
+    code, summary = extract(str(lib), str(store_path), "--model", str(tiny_tagger))
+    assert code == 0, summary
+    assert summary["embedded"] == 5 and summary["failed"] == []
+    flags = {item["path"]: item["flags"] for item in summary["flagged"]}
+    assert flags == {"short.wav": ["short"], "silent.wav": ["silent"]}
+    with open_store(store_path) as store:
+        assert sorted(store.paths) == sorted(
+            ["a_stereo.wav", "Sub/b_8k.FLAC", "Sub/deeper/c.mp3", "short.wav", "silent.wav"]
+        )
+        emb = store.embeddings("a_stereo.wav")
+        assert emb.dtype == np.float32 and emb.shape == (int(2.0 // WINDOW_S), 16)
+        starts = store.starts_s("a_stereo.wav")
+        np.testing.assert_allclose(starts, np.arange(len(starts)) * WINDOW_S, atol=1e-4)
+        np.testing.assert_allclose(store.mean("a_stereo.wav"), emb.mean(axis=0), atol=1e-6)
+        assert store.embeddings("short.wav").shape == (1, 16)
+        assert store.header.sample_rate == 8000 and store.header.window_samples == 2187
+
+
+def test_rerun_recomputes_nothing_and_tracks_changes(tmp_path: Path, tiny_tagger: Path) -> None:
+    lib = make_library(tmp_path / "lib")
+    store_path = tmp_path / "out.h5"
+    model = ["--model", str(tiny_tagger)]
+    assert extract(str(lib), str(store_path), *model)[0] == 0
+    code, again = extract(str(lib), str(store_path), *model)
+    assert code == 0 and again["embedded"] == 0 and again["unchanged"] == 5
+    # changed content at the same path is re-embedded under the same id
+    write_sine(lib / "a_stereo.wav", 880, 3.0, 44100, channels=2)
+    (lib / "silent.wav").unlink()
+    shutil.copy(lib / "Sub" / "b_8k.FLAC", lib / "copy_of_b.flac")
+    code, third = extract(str(lib), str(store_path), *model)
+    assert code == 0, third
+    assert third["embedded"] == 1 and third["aliased"] == 1 and third["missing"] == ["silent.wav"]
+    with open_store(store_path) as store:
+        assert store.embeddings("a_stereo.wav").shape[0] == int(3.0 // WINDOW_S)
+        np.testing.assert_array_equal(
+            store.embeddings("copy_of_b.flac"), store.embeddings("Sub/b_8k.FLAC")
+        )
+        assert "silent.wav" in store.paths  # kept until --prune
+    code, pruned = extract(str(lib), str(store_path), *model, "--prune")
+    assert pruned["pruned"] == 1
+    with open_store(store_path) as store:
+        assert "silent.wav" not in store.paths
+
+
+def test_moved_library_keeps_ids(tmp_path: Path, tiny_tagger: Path) -> None:
+    lib = make_library(tmp_path / "lib")
+    store_path = tmp_path / "out.h5"
+    assert extract(str(lib), str(store_path), "--model", str(tiny_tagger))[0] == 0
+    moved = tmp_path / "elsewhere" / "music"
+    moved.parent.mkdir()
+    lib.rename(moved)
+    code, summary = extract(str(moved), str(store_path), "--model", str(tiny_tagger))
+    assert code == 0 and summary["unchanged"] == 5 and summary["embedded"] == 0
+
+
+def test_bad_files_are_recorded_and_exit_1(tmp_path: Path, tiny_tagger: Path) -> None:
+    lib = make_library(tmp_path / "lib")
+    (lib / "corrupt.mp3").write_bytes(b"ID3" + b"\x00garbage" * 200)
+    (lib / "empty.wav").write_bytes(b"")
+    nan = sine(440, 1.0, 8000)
+    nan[100] = np.nan
+    write_audio(lib / "nan.wav", nan, 8000)
+    store_path = tmp_path / "out.h5"
+    code, summary = extract(str(lib), str(store_path), "--model", str(tiny_tagger))
+    assert code == 1
+    failed = {item["path"]: item["reason"] for item in summary["failed"]}
+    assert set(failed) == {"corrupt.mp3", "empty.wav", "nan.wav"}
+    assert "nan" in failed["nan.wav"].lower() and "nan.wav" in failed["nan.wav"]
+    assert summary["embedded"] == 5  # the good files are all there
+    with open_store(store_path) as store:
+        assert set(store.errors) == set(failed)
+        assert len(store) == 5
+    # fixing a file clears its error on the next run
+    write_sine(lib / "nan.wav", 440, 1.0, 8000)
+    (lib / "corrupt.mp3").unlink()
+    (lib / "empty.wav").unlink()
+    code, summary = extract(str(lib), str(store_path), "--model", str(tiny_tagger))
+    assert code == 0 and summary["embedded"] == 1
+    with open_store(store_path) as store:
+        assert store.errors == {}
+
+
+def test_other_model_is_refused_unless_force(
+    tmp_path: Path, tiny_tagger: Path, tiny_encoder: Path
+) -> None:
+    lib = make_library(tmp_path / "lib")
+    store_path = tmp_path / "out.h5"
+    assert extract(str(lib), str(store_path), "--model", str(tiny_tagger))[0] == 0
+    result = runner.invoke(
+        app, ["extract", str(lib), str(store_path), "--model", str(tiny_encoder)]
+    )
+    assert result.exit_code == 1
+    assert "tiny-encoder" in result.output and "tiny" in result.output
+    code, summary = extract(str(lib), str(store_path), "--model", str(tiny_encoder), "--force")
+    assert code == 0 and summary["embedded"] == 5
+
+
+def test_other_hop_is_refused(tmp_path: Path, tiny_tagger: Path) -> None:
+    lib = make_library(tmp_path / "lib")
+    store_path = tmp_path / "out.h5"
+    assert extract(str(lib), str(store_path), "--model", str(tiny_tagger))[0] == 0
+    result = runner.invoke(
+        app,
+        ["extract", str(lib), str(store_path), "--model", str(tiny_tagger), "--hop-seconds", "0.1"],
+    )
+    assert result.exit_code == 1 and "hop" in result.output
+
+
+def test_hop_and_workers(tmp_path: Path, tiny_tagger: Path) -> None:
+    lib = make_library(tmp_path / "lib")
+    half = WINDOW_S / 2
+    one, two = tmp_path / "one.h5", tmp_path / "two.h5"
+    args = ["--model", str(tiny_tagger), "--hop-seconds", str(half), "--batch-size", "5"]
+    assert extract(str(lib), str(one), *args)[0] == 0
+    result = runner.invoke(app, ["extract", str(lib), str(two), *args, "--workers", "2"])
+    assert result.exit_code == 0, result.output
+    with open_store(one) as a, open_store(two) as b:
+        emb = a.embeddings("a_stereo.wav")
+        n_expected = int((2.0 * 8000 - 2187) // round(half * 8000)) + 1
+        assert emb.shape[0] == n_expected
+        for path in a.paths:
+            np.testing.assert_allclose(a.embeddings(path), b.embeddings(path), atol=1e-5)
+
+
+@pytest.mark.parametrize("bad", ["--batch-size=0", "--device=tpu"])
+def test_bad_options(tmp_path: Path, tiny_tagger: Path, bad: str) -> None:
+    lib = make_library(tmp_path / "lib")
+    result = runner.invoke(
+        app, ["extract", str(lib), str(tmp_path / "o.h5"), "--model", str(tiny_tagger), bad]
+    )
+    assert result.exit_code in (1, 2)
+    assert "Traceback" not in result.output
+
+
+def test_missing_model_file_one_line_error(tmp_path: Path) -> None:
+    lib = make_library(tmp_path / "lib")
+    result = runner.invoke(
+        app, ["extract", str(lib), str(tmp_path / "o.h5"), "--model", str(tmp_path / "nope.onnx")]
+    )
+    assert result.exit_code == 1
+    assert "nope.onnx" in result.output and "Traceback" not in result.output

@@ -1,0 +1,75 @@
+"""The runtime never imports torch: extract and tag run where `import torch` raises."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from clmr_embed.registry import DEFAULT_MODEL, MODELS, bundled_path
+
+HEAVY = ("torch", "onnxruntime", "numpy", "h5py", "av", "soundfile", "soxr", "training", "export")
+
+
+def _blocked_env(tmp_path: Path) -> dict[str, str]:
+    """PYTHONPATH with a `torch` package that raises on import (inherited by worker processes)."""
+    fake = tmp_path / "no_torch" / "torch"
+    fake.mkdir(parents=True)
+    (fake / "__init__.py").write_text("raise ImportError('torch is blocked in this test')\n")
+    import os
+
+    root = Path(__file__).resolve().parents[2]
+    return {**os.environ, "PYTHONPATH": f"{fake.parent}{os.pathsep}{root}"}
+
+
+def test_help_imports_no_heavy_module() -> None:
+    code = (
+        "import sys; from clmr_embed.cli import app; "
+        "from typer.testing import CliRunner; r = CliRunner().invoke(app, ['--help']); "
+        "assert r.exit_code == 0, r.output; "
+        f"print([m for m in {HEAVY!r} if m in sys.modules])"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]"
+
+
+def _real_song(shared_dir: Path) -> Path:
+    return shared_dir / "audio" / "clmr_demo" / "queen_love_of_my_life.mp3"  # really MP4/AAC
+
+
+def _model() -> str:
+    path = bundled_path(MODELS[DEFAULT_MODEL])
+    if not path.is_file():
+        pytest.skip("the bundled default model is not built yet")
+    return str(path)
+
+
+def test_extract_and_tag_without_torch(tmp_path: Path, shared_dir: Path) -> None:
+    env = _blocked_env(tmp_path)
+    check = subprocess.run([sys.executable, "-c", "import torch"], env=env, capture_output=True)
+    assert check.returncode != 0  # the block works
+    song, model = _real_song(shared_dir), _model()
+    store = tmp_path / "out.h5"
+    cli = [sys.executable, "-m", "clmr_embed"]
+    extract = subprocess.run(
+        [*cli, "extract", str(song), str(store), "--model", model, "--json", "--workers", "1"],
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert extract.returncode == 0, extract.stderr
+    summary = json.loads(extract.stdout.strip().splitlines()[-1])
+    assert summary["embedded"] == 1 and summary["audio_seconds"] > 200
+    tag = subprocess.run(
+        [*cli, "tag", str(song), "--model", model, "--json", "--top-k", "5"],
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert tag.returncode == 0, tag.stderr
+    record = json.loads(tag.stdout)
+    assert len(record["tags"]) == 5 and record["n_windows"] > 70
