@@ -1,0 +1,295 @@
+"""Linear evaluation: a head on frozen window embeddings, scored per clip over grouped folds."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import torch
+from torch import nn
+
+from clmr_embed.errors import ConfigError, DataError
+from training.checkpoint import Checkpoint
+from training.config import HeadConfig, config_to_dict
+from training.labels import LabelledSet
+from training.metrics import score
+from training.samplecnn import TaggerHead
+from training.splits import Fold, SplitConfig, final_split, make_folds
+
+Indices = npt.NDArray[np.int64]
+
+
+@dataclass(frozen=True)
+class Features:
+    """Window embeddings per item, in the item order of a LabelledSet."""
+
+    windows: tuple[npt.NDArray[np.float32], ...]  # item i: float32 [n_windows_i >= 1, dim]
+
+    @property
+    def dim(self) -> int:
+        """Embedding width."""
+        return int(self.windows[0].shape[1])
+
+    def __len__(self) -> int:
+        return len(self.windows)
+
+
+@dataclass(frozen=True)
+class LinearEvalConfig:
+    """Head, optimiser and protocol of `clmr-embed train linear` (defaults: CLMR v2, §6)."""
+
+    mlp: bool = False  # False: Linear(dim, n) as CLMR; True: dim -> hidden -> ReLU -> n
+    hidden_dim: int = 512  # MLP width
+    lr: float = 1e-3  # Adam learning rate
+    weight_decay: float = 1e-4  # Adam L2 weight decay
+    batch_size: int = 256  # windows per optimiser step
+    max_epochs: int = 200  # upper bound on epochs
+    patience: int = 10  # epochs without a lower validation loss before stopping
+    label_fraction: float = 1.0  # share of training labels used (every label keeps an example)
+    folds: int = 5  # k of the grouped stratified k-fold (when no given split is used)
+    repeats: int = 1  # k-fold repetitions with fresh shuffles
+    split: str = "auto"  # "given", "kfold", or "auto" (given when every item has a split)
+    valid_fraction: float = 0.1  # share of training groups held out for early stopping
+    seed: int = 0  # seeds splits, subsets, head init and batch order
+    standardise: bool = False  # z-score features with training statistics (CLMR does not)
+    device: str = "cpu"  # torch device for the head ("cuda" helps only for very large sets)
+
+    def split_config(self) -> SplitConfig:
+        """The split part of this config."""
+        return SplitConfig(
+            self.split,
+            self.folds,
+            self.repeats,
+            self.seed,
+            self.label_fraction,
+            self.valid_fraction,
+        )
+
+
+@dataclass(frozen=True)
+class FoldResult:
+    """Scores and sizes of one evaluation round."""
+
+    name: str  # "given" or "r{repeat}f{fold}"
+    metrics: dict[str, float]  # see training.metrics.score
+    per_label: dict[str, dict[str, float]]  # label -> roc_auc, pr_auc, positives
+    sizes: dict[str, int]  # items in train / valid / test
+    epochs: int  # epochs trained (early stopping included)
+    effective_fraction: float  # label fraction actually used (>= asked, to keep every label)
+
+
+@dataclass(frozen=True)
+class EvalResult:
+    """Everything a run produces: per-fold scores, their summary, and the head to export."""
+
+    config: LinearEvalConfig  # the run's configuration
+    task: str  # task of the data ("multiclass", "multilabel", "soft")
+    labels: tuple[str, ...]  # head outputs, in order
+    folds: tuple[FoldResult, ...]  # one per evaluation round
+    summary: dict[str, tuple[float, float]]  # metric -> (mean, std over folds; std 0 for one)
+    checkpoint: Checkpoint  # head trained on all training data (head_config, head_state, labels)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready view (no tensors)."""
+        return {
+            "config": dataclasses.asdict(self.config),
+            "task": self.task,
+            "labels": list(self.labels),
+            "summary": {k: {"mean": m, "std": s} for k, (m, s) in self.summary.items()},
+            "folds": [dataclasses.asdict(f) for f in self.folds],
+            "protocol": PROTOCOL,
+        }
+
+
+PROTOCOL = (
+    "frozen encoder; head trained on every window of each training clip with targets of its clip; "
+    "clip score = mean of per-window probabilities (sigmoid for multilabel/soft, softmax for "
+    "multiclass) over all windows the store holds; early stopping on window-level validation loss"
+)
+
+
+def head_task(task: str) -> str:
+    """HeadConfig task of a data task: soft targets use sigmoid outputs like multilabel."""
+    return "multiclass" if task == "multiclass" else "multilabel"
+
+
+def _stack(features: Features, idx: Indices) -> tuple[torch.Tensor, npt.NDArray[np.int64]]:
+    """Windows of the items at idx as one tensor, and the item position of every window."""
+    parts = [features.windows[i] for i in idx]
+    owner = np.repeat(np.arange(len(idx)), [len(p) for p in parts])
+    return torch.from_numpy(np.concatenate(parts).astype(np.float32, copy=False)), owner
+
+
+def _loss(task: str) -> nn.Module:
+    return nn.CrossEntropyLoss() if task == "multiclass" else nn.BCEWithLogitsLoss()
+
+
+def _targets(data: LabelledSet, idx: Indices, owner: npt.NDArray[np.int64]) -> torch.Tensor:
+    """Per-window targets: class indices for multiclass, float rows otherwise."""
+    t = data.targets[idx][owner]
+    return torch.from_numpy(t.argmax(axis=1) if data.task == "multiclass" else t)
+
+
+def fold_standardisation(head: TaggerHead, mean: torch.Tensor, std: torch.Tensor) -> None:
+    """Fold z-scoring into the first layer (W/std, b - W/std @ mean): the head takes raw input."""
+    first = head[0]
+    with torch.no_grad():
+        first.weight.div_(std[None, :])
+        first.bias.sub_(first.weight @ mean)
+
+
+Batch = tuple[torch.Tensor, torch.Tensor]
+
+
+def _train(head: TaggerHead, train: Batch, valid: Batch | None, config: LinearEvalConfig) -> int:
+    """Adam on shuffled window batches; keeps the weights of the lowest validation loss.
+
+    Returns:
+        Epochs run (early stopping after `patience` epochs without improvement).
+    """
+    x, y = train
+    generator = torch.Generator().manual_seed(config.seed)
+    optimiser = torch.optim.Adam(head.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    loss_fn = _loss(head.config.task)
+    best, best_state, stale, epochs = math.inf, None, 0, 0
+    while epochs < config.max_epochs and stale < config.patience:
+        epochs += 1
+        head.train()
+        for batch in torch.randperm(len(x), generator=generator).split(config.batch_size):
+            batch = batch.to(x.device)
+            optimiser.zero_grad(set_to_none=True)
+            loss_fn(head(x[batch]), y[batch]).backward()
+            optimiser.step()
+        if valid is None:
+            continue
+        head.eval()
+        with torch.no_grad():
+            valid_loss = float(loss_fn(head(valid[0]), valid[1]))
+        stale += 1
+        if valid_loss < best:
+            best, stale = valid_loss, 0
+            best_state = {k: v.detach().clone() for k, v in head.state_dict().items()}
+    if best_state is not None:
+        head.load_state_dict(best_state)
+    return epochs
+
+
+def fit_head(
+    features: Features, data: LabelledSet, fold: Fold, config: LinearEvalConfig
+) -> tuple[TaggerHead, int]:
+    """Train a head on the windows of fold.train, early-stopped on those of fold.valid.
+
+    Returns:
+        (head on the CPU in eval mode, taking raw embeddings; epochs trained).
+    """
+    device = torch.device(config.device)
+    mean, std = torch.zeros(features.dim), torch.ones(features.dim)
+    if config.standardise:
+        x, _ = _stack(features, fold.train)
+        mean, std = x.mean(0), x.std(0).nan_to_num(1.0).clamp_min(1e-6)
+
+    def prepared(idx: Indices) -> Batch:
+        windows, owner = _stack(features, idx)
+        return ((windows - mean) / std).to(device), _targets(data, idx, owner).to(device)
+
+    hidden = config.hidden_dim if config.mlp else 0
+    cfg = HeadConfig(features.dim, len(data.labels), hidden, head_task(data.task))
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(config.seed)
+        head = TaggerHead(cfg).to(device)
+    valid = prepared(fold.valid) if len(fold.valid) else None
+    epochs = _train(head, prepared(fold.train), valid, config)
+    head = head.cpu().eval()
+    fold_standardisation(head, mean, std)
+    return head, epochs
+
+
+def predict_clips(head: nn.Module, features: Features, idx: Indices, task: str) -> np.ndarray:
+    """Clip-level probabilities: the mean over each clip's windows of sigmoid (multilabel, soft)
+    or softmax (multiclass) window outputs, float64 [len(idx), n_labels]."""
+    x, owner = _stack(features, np.asarray(idx, dtype=np.int64))
+    with torch.no_grad():
+        logits = torch.cat([head(chunk) for chunk in x.split(8192)]).double()
+    probs = (logits.softmax(-1) if task == "multiclass" else logits.sigmoid()).numpy()
+    sums = np.zeros((len(idx), probs.shape[1]))
+    np.add.at(sums, owner, probs)
+    return sums / np.bincount(owner, minlength=len(idx))[:, None]
+
+
+def _summary(folds: list[FoldResult]) -> dict[str, tuple[float, float]]:
+    keys = folds[0].metrics
+    out = {}
+    for key in keys:
+        values = np.array([f.metrics[key] for f in folds])
+        std = float(np.nanstd(values, ddof=1)) if np.isfinite(values).sum() > 1 else 0.0
+        out[key] = (float(np.nanmean(values)) if np.isfinite(values).any() else math.nan, std)
+    return out
+
+
+def _check(features: Features, data: LabelledSet) -> None:
+    if len(features) != len(data):
+        raise DataError(f"{len(features)} feature items for {len(data)} labelled items")
+    empty = [str(data.paths[i]) for i, w in enumerate(features.windows) if len(w) == 0]
+    if empty:
+        raise DataError(f"{len(empty)} items have no windows, e.g. {empty[0]}; drop them")
+
+
+def run_linear_eval(features: Features, data: LabelledSet, config: LinearEvalConfig) -> EvalResult:
+    """Evaluate frozen features with a linear/MLP head over the folds, then fit the final head.
+
+    Raises:
+        DataError: features and labels disagree, an item has no windows, or too few groups.
+        ConfigError: an invalid split or label fraction setting.
+    """
+    _check(features, data)
+    if config.batch_size < 1 or config.max_epochs < 1:
+        raise ConfigError("batch_size and max_epochs must be at least 1")
+    split_cfg = config.split_config()
+    results = []
+    for fold in make_folds(data, split_cfg):
+        head, epochs = fit_head(features, data, fold, config)
+        s = score(data.targets[fold.test], predict_clips(head, features, fold.test, data.task),
+                  data.labels, data.task)  # fmt: skip
+        sizes = {"train": len(fold.train), "valid": len(fold.valid), "test": len(fold.test)}
+        results.append(FoldResult(fold.name, s.metrics, s.per_label, sizes, epochs,
+                                  fold.effective_fraction))  # fmt: skip
+    final = final_split(data, split_cfg)
+    head, epochs = fit_head(features, data, final, config)
+    checkpoint = Checkpoint(
+        head_config=head.config,
+        head_state={k: v.detach().clone() for k, v in head.state_dict().items()},
+        labels=list(data.labels),
+        train_config={
+            "linear_eval": dataclasses.asdict(config),
+            "task": data.task,
+            "head": config_to_dict(head.config),
+        },  # fmt: skip
+        extra={"epochs": epochs, "train_items": len(final.train), "protocol": PROTOCOL},
+        source="clmr-embed linear evaluation",
+    )
+    return EvalResult(config, data.task, data.labels, tuple(results), _summary(results),
+                      checkpoint)  # fmt: skip
+
+
+def features_from_store(store_path: Path, relpaths: tuple[str, ...] | list[str]) -> Features:
+    """Window embeddings of `relpaths` from an HDF5 store written by `clmr-embed extract`.
+
+    Raises:
+        DataError: some relpaths are not in the store (the message counts them and shows one).
+    """
+    from clmr_embed.store import open_store  # local: h5py only when reading stores
+
+    store = open_store(Path(store_path))
+    known = set(store.paths)
+    missing = [r for r in relpaths if r not in known]
+    if missing:
+        raise DataError(
+            f"{len(missing)} of {len(relpaths)} labelled files are not in {store_path}, e.g. "
+            f"{missing[0]!r}; run `clmr-embed extract` on the data root first"
+        )
+    return Features(tuple(np.asarray(store.embeddings(r), dtype=np.float32) for r in relpaths))
