@@ -1,0 +1,64 @@
+"""The single-writer lock of a store: an exclusive flock on the sidecar `<store>.lock` file."""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+from pathlib import Path
+from typing import BinaryIO
+
+from clmr_embed.errors import StoreError
+
+
+class StoreLock:
+    """An exclusive, non-blocking flock held for the life of a StoreWriter.
+
+    flock locks belong to the open file description, so a second open in the same process
+    conflicts too, and the kernel drops the lock when a killed writer's descriptors close:
+    a stale lock file never blocks anyone. The file itself is never deleted, because
+    deleting it would let two writers lock two different inodes.
+    """
+
+    def __init__(self, store: Path) -> None:
+        self.store = store
+        self.path = store.with_name(store.name + ".lock")
+        # a file object, not a bare fd: an abandoned writer's lock is released when collected
+        self._file: BinaryIO | None = None
+
+    def acquire(self) -> None:
+        """Take the lock or raise StoreError naming the store (and the holder's pid)."""
+        file = open(self.path, "a+b")  # noqa: SIM115 (held open for the writer's lifetime)
+        try:
+            fcntl.flock(file.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = _read_pid(file.fileno())
+            file.close()
+            raise StoreError(
+                f"store {self.store} is locked: another clmr-embed extract{holder} is writing it; "
+                f"wait for it to finish or use another output file (lock file {self.path})"
+            ) from None
+        except BaseException:
+            file.close()
+            raise
+        file.truncate(0)
+        file.write(f"{os.getpid()}\n".encode())
+        file.flush()
+        self._file = file
+
+    def release(self) -> None:
+        """Drop the lock (idempotent)."""
+        if self._file is not None:
+            file, self._file = self._file, None
+            with contextlib.suppress(OSError):
+                fcntl.flock(file.fileno(), fcntl.LOCK_UN)
+            file.close()
+
+
+def _read_pid(fd: int) -> str:
+    """' (pid N)' from the lock file, or '' when it holds no pid (informational only)."""
+    try:
+        text = os.pread(fd, 32, 0).decode().strip()
+    except OSError:
+        return ""
+    return f" (pid {text})" if text.isdigit() else ""
