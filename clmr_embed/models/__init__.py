@@ -1,1 +1,1 @@
-"""Models shipped inside the package (ONNX files with clmr.* metadata)."""
+"""Bundled ONNX models (package data): the untrained placeholder `clmr-untrained.onnx`."""

@@ -1,0 +1,1 @@
+"""Export of trained models to ONNX (the runtime's format) and TorchScript, with parity checks."""

@@ -1,0 +1,127 @@
+"""Parity of exported artifacts (onnxruntime, TorchScript) against their torch model."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
+import onnxruntime as ort
+import torch
+from torch import nn
+
+from clmr_embed.errors import ParityError
+from export.onnx import GraphIO
+from export.torchscript import load_torchscript
+
+TOLERANCE = 1e-4  # max abs difference allowed (basic-pitch's regression tolerance)
+BATCHES = (1, 3, 17)  # batch sizes checked: single, small, and one that is not a power of two
+
+Arrays = dict[str, npt.NDArray[np.float32]]
+
+
+@dataclass(frozen=True)
+class ParityRow:
+    """One comparison: an artifact run by a backend on one batch, against torch."""
+
+    artifact: str  # file name
+    backend: str  # "onnxruntime" or "torchscript"
+    batch: int  # batch size
+    max_abs_diff: float  # over every output of the artifact
+
+
+@dataclass(frozen=True)
+class Artifact:
+    """An exported file and the torch module whose outputs it must reproduce."""
+
+    path: Path  # .onnx (run by onnxruntime) or .pt (run by torch.jit.load)
+    io: GraphIO  # the file's input and output names
+    input_shape: tuple[int, ...]  # one example without the batch axis, e.g. (1, 59049)
+    reference: nn.Module  # torch module (eval mode) giving the expected outputs, in io order
+
+
+def random_input(name: str, batch: int, shape: tuple[int, ...]) -> npt.NDArray[np.float32]:
+    """A seeded random batch (batch, *shape) float32: audio in [-1, 1], or post-ReLU-like
+    non-negative embeddings for a head's `embedding` input."""
+    rng = np.random.default_rng(batch)  # a different but reproducible batch per size
+    if name == "audio":
+        return rng.uniform(-1.0, 1.0, size=(batch, *shape)).astype(np.float32)
+    return np.abs(rng.standard_normal((batch, *shape))).astype(np.float32)
+
+
+def _as_arrays(outputs: object, names: Sequence[str]) -> Arrays:
+    tensors = outputs if isinstance(outputs, tuple | list) else (outputs,)
+    return {name: np.asarray(t.detach().numpy()) for name, t in zip(names, tensors, strict=True)}
+
+
+def _onnx_runner(path: Path, io: GraphIO) -> Callable[[np.ndarray], Arrays]:
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+
+    def run(batch: np.ndarray) -> Arrays:
+        outputs = session.run(list(io.outputs), {io.inputs[0]: batch})
+        return dict(zip(io.outputs, outputs, strict=True))
+
+    return run
+
+
+def _torchscript_runner(path: Path, io: GraphIO) -> Callable[[np.ndarray], Arrays]:
+    module, _ = load_torchscript(path)
+
+    def run(batch: np.ndarray) -> Arrays:
+        with torch.no_grad():
+            return _as_arrays(module(torch.from_numpy(batch)), io.outputs)
+
+    return run
+
+
+def _max_diff(got: Arrays, want: Arrays, names: Sequence[str]) -> float:
+    worst = 0.0
+    for name in names:
+        if got[name].shape != want[name].shape:
+            return float("inf")
+        worst = max(worst, float(np.max(np.abs(got[name] - want[name]), initial=0.0)))
+    return worst
+
+
+def check_parity(
+    artifacts: Sequence[Artifact],
+    batches: Sequence[int] = BATCHES,
+    tolerance: float = TOLERANCE,
+) -> list[ParityRow]:
+    """Run every artifact and its torch reference on the same seeded batches and compare.
+
+    Returns:
+        One ParityRow per artifact and batch size.
+
+    Raises:
+        ParityError: some difference exceeds `tolerance` (or is NaN); the error's `rows`
+            attribute holds all the figures.
+    """
+    rows: list[ParityRow] = []
+    expected: dict[tuple[int, int], Arrays] = {}  # (id(reference), batch) -> torch outputs
+    for artifact in artifacts:
+        onnx_file = artifact.path.suffix == ".onnx"
+        make = _onnx_runner if onnx_file else _torchscript_runner
+        run = make(artifact.path, artifact.io)
+        for batch in batches:
+            inputs = random_input(artifact.io.inputs[0], batch, artifact.input_shape)
+            key = (id(artifact.reference), batch)  # .onnx and .pt share one torch run
+            if key not in expected:
+                with torch.no_grad():
+                    out = artifact.reference(torch.from_numpy(inputs))
+                expected[key] = _as_arrays(out, artifact.io.outputs)
+            diff = _max_diff(run(inputs), expected[key], artifact.io.outputs)
+            backend = "onnxruntime" if onnx_file else "torchscript"
+            rows.append(ParityRow(artifact.path.name, backend, batch, diff))
+    bad = [row for row in rows if not row.max_abs_diff <= tolerance]
+    if bad:
+        row = bad[0]
+        error = ParityError(
+            f"{row.artifact} ({row.backend}, batch {row.batch}) differs from torch by "
+            f"{row.max_abs_diff:.3g} > {tolerance:g}; the export is wrong, do not use it"
+        )
+        error.rows = rows  # type: ignore[attr-defined]
+        raise error
+    return rows
