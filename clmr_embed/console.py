@@ -82,8 +82,9 @@ def extract_summary(summary: dict[str, Any]) -> None:
 
 def tag_table(path: str, model: str, trained: bool, tags: list[tuple[str, float]]) -> None:
     """Top tags of one file as a rich table on stdout."""
-    title = f"{path}  [dim]({model}{'' if trained else ', UNTRAINED'})[/]"
-    table = Table(title=title, title_justify="left", show_edge=False)
+    status = "" if trained else ", UNTRAINED"
+    out.print(f"[bold]{path}[/]  [dim]({model}{status})[/]", soft_wrap=True)
+    table = Table(show_edge=False)
     table.add_column("tag")
     table.add_column("score", justify="right")
     table.add_column("", min_width=20)
