@@ -6,6 +6,7 @@ import time
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -15,12 +16,12 @@ out = Console(highlight=False)
 
 def error(message: str) -> None:
     """One red line on stderr."""
-    err.print(f"[bold red]error:[/] {message}", markup=True, soft_wrap=True)
+    err.print(f"[bold red]error:[/] {escape(message)}", soft_wrap=True)
 
 
 def warn(message: str) -> None:
     """One yellow line on stderr."""
-    err.print(f"[yellow]warning:[/] {message}", markup=True, soft_wrap=True)
+    err.print(f"[yellow]warning:[/] {escape(message)}", soft_wrap=True)
 
 
 class ExtractProgress:
@@ -68,14 +69,15 @@ def extract_summary(summary: dict[str, Any]) -> None:
         f"{summary['wall_seconds']:.1f} s ({summary['x_realtime']:.0f}x real time) -> "
         f"{summary['store']}"
     )
-    err.print(("[green]done:[/] " if not summary["failed"] else "[red]done:[/] ") + line)
+    err.print(("[green]done:[/] " if not summary["failed"] else "[red]done:[/] ") + escape(line))
     for item in summary["failed"]:
-        err.print(f"  [red]failed[/] {item['path']}: {item['reason']}", soft_wrap=True)
+        err.print(f"  [red]failed[/] {escape(item['reason'])}", soft_wrap=True)
     for item in summary["flagged"]:
-        err.print(f"  [yellow]flagged[/] {item['path']}: {', '.join(item['flags'])}")
+        err.print(f"  [yellow]flagged[/] {escape(item['path'])}: {', '.join(item['flags'])}")
     if summary["missing"]:
         verb = "pruned" if summary["pruned"] else "missing (use --prune to remove)"
-        err.print(f"  {len(summary['missing'])} stored tracks {verb}: {summary['missing'][:5]}")
+        shown = escape(", ".join(summary["missing"][:5]))
+        err.print(f"  {len(summary['missing'])} stored tracks {verb}: {shown}")
     if not summary["model"]["trained"]:
         warn(f"model {summary['model']['name']!r} is UNTRAINED: embeddings are not meaningful")
 
@@ -83,11 +85,11 @@ def extract_summary(summary: dict[str, Any]) -> None:
 def tag_table(path: str, model: str, trained: bool, tags: list[tuple[str, float]]) -> None:
     """Top tags of one file as a rich table on stdout."""
     status = "" if trained else ", UNTRAINED"
-    out.print(f"[bold]{path}[/]  [dim]({model}{status})[/]", soft_wrap=True)
+    out.print(f"[bold]{escape(path)}[/]  [dim]({escape(model)}{status})[/]", soft_wrap=True)
     table = Table(show_edge=False)
     table.add_column("tag")
     table.add_column("score", justify="right")
     table.add_column("", min_width=20)
     for label, score in tags:
-        table.add_row(label, f"{score:.3f}", "█" * round(score * 20))
+        table.add_row(escape(label), f"{score:.3f}", "█" * round(score * 20))
     out.print(table)
