@@ -253,11 +253,16 @@ def run_linear_eval(features: Features, data: LabelledSet, config: LinearEvalCon
     results = []
     for fold in make_folds(data, split_cfg):
         head, epochs = fit_head(features, data, fold, config)
-        s = score(data.targets[fold.test], predict_clips(head, features, fold.test, data.task),
-                  data.labels, data.task)  # fmt: skip
+        s = score(
+            data.targets[fold.test],
+            predict_clips(head, features, fold.test, data.task),
+            data.labels,
+            data.task,
+        )
         sizes = {"train": len(fold.train), "valid": len(fold.valid), "test": len(fold.test)}
-        results.append(FoldResult(fold.name, s.metrics, s.per_label, sizes, epochs,
-                                  fold.effective_fraction))  # fmt: skip
+        results.append(
+            FoldResult(fold.name, s.metrics, s.per_label, sizes, epochs, fold.effective_fraction)
+        )
     final = final_split(data, split_cfg)
     head, epochs = fit_head(features, data, final, config)
     checkpoint = Checkpoint(
@@ -268,12 +273,11 @@ def run_linear_eval(features: Features, data: LabelledSet, config: LinearEvalCon
             "linear_eval": dataclasses.asdict(config),
             "task": data.task,
             "head": config_to_dict(head.config),
-        },  # fmt: skip
+        },
         extra={"epochs": epochs, "train_items": len(final.train), "protocol": PROTOCOL},
         source="clmr-embed linear evaluation",
     )
-    return EvalResult(config, data.task, data.labels, tuple(results), _summary(results),
-                      checkpoint)  # fmt: skip
+    return EvalResult(config, data.task, data.labels, tuple(results), _summary(results), checkpoint)
 
 
 def features_from_store(store_path: Path, relpaths: tuple[str, ...] | list[str]) -> Features:

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
-from sklearn.model_selection import StratifiedGroupKFold
+from sklearn.model_selection import GroupKFold, StratifiedGroupKFold
 
 from clmr_embed.errors import ConfigError, DataError
 from training.labels import LabelledSet
@@ -68,6 +68,20 @@ def _group_ids(groups: tuple[str, ...]) -> npt.NDArray[np.int64]:
     return np.unique(np.asarray(groups, dtype=object).astype(str), return_inverse=True)[1]
 
 
+def _group_split(
+    n_splits: int, key: npt.NDArray[np.int64], gid: npt.NDArray[np.int64], seed: int
+) -> list[tuple[Indices, Indices]]:
+    """Shuffled grouped k-fold, stratified on `key` unless every class is smaller than k."""
+    if np.bincount(key).max() < n_splits:  # StratifiedGroupKFold refuses this case
+        splitter = GroupKFold(n_splits=n_splits, shuffle=True, random_state=seed)
+        return list(splitter.split(np.zeros(len(gid)), key, gid))
+    splitter = StratifiedGroupKFold(n_splits=n_splits, shuffle=True, random_state=seed)
+    with warnings.catch_warnings():
+        # Rare classes are expected; stratification is best-effort under grouping.
+        warnings.filterwarnings("ignore", message="The least populated class")
+        return list(splitter.split(np.zeros(len(gid)), key, gid))
+
+
 def grouped_kfold(data: LabelledSet, folds: int, seed: int) -> list[tuple[Indices, Indices]]:
     """(train, test) index pairs of a shuffled StratifiedGroupKFold over all items."""
     gid = _group_ids(data.groups)
@@ -77,11 +91,7 @@ def grouped_kfold(data: LabelledSet, folds: int, seed: int) -> list[tuple[Indice
             f"{folds}-fold evaluation needs at least {folds} groups (tracks), the data has "
             f"{n_groups}; lower --folds or add data"
         )
-    splitter = StratifiedGroupKFold(n_splits=folds, shuffle=True, random_state=seed)
-    with warnings.catch_warnings():
-        # Rare classes are expected; stratification is best-effort under grouping.
-        warnings.filterwarnings("ignore", message="The least populated class")
-        pairs = list(splitter.split(np.zeros(len(gid)), stratify_key(data.targets), gid))
+    pairs = _group_split(folds, stratify_key(data.targets), gid, seed)
     return [(np.sort(tr).astype(np.int64), np.sort(te).astype(np.int64)) for tr, te in pairs]
 
 
@@ -97,11 +107,7 @@ def carve_validation(
     if fraction <= 0.0 or n_groups < 2:
         return pool, pool[:0]
     n_splits = min(max(2, round(1.0 / fraction)), n_groups)
-    splitter = StratifiedGroupKFold(n_splits=n_splits, shuffle=True, random_state=seed)
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message="The least populated class")
-        key = stratify_key(data.targets[pool])
-        _, valid_pos = next(splitter.split(np.zeros(len(pool)), key, gid))
+    _, valid_pos = _group_split(n_splits, stratify_key(data.targets[pool]), gid, seed)[0]
     in_valid = np.zeros(len(pool), dtype=bool)
     in_valid[valid_pos] = True
     pos = positives(data.targets[pool])

@@ -19,11 +19,13 @@ def _write(path: Path, text: str) -> Path:
 
 
 def test_multiclass_manifest_with_split_and_group(tmp_path):
-    _write(tmp_path / "labels.csv",
-           "path,labels,split,track_id\n"
-           "a/1.wav,rock,train,t1\n"
-           "a/2.wav,jazz,validation,t1\n"
-           "b/3.wav, rock ,test,t2\n")  # fmt: skip
+    _write(
+        tmp_path / "labels.csv",
+        "path,labels,split,track_id\n"
+        "a/1.wav,rock,train,t1\n"
+        "a/2.wav,jazz,validation,t1\n"
+        "b/3.wav, rock ,test,t2\n",
+    )
     data = read_labels(tmp_path)  # a folder holding labels.csv
     assert data.task == "multiclass"
     assert data.labels == ("jazz", "rock")
@@ -36,8 +38,9 @@ def test_multiclass_manifest_with_split_and_group(tmp_path):
 
 
 def test_multilabel_tsv_manifest_without_split(tmp_path):
-    file = _write(tmp_path / "m" / "tags.tsv",
-                  "path\tlabels\n1.mp3\tguitar;slow\n2.mp3\t\n3.mp3\tpiano\n")  # fmt: skip
+    file = _write(
+        tmp_path / "m" / "tags.tsv", "path\tlabels\n1.mp3\tguitar;slow\n2.mp3\t\n3.mp3\tpiano\n"
+    )
     data = read_labels(file)
     assert data.task == "multilabel"
     assert data.labels == ("guitar", "piano", "slow")
@@ -48,10 +51,12 @@ def test_multilabel_tsv_manifest_without_split(tmp_path):
 
 
 def test_soft_manifest_ignores_metadata_columns(tmp_path):
-    file = _write(tmp_path / "soft.csv",
-                  "path,happy,sad,duration_s,artist,source\n"
-                  "x.wav,0.8,0.1,31.5,A,web\n"
-                  "y.wav,0.25,1.0,12.0,B,web\n")  # fmt: skip
+    file = _write(
+        tmp_path / "soft.csv",
+        "path,happy,sad,duration_s,artist,source\n"
+        "x.wav,0.8,0.1,31.5,A,web\n"
+        "y.wav,0.25,1.0,12.0,B,web\n",
+    )
     data = read_labels(file)
     assert data.task == "soft"
     assert data.labels == ("happy", "sad")
@@ -106,25 +111,36 @@ def test_mtat_layout_from_annotations_and_gt_files(tmp_path):
         "1\t0/a-b-01-song-0-29.mp3\n2\t0/a-b-01-song-29-58.mp3\n5\tc/c-d-02-x-0-29.mp3\n",
     )
     _write(tmp_path / "meta" / "val_gt_mtt.tsv", "5\t[1.0, 0.0, 1.0]\n")
-    header = "\t".join(f'"{c}"' for c in ["clip_id", "slow", "guitar", "rock", "classical",
-                                            "mp3_path"])  # fmt: skip
-    rows = ['"1"\t"1"\t"0"\t"1"\t"1"\t"0/a-b-01-song-0-29.mp3"',
-            '"2"\t"0"\t"1"\t"0"\t"0"\t"0/a-b-01-song-29-58.mp3"',
-            '"35644"\t"0"\t"1"\t"0"\t"0"\t"0/dropped-1-2.mp3"',  # known-corrupt clip id
-            '"9"\t"1"\t"1"\t"1"\t"1"\t"c/ignored-0-29.mp3"']  # valid has a gt file  # fmt: skip
+    header = "\t".join(
+        f'"{c}"' for c in ["clip_id", "slow", "guitar", "rock", "classical", "mp3_path"]
+    )
+    rows = [
+        '"1"\t"1"\t"0"\t"1"\t"1"\t"0/a-b-01-song-0-29.mp3"',
+        '"2"\t"0"\t"1"\t"0"\t"0"\t"0/a-b-01-song-29-58.mp3"',
+        '"35644"\t"0"\t"1"\t"0"\t"0"\t"0/dropped-1-2.mp3"',  # known-corrupt clip id
+        '"9"\t"1"\t"1"\t"1"\t"1"\t"c/ignored-0-29.mp3"',
+    ]  # valid has a gt file
     _write(tmp_path / "meta" / "annotations_final.csv", "\n".join([header, *rows]) + "\n")
     (tmp_path / "audio" / "0").mkdir(parents=True)
     with pytest.warns(UserWarning, match=r"\['test'\]"):
         data = read_labels(tmp_path)
     assert data.labels == tuple(tags)
     assert data.root == (tmp_path / "audio").resolve()
-    assert data.relpaths == ("0/a-b-01-song-0-29.mp3", "0/a-b-01-song-29-58.mp3",
-                             "c/c-d-02-x-0-29.mp3")  # fmt: skip
+    assert data.relpaths == (
+        "0/a-b-01-song-0-29.mp3",
+        "0/a-b-01-song-29-58.mp3",
+        "c/c-d-02-x-0-29.mp3",
+    )
     np.testing.assert_array_equal(data.targets, [[0, 1, 1], [1, 0, 0], [1, 0, 1]])
     assert data.splits == ("train", "train", "valid")
     assert data.groups[0] == data.groups[1] == "a-b-01-song"
     assert [mtat_split(p) for p in ("9/x", "b/x", "c/x", "d/x", "f/x")] == [
-        "train", "train", "valid", "test", "test"]  # fmt: skip
+        "train",
+        "train",
+        "valid",
+        "test",
+        "test",
+    ]
 
 
 @pytest.mark.skipif(not (SHARED / "mtat_subset").is_dir(), reason="shared MTAT meta absent")

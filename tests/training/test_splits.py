@@ -64,8 +64,10 @@ def test_folds_are_seeded():
     cfg = SplitConfig(mode="kfold", folds=3, seed=11, label_fraction=0.5)
     a, b = make_folds(data, cfg), make_folds(data, cfg)
     c = make_folds(data, SplitConfig(mode="kfold", folds=3, seed=12, label_fraction=0.5))
-    assert all(np.array_equal(x.train, y.train) and np.array_equal(x.test, y.test)
-               for x, y in zip(a, b, strict=True))  # fmt: skip
+    assert all(
+        np.array_equal(x.train, y.train) and np.array_equal(x.test, y.test)
+        for x, y in zip(a, b, strict=True)
+    )
     assert any(not np.array_equal(x.test, y.test) for x, y in zip(a, c, strict=True))
 
 
