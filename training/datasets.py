@@ -45,7 +45,7 @@ class CropPairs(Dataset[dict[str, torch.Tensor]]):
     Args:
         cache: the decoded corpus.
         window: samples per view (59049).
-        segment_samples: item length; 0 makes each whole track one item.
+        segment_samples: item length (at least `window`); 0 makes each whole track one item.
     """
 
     def __init__(
@@ -54,9 +54,10 @@ class CropPairs(Dataset[dict[str, torch.Tensor]]):
         self.cache = cache
         self.window = window
         tracks, starts, lengths = [], [], []
+        segment = max(segment_samples, window)  # a segment must hold a whole window
         for track, length in enumerate(cache.lengths.tolist()):
-            count = max(1, length // segment_samples) if segment_samples else 1
-            bounds = [k * (segment_samples or length) for k in range(count)] + [length]
+            count = max(1, length // segment) if segment_samples else 1
+            bounds = [k * segment for k in range(count)] + [length]
             tracks += [track] * count
             starts += bounds[:-1]
             lengths += [b - a for a, b in zip(bounds[:-1], bounds[1:], strict=True)]

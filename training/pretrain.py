@@ -18,6 +18,7 @@ from training.augment import AugmentChain, AugmentConfig
 from training.cache import SkippedFile
 from training.config import CLMR_CHANNELS, config_from_dict, load_toml
 from training.datasets import CropPairs, StepBatchSampler, step_seed
+from training.distributed import global_nt_xent, teardown
 from training.metrics_log import MetricsLog
 from training.schedule import lr_at
 
@@ -205,7 +206,8 @@ def run_pretrain(
         with loop.autocast(device, config.precision):
             _, _, z_i, z_j = trainable(x_i, x_j)
         groups = None if config.same_track_negatives else batch["track"].to(device)
-        loss = loop.contrastive_loss(z_i.float(), z_j.float(), config.temperature, groups, world)
+        # NT-Xent; under DDP the negatives are gathered from all ranks
+        loss = global_nt_xent(z_i.float(), z_j.float(), config.temperature, groups)
         # backward and step
         optimizer.zero_grad(set_to_none=True)
         scaler.scale(loss).backward()
@@ -231,7 +233,7 @@ def run_pretrain(
             log.plot()
 
     log.close()
-    loop.teardown(world)
+    teardown()
     return PretrainResult(
         checkpoint=output_dir / "latest.pt",
         best_checkpoint=output_dir / "best.pt",

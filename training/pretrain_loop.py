@@ -23,7 +23,7 @@ from training.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 from training.config import EncoderConfig, ProjectorConfig
 from training.lars import LARS, decay_groups
 from training.samplecnn import Projector, SampleCNN
-from training.simclr import SimCLR, nt_xent_loss
+from training.simclr import SimCLR
 
 if TYPE_CHECKING:
     from training.pretrain import PretrainConfig
@@ -72,8 +72,6 @@ def setup_processes(config: PretrainConfig) -> tuple[int, int, int, torch.device
     if config.precision == "fp16" and not cuda:
         raise ConfigError("precision 'fp16' needs CUDA (GradScaler); use 'bf16' on CPU")
     rank, world, local_rank = distributed.setup_from_env("nccl" if cuda else "gloo")
-    if world > 1 and not config.same_track_negatives:
-        raise ConfigError("same_track_negatives = false is single-process only; set it true")
     device = torch.device("cuda", local_rank) if cuda else torch.device("cpu")
     if cuda:
         torch.cuda.set_device(device)
@@ -142,19 +140,6 @@ def autocast(device: torch.device, precision: str) -> contextlib.AbstractContext
         return contextlib.nullcontext()
     dtype = torch.bfloat16 if precision == "bf16" else torch.float16
     return torch.autocast(device.type, dtype=dtype)
-
-
-def contrastive_loss(
-    z_i: torch.Tensor,
-    z_j: torch.Tensor,
-    temperature: float,
-    groups: torch.Tensor | None,
-    world: int,
-) -> torch.Tensor:
-    """NT-Xent over this batch, or over the batches of all ranks (negatives gathered) under DDP."""
-    if world > 1:
-        return distributed.global_nt_xent(z_i, z_j, temperature)
-    return nt_xent_loss(z_i, z_j, temperature, same_group=groups)
 
 
 def refuse_overwrite(output_dir: Path) -> None:
@@ -253,12 +238,6 @@ def write_config(path: Path, config: PretrainConfig) -> None:
     with os.fdopen(fd, "w") as handle:
         handle.write("\n".join(lines) + "\n")
     os.replace(tmp, path)
-
-
-def teardown(world: int) -> None:
-    """Leave the process group (if torchrun started one)."""
-    if world > 1 and torch.distributed.is_initialized():
-        torch.distributed.destroy_process_group()
 
 
 def _toml_value(value: Any) -> str:
