@@ -152,10 +152,9 @@ def _load_encoder(
     channels = []
     for i, default in enumerate(CLMR_CHANNELS):
         key = inverse[f"sequential.{i}.0.weight"]
-        if key not in state:
-            raise _fail_missing(path, key, "SampleCNN encoder")
-        # The width comes from the conv's output channels; other tensors are checked against it.
-        channels.append(_dim(state, key, 0, 3, path) or default)
+        # The width comes from the conv's output channels; every tensor is then checked against
+        # it, in state-dict order, so the first missing or misshapen key is the one reported.
+        channels.append(_dim(state, key, 0, 3, path) or default if key in state else default)
     config = EncoderConfig(channels=tuple(channels))
     return config, _gather(state, table, SampleCNN(config), path, used)
 
