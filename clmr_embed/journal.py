@@ -17,6 +17,8 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from clmr_embed.errors import StoreError
+
 ENTRY_SUFFIX = ".npz"
 ERROR_SUFFIX = ".error.npz"  # track ids cannot contain ".", so error entries never collide
 TMP_PREFIX = ".tmp-"  # half-written entries; never read, removed on recovery
@@ -153,14 +155,26 @@ class Journal:
             self.directory.mkdir(parents=True, exist_ok=True)
             fsync_dir(self.directory.parent)
 
+    def remove_if_empty(self) -> None:
+        """Tidy up after a clean close: drop the folder if nothing is pending."""
+        with contextlib.suppress(OSError):
+            self.directory.rmdir()
+
     def _write_atomic(self, name: str, write: Any) -> None:
         tmp = self.directory / f"{TMP_PREFIX}{os.getpid()}-{name}"
-        with open(tmp, "wb") as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, self.directory / name)
-        fsync_dir(self.directory)
+        try:
+            with open(tmp, "wb") as f:
+                write(f)
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, self.directory / name)
+            fsync_dir(self.directory)
+        except OSError as exc:
+            tmp.unlink(missing_ok=True)
+            raise StoreError(
+                f"cannot write journal entry {self.directory / name} ({exc.strerror}); "
+                "free disk space and rerun: finished tracks are kept"
+            ) from exc
 
 
 @dataclass(frozen=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import time
 import warnings
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -42,6 +43,9 @@ __all__ = [
 
 SCHEMA_VERSION = 1
 INT_FIELDS = ("sample_rate", "window_samples", "hop_samples", "embedding_dim")
+# JSON copy of every group's attrs and the errors, rewritten by each commit: opening a store
+# reads it once instead of ~8 attributes per track (0.3 ms each track). Checked by counts.
+CATALOG = "catalog"
 
 
 @dataclass(frozen=True)
@@ -153,9 +157,20 @@ def _track_attrs(group: h5py.Group) -> dict[str, Any]:
 
 
 def _read_index(f: h5py.File) -> tuple[dict[str, dict[str, Any]], dict[str, str]]:
+    if CATALOG in f:
+        catalog = json.loads(f[CATALOG].asstr()[()])
+        tracks, errors = catalog["tracks"], catalog["errors"]
+        if len(tracks) == len(f["tracks"]) and len(errors) == len(f["errors"]):
+            return {tid: dict(a, flags=tuple(a["flags"])) for tid, a in tracks.items()}, errors
     tracks = {tid: _track_attrs(g) for tid, g in f["tracks"].items()}
     errors = {str(g.attrs["relpath"]): str(g.attrs["reason"]) for g in f["errors"].values()}
     return tracks, errors
+
+
+def _write_catalog(f: h5py.File, tracks: dict[str, dict[str, Any]], errors: dict[str, str]) -> None:
+    if CATALOG in f:
+        del f[CATALOG]
+    f[CATALOG] = json.dumps({"tracks": tracks, "errors": errors})
 
 
 def _apply(f: h5py.File, meta: dict[str, Any], arrays: Arrays) -> None:
@@ -200,6 +215,7 @@ class StoreWriter(JournaledChanges):
         self._tmp = path.with_name(path.name + ".tmp")
         self._fresh = False  # a --force run whose new store replaces the old one at commit
         self._closed = False
+        self.last_commit_s = 0.0  # seconds the last commit took (it grows with the store)
 
     def __enter__(self) -> StoreWriter:
         return self
@@ -238,7 +254,7 @@ class StoreWriter(JournaledChanges):
         """Merge the journal into the store: copy, apply, fsync, rename, then drop the entries."""
         if not self._pending and not self._fresh:
             return
-        names = sorted(self._pending)
+        names, began = sorted(self._pending), time.perf_counter()
         try:
             if self._fresh or not self.path.exists():
                 _create_empty(self._tmp, self.header)
@@ -249,10 +265,16 @@ class StoreWriter(JournaledChanges):
                     loaded = self._journal.read(name)
                     if loaded is not None:
                         _apply(f, *loaded)
+                _write_catalog(f, self._tracks, self._errors)
                 f.attrs["updated"] = _now()
             _install(self._tmp, self.path)
-        except BaseException:
+        except BaseException as exc:
             self._tmp.unlink(missing_ok=True)
+            if isinstance(exc, OSError):  # e.g. a full disk; the journal still holds everything
+                raise StoreError(
+                    f"cannot commit store {self.path} ({exc.strerror}); free disk space and "
+                    "rerun: finished tracks are kept in the journal"
+                ) from exc
             raise
         if self._fresh:
             # before deleting entries: a marker left after them would rebuild from an empty store
@@ -261,6 +283,7 @@ class StoreWriter(JournaledChanges):
         self._journal.delete(names)
         for name in names:
             del self._pending[name]
+        self.last_commit_s = time.perf_counter() - began
 
     def close(self) -> None:
         """Commit what is journaled and release the lock (idempotent)."""
@@ -268,6 +291,7 @@ class StoreWriter(JournaledChanges):
             return
         try:
             self.commit()
+            self._journal.remove_if_empty()
         finally:
             self._closed = True
             self._lock.release()

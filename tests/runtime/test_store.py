@@ -74,7 +74,8 @@ def test_round_trip(tmp_path: Path) -> None:
         writer.add_track(b)
         assert writer.pending == 2
         writer.commit()
-        assert writer.pending == 0
+        assert writer.pending == 0 and writer.last_commit_s > 0
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.h5", "out.h5.lock"]  # tidy
     with open_store(out) as store:
         assert store.header == HEADER
         assert len(store) == 2 and "a" in store and "music/b.wav" in store and "zz" not in store
@@ -95,18 +96,26 @@ def test_round_trip(tmp_path: Path) -> None:
             store.embeddings("nope.wav")
 
 
-def test_layout_root_attributes(tmp_path: Path) -> None:
+def test_layout_and_catalog(tmp_path: Path) -> None:
     h5py = pytest.importorskip("h5py")
     out = tmp_path / "out.h5"
     with open_writer(out, HEADER) as writer:
-        writer.add_track(record("a"))
-    with h5py.File(out, "r") as f:
+        writer.add_track(record("a", flags=("short",)))
+        writer.add_alias("b", "b.wav", "c-a-0", "a")
+        writer.add_error("bad.wav", "broken")
+    with open_store(out) as store:
+        fast = {tid: store.attrs(tid) for tid in store.track_ids}, store.errors
+    with h5py.File(out, "r+") as f:
         assert f.attrs["schema_version"] == SCHEMA_VERSION
         assert f.attrs["model_sha256"] == HEADER.model_sha256 and f.attrs["hop_samples"] == 59049
         for key in ("created", "updated", "clmr_embed_version", "preprocessing", "model_trained"):
             assert key in f.attrs
         assert f["tracks/a/embeddings"].shape == (3, DIM) and f["tracks/a/mean"].shape == (DIM,)
-        assert "errors" in f
+        assert f["tracks/a"].attrs["flags"] == '["short"]' and len(f["tracks/b"]) == 0
+        assert len(f["errors"]) == 1
+        del f["catalog"]  # the per-group attributes alone are enough to read a store
+    with open_store(out) as store:  # and they agree with the catalog
+        assert ({tid: store.attrs(tid) for tid in store.track_ids}, store.errors) == fast
 
 
 @pytest.mark.parametrize(
@@ -131,7 +140,7 @@ def test_force_starts_over_only_when_committed(tmp_path: Path) -> None:
     out = tmp_path / "out.h5"
     with open_writer(out, HEADER) as writer:
         writer.add_track(record("a"))
-    other = dataclasses.replace(HEADER, model_sha256="b" * 64, embedding_dim=DIM)
+    other = dataclasses.replace(HEADER, model_sha256="b" * 64)
     writer = open_writer(out, other, force=True)
     assert writer.tracks == {}
     writer.add_track(record("new"))
