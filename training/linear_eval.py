@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -280,20 +281,22 @@ def run_linear_eval(features: Features, data: LabelledSet, config: LinearEvalCon
     return EvalResult(config, data.task, data.labels, tuple(results), _summary(results), checkpoint)
 
 
-def features_from_store(store_path: Path, relpaths: tuple[str, ...] | list[str]) -> Features:
-    """Window embeddings of `relpaths` from an HDF5 store written by `clmr-embed extract`.
+def features_from_store(store_path: Path, relpaths: Sequence[str]) -> Features:
+    """Window embeddings of `relpaths` (e.g. LabelledSet.relpaths) from an `extract` store.
 
     Raises:
-        DataError: some relpaths are not in the store (the message counts them and shows one).
+        DataError: some relpaths are not in the store (the message counts them, shows one, and
+            says whether extract recorded it as failed).
     """
     from clmr_embed.store import open_store  # local: h5py only when reading stores
 
-    store = open_store(Path(store_path))
-    known = set(store.paths)
-    missing = [r for r in relpaths if r not in known]
-    if missing:
-        raise DataError(
-            f"{len(missing)} of {len(relpaths)} labelled files are not in {store_path}, e.g. "
-            f"{missing[0]!r}; run `clmr-embed extract` on the data root first"
-        )
-    return Features(tuple(np.asarray(store.embeddings(r), dtype=np.float32) for r in relpaths))
+    with open_store(Path(store_path)) as store:
+        missing = [r for r in relpaths if r not in store]
+        if missing:
+            failed = store.errors.get(missing[0])
+            why = f" (extract failed on it: {failed})" if failed else ""
+            raise DataError(
+                f"{len(missing)} of {len(relpaths)} labelled files are not in {store_path}, e.g. "
+                f"{missing[0]!r}{why}; run `clmr-embed extract` on the data root, or drop them"
+            )
+        return Features(tuple(store.embeddings(r).astype(np.float32, copy=False) for r in relpaths))

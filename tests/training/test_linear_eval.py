@@ -254,3 +254,41 @@ def test_report_files(tmp_path):
     assert "**encoder**: test.onnx" in md and "| r0f1 |" in md and "| l2 |" in md
     single = write_report(tmp_path / "one", results[:1])
     assert not (tmp_path / "one" / "fractions.png").exists() and len(single) == 3
+
+
+# --- features from an HDF5 store --------------------------------------------------------------
+
+
+def test_features_from_store_round_trip(tmp_path):
+    pytest.importorskip("h5py")
+    from clmr_embed.store import StoreHeader, TrackRecord, open_writer
+    from training.linear_eval import features_from_store
+
+    header = StoreHeader(
+        model_name="tiny",
+        model_sha256="a" * 64,
+        model_trained=False,
+        sample_rate=22050,
+        window_samples=59049,
+        hop_samples=59049,
+        embedding_dim=4,
+        preprocessing={"decoder": "test"},
+    )
+    rng = np.random.default_rng(0)
+    stored = {f"g/{i}.wav": rng.normal(size=(i + 1, 4)).astype(np.float32) for i in range(3)}
+    with open_writer(tmp_path / "s.h5", header) as writer:
+        for i, (rel, emb) in enumerate(stored.items()):
+            writer.add_track(
+                TrackRecord(
+                    f"t{i}", rel, f"c{i}", 1.0, 22050, 1, emb, np.zeros(len(emb), np.float32)
+                )
+            )
+        writer.add_error("g/bad.wav", "not audio")
+        writer.commit()
+    order = ["g/2.wav", "g/0.wav"]
+    features = features_from_store(tmp_path / "s.h5", order)
+    assert features.dim == 4 and len(features) == 2
+    np.testing.assert_array_equal(features.windows[0], stored["g/2.wav"])
+    np.testing.assert_array_equal(features.windows[1], stored["g/0.wav"])
+    with pytest.raises(DataError, match=r"1 of 2 .*'g/bad.wav' \(extract failed on it: not"):
+        features_from_store(tmp_path / "s.h5", ["g/0.wav", "g/bad.wav"])
