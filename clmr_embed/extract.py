@@ -37,7 +37,7 @@ class ExtractConfig:
     include: tuple[str, ...] = ()  # globs a file must match (relative path or name)
     exclude: tuple[str, ...] = ()  # globs that drop a file
     backend: str = "av"  # decoder: "av" or "soundfile"
-    commit_every: int = 200  # merge the journal into the store after this many tracks
+    commit_every: int = 200  # merge the journal into the store after this many tracks (or a timer)
     trace: Path | None = None  # append "start ID"/"done ID" lines (tests count model work)
 
 
@@ -150,6 +150,9 @@ def run_extract(config: ExtractConfig, progress: Progress | None = None) -> Extr
         plan = make_plan(files, st, set(stored))
         summary.unchanged = len(plan.unchanged)
         summary.missing = [stored[tid].relpath for tid in plan.missing]
+        scanned = {file.relpath for file in files}
+        for relpath in set(st.errors) - scanned:  # errors describe the last run's files only
+            st.clear_error(relpath)
         for file, reason in plan.unreadable:
             st.add_error(file.relpath, reason)
             summary.failed.append((file.relpath, reason))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import multiprocessing as mp
 import os
 import queue
+import time
 from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -104,6 +105,7 @@ class Pipeline:
         self.buffer: deque[tuple[int, np.ndarray, np.ndarray]] = deque()  # (index, windows, starts)
         self.buffered = 0
         self.since_commit = 0
+        self.last_commit = time.perf_counter()
         self.trace = _Trace(config.trace)
         self.progress = progress
 
@@ -206,8 +208,14 @@ class Pipeline:
 
     def _after_track(self, relpath: str, seconds: float) -> None:
         self.since_commit += 1
-        if self.since_commit >= self.config.commit_every:
+        # A commit copies the whole store (copy-on-write), so its cost grows with the store: commit
+        # every N tracks, or when 10x the last commit's time has passed (at most ~10% overhead).
+        # Finished tracks are safe in the journal either way.
+        waited = time.perf_counter() - self.last_commit
+        due = waited >= max(30.0, 10 * self.store.last_commit_s)
+        if self.since_commit >= self.config.commit_every or due:
             self.store.commit()
             self.since_commit = 0
+            self.last_commit = time.perf_counter()
         if self.progress:
             self.progress.advance(relpath, seconds)
