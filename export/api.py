@@ -26,10 +26,6 @@ from training.checkpoint import Checkpoint, load_checkpoint
 from training.official import head_labels, load_head
 from training.samplecnn import SampleCNN, TaggerHead
 
-OFFICIAL_LICENCE = (
-    "Apache-2.0 (CLMR weights, Janne Spijkervet and John Ashley Burgoyne); "
-    "trained on MagnaTagATune: check its terms before use"
-)
 UNSPECIFIED_LICENCE = "unspecified (pass --licence when exporting)"
 
 
@@ -46,7 +42,7 @@ class ExportConfig:
     output_dir: Path  # folder for the artifacts; created if missing
     force: bool = False  # overwrite existing outputs instead of refusing
     name: str | None = None  # artifact name prefix; None: the checkpoint's file stem
-    licence: str | None = None  # licence note; None: Apache note for official weights, else unset
+    licence: str | None = None  # licence note of the weights; None: "unspecified (...)"
     batch_check: tuple[int, ...] = BATCHES  # batch sizes of the parity check
 
 
@@ -62,11 +58,13 @@ class ExportReport:
 @dataclass(frozen=True)
 class _Part:
     kind: str  # "encoder", "tagger" or "head"
-    module: nn.Module  # torch model: the parity reference and what TorchScript traces
+    module: nn.Module  # torch model that TorchScript traces
     graph: nn.Module  # the same function as exported to ONNX (Conv2d form for speed)
     example: torch.Tensor  # example input, batch 2
     io: GraphIO  # input/output names
     info: ModelInfo  # metadata of this part's files
+    reference: nn.Module  # torch model the parity check runs (the tagger's serves the encoder)
+    reference_io: GraphIO  # names of the reference's outputs
 
 
 def file_sha256(path: Path) -> str:
@@ -100,7 +98,6 @@ def _modules(
 
 def _info(config: ExportConfig, ckpt: Checkpoint, head_ckpt: Checkpoint | None) -> ModelInfo:
     sources = [ckpt.source] + ([head_ckpt.source] if head_ckpt else [])
-    official = any(source.startswith("official CLMR") for source in sources)
     head_cfg = head_ckpt.head_config if head_ckpt else None
     labels = (head_ckpt.labels or head_labels(head_cfg.n_labels)) if head_ckpt and head_cfg else []
     description = f"exported from {config.checkpoint.name} ({ckpt.source})"
@@ -115,7 +112,8 @@ def _info(config: ExportConfig, ckpt: Checkpoint, head_ckpt: Checkpoint | None) 
         embedding_dim=enc.embedding_dim if enc else (head_cfg.in_dim if head_cfg else 0),
         labels=tuple(labels),
         task=head_cfg.task if head_cfg else "",
-        licence=config.licence or (OFFICIAL_LICENCE if official else UNSPECIFIED_LICENCE),
+        # Not guessed from the key layout: an "official" layout does not make official weights.
+        licence=config.licence or UNSPECIFIED_LICENCE,
         source_sha256=file_sha256(config.checkpoint),
         version=__version__,
         # Imported official weights are trained; our own checkpoints once a step was taken.
@@ -131,15 +129,18 @@ def _parts(
     if encoder is not None:
         audio = example_audio(encoder)
         plain = dataclasses.replace(info, kind="encoder", labels=(), task="")
-        parts.append(_Part("encoder", encoder, SampleCNN2d(encoder), audio, ENCODER_IO, plain))
-        if head is not None:
-            tagger = TaggerGraph(encoder, head).eval()
+        # With a head, the tagger's torch run also gives the encoder's expected embeddings.
+        tagger = TaggerGraph(encoder, head).eval() if head is not None else None
+        ref, ref_io = (tagger, TAGGER_IO) if tagger is not None else (encoder, ENCODER_IO)
+        graph = SampleCNN2d(encoder)
+        parts.append(_Part("encoder", encoder, graph, audio, ENCODER_IO, plain, ref, ref_io))
+        if tagger is not None and head is not None:
             graph = TaggerGraph(SampleCNN2d(encoder), head).eval()
-            parts.append(_Part("tagger", tagger, graph, audio, TAGGER_IO, info))
+            parts.append(_Part("tagger", tagger, graph, audio, TAGGER_IO, info, tagger, TAGGER_IO))
     if head is not None:
         head_info = dataclasses.replace(info, kind="head", source_sha256=head_sha)
         example = torch.zeros(2, head.config.in_dim)
-        parts.append(_Part("head", head, head, example, HEAD_IO, head_info))
+        parts.append(_Part("head", head, head, example, HEAD_IO, head_info, head, HEAD_IO))
     return parts
 
 
@@ -189,7 +190,8 @@ def run_export(config: ExportConfig) -> ExportReport:
             export_torchscript(part.module, part.example, script_path, part.info)
             shape = tuple(part.example.shape[1:])
             for path in (onnx_path, script_path):
-                artifacts.append(Artifact(path, part.io, shape, part.module))
+                ref_names = part.reference_io.outputs
+                artifacts.append(Artifact(path, part.io, shape, part.reference, ref_names))
         rows = check_parity(artifacts, config.batch_check)
         for artifact in artifacts:
             os.replace(artifact.path, config.output_dir / artifact.path.name)

@@ -42,7 +42,8 @@ def export_torchscript(
     """
     module = module.eval()
     with _jit_deprecation_silenced(), torch.no_grad():
-        traced = torch.jit.trace(module, example)
+        # check_trace re-runs the model; verify.py compares every artifact with torch anyway.
+        traced = torch.jit.trace(module, example, check_trace=False)
         frozen = torch.jit.freeze(traced)  # ~1.4x faster on CPU here: BatchNorm folded away
         extra = {METADATA_FILE: json.dumps(info.to_metadata(), indent=1)}
         torch.jit.save(frozen, str(path), _extra_files=extra)
