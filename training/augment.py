@@ -1,0 +1,324 @@
+"""CLMR's waveform augmentation chain in plain torch: batched, any device, one Generator."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import Generator, Tensor, nn
+
+from clmr_embed.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class AugmentConfig:
+    """Probabilities and ranges of CLMR v2's chain (torchaudio-augmentations 0.2.4 defaults)."""
+
+    polarity_p: float = 0.8  # PolarityInversion: x -> -x
+    noise_p: float = 0.01  # Noise: additive Gaussian
+    noise_min_ratio: float = 1e-4  # noise std >= this x the example's std
+    noise_max_ratio: float = 1e-2  # noise std <= this x the example's std
+    gain_p: float = 0.3  # Gain: attenuation, then clamp to [-1, 1]
+    gain_min_db: float = -20.0  # gain ~ U(min, max) dB
+    gain_max_db: float = -1.0
+    filter_p: float = 0.8  # HighLowPass: 50/50 high-pass or low-pass (julius windowed sinc)
+    highpass_min_hz: float = 200.0  # high-pass cutoff ~ U(min, max) Hz
+    highpass_max_hz: float = 1200.0
+    lowpass_min_hz: float = 2200.0  # low-pass cutoff ~ U(min, max) Hz
+    lowpass_max_hz: float = 4000.0
+    delay_p: float = 0.3  # Delay: (x + volume * x delayed) / 2
+    delay_ms: tuple[int, ...] = (200, 250, 300, 350, 400, 450)  # np.arange(200, 500, 50)
+    delay_volume: float = 0.5  # t-a 0.2.4 (CLMR v1 used 0.2)
+    pitch_p: float = 0.6  # PitchShift, length kept
+    pitch_min_cents: int = -700  # integer cents ~ U{min..max}
+    pitch_max_cents: int = 700
+    reverb_p: float = 0.6  # Reverb, length kept
+    reverb_max: int = 100  # reverberance, damping, room size each ~ U{0..reverb_max}
+    reverb_wet: float = 0.5  # ours: out = (1 - wet) x + wet (x * ir); sox mixes dry + wet
+    cpu_chunk: int = 8  # examples per transform call on CPU (cache-friendly, ~2x faster); 0: all
+
+    def __post_init__(self) -> None:
+        probs = {k: v for k, v in vars(self).items() if k.endswith("_p")}
+        bad = {k: v for k, v in probs.items() if not 0.0 <= v <= 1.0}
+        if bad:
+            raise ConfigError(f"augmentation probabilities must lie in [0, 1], got {bad}")
+
+
+_Fn = Callable[[Tensor, Tensor], Tensor]  # (selected examples, their batch indices) -> output
+
+
+def _rand(g: Generator, *shape: int) -> Tensor:
+    """U[0, 1) float64 draws from g, returned on the CPU (parameters, not signals)."""
+    return torch.rand(shape, generator=g, device=g.device, dtype=torch.float64).cpu()
+
+
+def _col(values: Tensor) -> Tensor:
+    return values.reshape(-1, 1, 1)  # [B] -> [B, 1, 1], to broadcast over [B, 1, T]
+
+
+def _work_dtype(x: Tensor) -> torch.dtype:
+    # FFTs and STFTs need float32/64; half-precision inputs are computed in float32.
+    return x.dtype if x.dtype in (torch.float32, torch.float64) else torch.float32
+
+
+def fft_convolve(x: Tensor, kernels: Tensor) -> Tensor:
+    """Full linear convolution via the FFT: x [B, 1, T], kernels [B, K] -> [B, 1, T + K - 1]."""
+    n = x.shape[-1] + kernels.shape[-1] - 1
+    n_fft = 1 << (n - 1).bit_length()
+    spec = torch.fft.rfft(x, n_fft) * torch.fft.rfft(kernels, n_fft)[:, None]
+    return torch.fft.irfft(spec, n_fft)[..., :n]
+
+
+def random_crop(audio: Tensor | Sequence[Tensor], n_samples: int, generator: Generator) -> Tensor:
+    """A random contiguous crop per example (t-a RandomResizedCrop); short clips are zero-padded.
+
+    Args:
+        audio: [B, 1, T_long] tensor, or a list of [1, T_i] / [T_i] tensors of any lengths.
+
+    Returns:
+        [B, 1, n_samples], dtype and device of the input.
+    """
+    clips = [a.reshape(-1) for a in audio]
+    lengths = torch.tensor([len(c) for c in clips], dtype=torch.float64)
+    starts = (_rand(generator, len(clips)) * (lengths - n_samples + 1).clamp(min=1)).long()
+    crops = [c[s : s + n_samples] for c, s in zip(clips, starts.tolist(), strict=True)]
+    return torch.stack([F.pad(c, (0, n_samples - len(c))) for c in crops])[:, None]
+
+
+def polarity(x: Tensor, mask: Tensor) -> Tensor:
+    """Negate the examples where mask [B] (bool) is set."""
+    return torch.where(_col(mask.to(x.device)), -x, x)
+
+
+def add_noise(x: Tensor, std_ratio: Tensor, generator: Generator) -> Tensor:
+    """Add Gaussian noise of std `std_ratio [B]` x each example's std (t-a Noise)."""
+    std = x.float().std(dim=(1, 2)) * std_ratio.to(x.device)
+    noise = torch.randn(x.shape, generator=generator, device=generator.device).to(x.device)
+    return (x + noise * _col(std)).to(x.dtype)
+
+
+def gain(x: Tensor, gain_db: Tensor) -> Tensor:
+    """Scale each example by `gain_db [B]` dB, then clamp to [-1, 1] (torchaudio Vol)."""
+    factor = 10.0 ** (gain_db.to(x.device, torch.float32) / 20.0)
+    return (x * _col(factor)).clamp(-1.0, 1.0).to(x.dtype)
+
+
+def sinc_lowpass_kernels(cutoff_hz: Tensor, sample_rate: int, zeros: int = 8) -> Tensor:
+    """julius's Hann-windowed sinc low-pass per cutoff: [B] Hz -> [B, 2H + 1] float64, CPU.
+
+    Each kernel keeps julius's half size int(zeros / (2 cutoff / sample_rate)), is zero-padded
+    to the longest one (centred), and sums to 1.
+    """
+    cutoff = cutoff_hz.detach().double().cpu().reshape(-1) / sample_rate
+    half = torch.floor(zeros / cutoff / 2)
+    h_max = int(half.max())
+    t = torch.arange(-h_max, h_max + 1, dtype=torch.float64)[None]
+    hann = 0.5 + 0.5 * torch.cos(math.pi * t / half[:, None])
+    window = torch.where(t.abs() <= half[:, None], hann, 0.0)
+    kernels = 2 * cutoff[:, None] * window * torch.sinc(2 * cutoff[:, None] * t)
+    return kernels / kernels.sum(-1, keepdim=True)
+
+
+def lowpass_fir(x: Tensor, cutoff_hz: Tensor | float, sample_rate: int) -> Tensor:
+    """julius.lowpass_filter (replicate padding) per example, via FFT: [B, 1, T] -> [B, 1, T].
+
+    `cutoff_hz` is one float or [B] Hz; output dtype is x's.
+    """
+    cutoff = torch.as_tensor(cutoff_hz, dtype=torch.float64).expand(x.shape[0])
+    dtype = _work_dtype(x)
+    kernels = sinc_lowpass_kernels(cutoff, sample_rate).to(x.device, dtype)
+    half = (kernels.shape[-1] - 1) // 2
+    padded = F.pad(x.to(dtype), (half, half), mode="replicate")
+    out = fft_convolve(padded, kernels)[..., 2 * half : 2 * half + x.shape[-1]]
+    return out.to(x.dtype)
+
+
+def highpass_fir(x: Tensor, cutoff_hz: Tensor | float, sample_rate: int) -> Tensor:
+    """x minus its windowed-sinc low-pass (julius.highpass_filter). Shapes as `lowpass_fir`."""
+    return x - lowpass_fir(x, cutoff_hz, sample_rate)
+
+
+def delay(x: Tensor, delay_samples: Tensor, volume: float = 0.5) -> Tensor:
+    """(x + volume * x delayed by `delay_samples [B]` (int), zero-filled) / 2, as t-a Delay."""
+    src = torch.arange(x.shape[-1], device=x.device)[None] - delay_samples.to(x.device)[:, None]
+    shifted = x.gather(-1, src.clamp(min=0)[:, None]) * (src >= 0)[:, None].to(x.dtype)
+    return (x + volume * shifted) / 2
+
+
+def pitch_shift(x: Tensor, cents: Tensor | float, sample_rate: int) -> Tensor:
+    """Shift pitch by `cents [B]`, keeping the length, with a phase vocoder.
+
+    Equivalent to a phase-vocoder time-stretch by r = 2**(cents/1200) followed by resampling by 1/r,
+    with the resampling done in the STFT domain: output bin k takes the magnitude of input bin k/r
+    (linear interpolation) and r x the input's instantaneous frequency; phases are re-accumulated
+    frame by frame. Frames of ~93 ms (2048 samples at 22.05 kHz), hop 1/4.
+
+    Args:
+        x: [B, 1, T] -> [B, 1, T], same dtype; T > n_fft / 2.
+        cents: [B] or a float (need not be an integer).
+    """
+    b, _, length = x.shape
+    dtype, device = _work_dtype(x), x.device
+    ratio = (2.0 ** (torch.as_tensor(cents, dtype=torch.float64).cpu() / 1200)).expand(b)
+    n_fft = 1 << round(math.log2(0.093 * sample_rate))
+    hop = n_fft // 4
+    window = torch.hann_window(n_fft, dtype=dtype, device=device)
+    signal = x.reshape(b, length).to(dtype)
+    spec = torch.stft(signal, n_fft, hop, window=window, return_complex=True)
+    mag, phase = spec.abs(), spec.angle()
+    n_bins, n_frames = spec.shape[1:]
+    # Per-bin quantities in float64 on the CPU ([B, F] only); the bin-centre phase step per hop is
+    # taken modulo 2 pi there, so float32 never subtracts large phases.
+    step = 2 * math.pi * hop / n_fft
+    bins = torch.arange(n_bins, dtype=torch.float64)
+    expected = torch.remainder(step * bins, 2 * math.pi).to(device, dtype)[:, None]
+    src = bins[None] / ratio[:, None]  # fractional source bin of each output bin
+    lo = src.floor().long().clamp(max=n_bins - 2)
+    near = src.round().long().clamp(max=n_bins - 1)
+    carrier = torch.remainder(ratio[:, None] * step * near, 2 * math.pi).to(device, dtype)
+    frac = (src - lo).to(device, dtype)[..., None]
+    inside = (src <= n_bins - 1).to(device)[..., None]
+
+    dev = phase.diff(dim=-1) - expected
+    dev = dev - 2 * math.pi * torch.round(dev / (2 * math.pi))  # deviation from the bin centre
+    deviation = torch.cat([phase[..., :1], dev], dim=-1)  # frame 0 carries the initial phase
+    index = lo.to(device)[..., None].expand(-1, -1, n_frames)
+    m_lo, m_hi = mag.gather(1, index), mag.gather(1, index + 1)
+    new_mag = (m_lo + frac * (m_hi - m_lo)) * inside
+    near_index = near.to(device)[..., None].expand(-1, -1, n_frames)
+    new_step = deviation.gather(1, near_index) * ratio.to(device, dtype)[:, None, None]
+    new_step[..., 1:] += carrier[..., None]
+    new_phase = torch.remainder(new_step, 2 * math.pi).cumsum(dim=-1)
+    out = torch.istft(torch.polar(new_mag, new_phase), n_fft, hop, window=window, length=length)
+    return out[:, None].to(x.dtype)
+
+
+# sox reverb constants (sox reverb.c, freeverb): feedback from reverberance, mean comb length.
+_FB_A = -1 / math.log(1 - 0.3)  # feedback 0.3 at reverberance 0
+_FB_B = 100 / (math.log(1 - 0.98) * _FB_A + 1)  # feedback 0.98 at reverberance 100
+_COMB_SECONDS = 1378 / 44100  # mean of freeverb's eight comb lengths
+_BAND_EDGES_HZ = (0.0, 1000.0, 3000.0, 7000.0)  # bands of the tail (lower edges; last to Nyquist)
+
+
+def reverb_decay_seconds(params: Tensor, freq_hz: Tensor, sample_rate: int) -> Tensor:
+    """Amplitude e-folding time of sox's reverb tail per frequency, [B, n_freq] float64.
+
+    One pass through a freeverb comb multiplies by feedback(reverberance) x |one-pole(damping)| and
+    takes comb length x room scale, so tau = loop / -ln(gain per pass).
+
+    Args:
+        params: [B, 3] reverberance, damping, room size, each in [0, 100].
+        freq_hz: [n_freq] frequencies.
+    """
+    reverberance, damping, room = params.detach().double().cpu().T[..., None]  # each [B, 1]
+    feedback = 1 - torch.exp((reverberance - _FB_B) / (_FB_A * _FB_B))
+    pole = damping / 100 * 0.3 + 0.2  # sox hf_damping, the comb loop's one-pole low-pass
+    omega = 2 * math.pi * freq_hz.double().cpu()[None] / sample_rate
+    lowpass = (1 - pole) / torch.sqrt(1 - 2 * pole * torch.cos(omega) + pole**2)
+    loop = _COMB_SECONDS * (room / 100 * 0.9 + 0.1)
+    return loop / -torch.log(feedback * lowpass)
+
+
+def reverb(
+    x: Tensor, params: Tensor, sample_rate: int, generator: Generator, wet: float = 0.5
+) -> Tensor:
+    """Synthetic reverb: convolve with exponentially decaying noise, mixed with the dry signal.
+
+    The impulse response is white noise split into four bands, each decaying at sox's rate for
+    its centre frequency (`reverb_decay_seconds`: reverberance and room size set the decay, damping
+    shortens the high bands). It is normalised to unit energy and cut at the slowest band's T60.
+
+    Args:
+        x: [B, 1, T] -> [B, 1, T], same dtype.
+        params: [B, 3] reverberance, damping, room size in [0, 100].
+        wet: out = (1 - wet) x + wet (x * ir).
+    """
+    b, _, length = x.shape
+    dtype, device = _work_dtype(x), x.device
+    nyquist = sample_rate / 2
+    lower = [e for e in _BAND_EDGES_HZ if e < nyquist]
+    edges = torch.tensor([*lower, nyquist], dtype=torch.float64)
+    centres = torch.sqrt(edges[:-1].clamp(min=edges[1] / 4) * edges[1:])
+    tau = reverb_decay_seconds(params, centres, sample_rate)  # [B, bands]
+    n_ir = int(min(length, math.ceil(3 * math.log(10) * float(tau.max()) * sample_rate) + 1))
+    n_bins = n_ir // 2 + 1
+    # White noise drawn directly as its spectrum (i.i.d. complex Gaussian bins): saves one FFT.
+    draws = torch.randn(b, n_bins, 2, generator=generator, device=generator.device)
+    spectrum = torch.view_as_complex(draws.to(device, dtype))
+    freqs = torch.fft.rfftfreq(n_ir, 1 / sample_rate, device=device, dtype=dtype)
+    band_of_bin = torch.bucketize(freqs, edges[1:-1].to(device, dtype), right=True)
+    masks = band_of_bin[None] == torch.arange(len(centres), device=device)[:, None]
+    bands = torch.fft.irfft(spectrum[:, None] * masks, n_ir)  # [B, bands, n_ir]
+    # exp(-t / tau) = exp(-block start / tau) x exp(-offset / tau): two small exps, one product.
+    block = math.isqrt(n_ir) + 1
+    n_blocks = -(-n_ir // block)
+    rate = 1 / (tau.to(device, dtype) * sample_rate)  # [B, bands] per sample
+    steps = torch.arange(max(block, n_blocks), device=device, dtype=dtype)
+    coarse = torch.exp(-rate[..., None] * steps[:n_blocks] * block)
+    fine = torch.exp(-rate[..., None] * steps[:block])
+    envelope = (coarse[..., None] * fine[..., None, :]).flatten(-2)[..., :n_ir]
+    ir = (bands * envelope).sum(1)
+    ir = ir / ir.norm(dim=-1, keepdim=True)
+    wet_signal = fft_convolve(x.to(dtype), ir)[..., :length]
+    return ((1 - wet) * x.to(dtype) + wet * wet_signal).to(x.dtype)
+
+
+class AugmentChain(nn.Module):
+    """CLMR v2's chain after the crop: polarity, noise, gain, high/low-pass, delay, pitch, reverb.
+
+    Every example draws its own apply decision and parameters; all draws come from the generator
+    passed to `forward`, in a fixed order, so a seed fixes the output.
+    """
+
+    def __init__(self, config: AugmentConfig | None = None, sample_rate: int = 22050) -> None:
+        super().__init__()
+        self.config = config or AugmentConfig()
+        self.sample_rate = sample_rate
+
+    def forward(self, audio: Tensor, generator: Generator) -> Tensor:
+        """Augment audio [B, 1, T] (any float dtype and device) -> [B, 1, T], same dtype/device."""
+        c, sr, g, n = self.config, self.sample_rate, generator, audio.shape[0]
+        x = self._maybe(audio, c.polarity_p, g, lambda s, i: -s)
+        ratio = _span(_rand(g, n), c.noise_min_ratio, c.noise_max_ratio)
+        x = self._maybe(x, c.noise_p, g, lambda s, i: add_noise(s, ratio[i], g))
+        gain_db = _span(_rand(g, n), c.gain_min_db, c.gain_max_db)
+        x = self._maybe(x, c.gain_p, g, lambda s, i: gain(s, gain_db[i]))
+        high = _rand(g, n) < 0.5
+        hp_hz = _span(_rand(g, n), c.highpass_min_hz, c.highpass_max_hz)
+        cutoff = torch.where(high, hp_hz, _span(_rand(g, n), c.lowpass_min_hz, c.lowpass_max_hz))
+        x = self._maybe(x, c.filter_p, g, lambda s, i: _highlow(s, cutoff[i], high[i], sr))
+        ms = torch.tensor(c.delay_ms, dtype=torch.float64)[_choice(g, len(c.delay_ms), n)]
+        lag = (ms * sr / 1000).long()  # t-a: int(ms * sample_rate / 1000)
+        x = self._maybe(x, c.delay_p, g, lambda s, i: delay(s, lag[i], c.delay_volume))
+        cents = c.pitch_min_cents + _choice(g, c.pitch_max_cents - c.pitch_min_cents + 1, n)
+        x = self._maybe(x, c.pitch_p, g, lambda s, i: pitch_shift(s, cents[i], sr))
+        room = _choice(g, c.reverb_max + 1, n, 3)
+        return self._maybe(x, c.reverb_p, g, lambda s, i: reverb(s, room[i], sr, g, c.reverb_wet))
+
+    def _maybe(self, x: Tensor, p: float, g: Generator, fn: _Fn) -> Tensor:
+        # Transform only the selected examples (cheap for rare transforms); on CPU in small groups,
+        # since the STFT/FFT intermediates of a whole batch fall out of cache.
+        index = (_rand(g, x.shape[0]) < p).nonzero().squeeze(1)
+        if index.numel() == 0:
+            return x
+        chunk = self.config.cpu_chunk if x.device.type == "cpu" else 0
+        parts = [fn(x[i.to(x.device)], i) for i in index.split(chunk or len(index))]
+        return x.index_copy(0, index.to(x.device), torch.cat(parts))
+
+
+def _span(u: Tensor, low: float, high: float) -> Tensor:
+    return low + (high - low) * u
+
+
+def _choice(g: Generator, count: int, *shape: int) -> Tensor:
+    """Uniform integers in [0, count), int64 on the CPU."""
+    return torch.randint(count, shape, generator=g, device=g.device).cpu()
+
+
+def _highlow(x: Tensor, cutoff_hz: Tensor, high: Tensor, sample_rate: int) -> Tensor:
+    """High-pass where `high [B]` is set, else low-pass, in one batched FFT convolution."""
+    low = lowpass_fir(x, cutoff_hz, sample_rate)
+    return torch.where(_col(high.to(x.device)), x - low, low)
