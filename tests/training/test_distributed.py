@@ -42,12 +42,18 @@ def _reference(same_group: bool) -> tuple:
     return loss.detach(), z_i.grad, z_j.grad, weight.grad
 
 
-def _worker(local_rank: int, port: int, out_dir: str, same_group: bool) -> None:
+def _worker(local_rank: int, port: int, out_dir: str) -> None:
     env = {"RANK": str(local_rank), "WORLD_SIZE": str(WORLD), "LOCAL_RANK": str(local_rank)}
     os.environ.update({"MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(port)})
     r, w, lr = distributed.setup_from_env("gloo", env)
     assert (r, w, lr) == (local_rank, WORLD, local_rank)
     assert distributed.is_distributed() and distributed.is_main() == (r == 0)
+    for same_group in (False, True):
+        _rank_step(r, same_group, Path(out_dir) / f"rank{r}_{same_group}.pt")
+    distributed.teardown()
+
+
+def _rank_step(r: int, same_group: bool, out: Path) -> None:
     x_i, x_j, weight, groups = _data()
     rows = slice(r * N_LOCAL, (r + 1) * N_LOCAL)
     weight = weight.clone().requires_grad_(True)  # a parameter replicated on every rank, as in DDP
@@ -59,11 +65,7 @@ def _worker(local_rank: int, port: int, out_dir: str, same_group: bool) -> None:
     grad_w = weight.grad.clone()
     dist.all_reduce(grad_w)  # DDP: average the parameter gradients over ranks
     grad_w /= WORLD
-    torch.save(
-        {"loss": loss.detach(), "gz_i": z_i.grad, "gz_j": z_j.grad, "gw": grad_w},
-        Path(out_dir) / f"rank{r}.pt",
-    )
-    distributed.teardown()
+    torch.save({"loss": loss.detach(), "gz_i": z_i.grad, "gz_j": z_j.grad, "gw": grad_w}, out)
 
 
 def _free_port() -> int:
@@ -72,12 +74,11 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-@pytest.mark.parametrize("same_group", [False, True])
-def test_global_loss_and_gradients_match_single_process(tmp_path: Path, same_group: bool) -> None:
-    mp.spawn(_worker, args=(_free_port(), str(tmp_path), same_group), nprocs=WORLD, join=True)
-    loss, gz_i, gz_j, gw = _reference(same_group)
-    for r in range(WORLD):
-        got = torch.load(tmp_path / f"rank{r}.pt")
+def test_global_loss_and_gradients_match_single_process(tmp_path: Path) -> None:
+    mp.spawn(_worker, args=(_free_port(), str(tmp_path)), nprocs=WORLD, join=True)
+    for same_group, r in [(False, 0), (False, 1), (True, 0), (True, 1)]:
+        loss, gz_i, gz_j, gw = _reference(same_group)
+        got = torch.load(tmp_path / f"rank{r}_{same_group}.pt")
         rows = slice(r * N_LOCAL, (r + 1) * N_LOCAL)
         assert torch.allclose(got["loss"], loss, rtol=1e-12)
         # Backward through the gather sums the W ranks' identical gradients: W x the true slice.
