@@ -118,7 +118,7 @@ def _gather(
     inverse = {ours: theirs for theirs, ours in table.items()}
     picked: StateDict = {}
     for ours, ref in module.state_dict().items():
-        theirs = inverse.get(ours, ours)
+        theirs = inverse[ours]  # every table covers its module completely
         if theirs not in state:
             raise _fail_missing(path, theirs, type(module).__name__)
         tensor = state[theirs]
@@ -154,7 +154,8 @@ def _load_encoder(
         key = inverse[f"sequential.{i}.0.weight"]
         # The width comes from the conv's output channels; every tensor is then checked against
         # it, in state-dict order, so the first missing or misshapen key is the one reported.
-        channels.append(_dim(state, key, 0, 3, path) or default if key in state else default)
+        width = _dim(state, key, 0, 3, path) if key in state else 0
+        channels.append(width or default)
     config = EncoderConfig(channels=tuple(channels))
     return config, _gather(state, table, SampleCNN(config), path, used)
 
