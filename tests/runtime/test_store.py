@@ -55,7 +55,10 @@ def record(tid: str, seed: int = 0, n: int = 3, content: str = "", **kw: object)
 
 def run_child(code: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
     """Run Python code in a fresh process (the way a killed extract would be)."""
-    prelude = "import os\nfrom clmr_embed import store\nfrom tests.runtime.test_store import *\n"
+    prelude = (
+        "import os\nfrom clmr_embed.store import writer as store\n"
+        "from tests.runtime.test_store import *\n"
+    )
     return subprocess.run(
         [sys.executable, "-c", prelude + code],
         cwd=ROOT,

@@ -1,0 +1,127 @@
+"""Read-only views of committed stores (no lock: they work while a writer runs)."""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path, PurePath
+from typing import Any
+
+import h5py
+import numpy as np
+import numpy.typing as npt
+
+from clmr_embed.errors import StoreError
+from clmr_embed.store.journal import ERROR_SUFFIX, Journal
+from clmr_embed.store.layout import open_h5, read_header, read_index
+
+
+class EmbeddingStore:
+    """Read-only view of a store's committed tracks, addressed by track id or relative path.
+
+    A snapshot: commits replace the file by rename, and this view keeps reading the one it
+    opened. Aliases resolve to the track whose embeddings they share.
+    """
+
+    def __init__(self, path: Path, file: h5py.File) -> None:
+        self.path = path
+        self._file = file
+        self.header = read_header(file, path)[1]
+        self._attrs, self._errors = read_index(file)
+        self._by_path = {a["relpath"]: tid for tid, a in self._attrs.items()}
+        self._order = sorted(self._attrs, key=lambda tid: self._attrs[tid]["relpath"])
+
+    def __enter__(self) -> EmbeddingStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __len__(self) -> int:
+        return len(self._attrs)
+
+    def __contains__(self, key: object) -> bool:
+        key = key.as_posix() if isinstance(key, PurePath) else key
+        return key in self._attrs or key in self._by_path
+
+    @property
+    def track_ids(self) -> list[str]:
+        """Ids of all tracks and aliases, ordered by relative path (like `paths`)."""
+        return list(self._order)
+
+    @property
+    def paths(self) -> list[str]:
+        """Relative POSIX paths of all tracks and aliases, sorted."""
+        return [self._attrs[tid]["relpath"] for tid in self._order]
+
+    @property
+    def errors(self) -> dict[str, str]:
+        """Files that failed in the last run that saw them: relpath -> reason."""
+        return dict(self._errors)
+
+    def embeddings(self, key: str | PurePath) -> npt.NDArray[np.float32]:
+        """Window embeddings, float32 (n_windows, embedding_dim)."""
+        return self._data(key, "embeddings")
+
+    def starts_s(self, key: str | PurePath) -> npt.NDArray[np.float32]:
+        """Window start times in seconds, float32 (n_windows,)."""
+        return self._data(key, "starts_s")
+
+    def mean(self, key: str | PurePath) -> npt.NDArray[np.float32]:
+        """The track vector (mean of its windows), float32 (embedding_dim,)."""
+        return self._data(key, "mean")
+
+    def means(self) -> tuple[list[str], npt.NDArray[np.float32]]:
+        """All track vectors: (relpaths as in `paths`, float32 (n_tracks, embedding_dim))."""
+        if not self._order:
+            return [], np.zeros((0, self.header.embedding_dim), np.float32)
+        return self.paths, np.stack([self._data(tid, "mean") for tid in self._order])
+
+    def flags(self, key: str | PurePath) -> tuple[str, ...]:
+        """Flags such as ("short", "silent")."""
+        return tuple(self._attrs[self._id(key)]["flags"])
+
+    def attrs(self, key: str | PurePath) -> dict[str, Any]:
+        """The track's (or alias's) attributes: relpath, content_sha256, duration_s, ..."""
+        return dict(self._attrs[self._id(key)])
+
+    def close(self) -> None:
+        """Close the file (idempotent)."""
+        self._file.close()
+
+    def _id(self, key: str | PurePath) -> str:
+        key = key.as_posix() if isinstance(key, PurePath) else key
+        if key in self._attrs:
+            return key
+        if key in self._by_path:
+            return self._by_path[key]
+        raise StoreError(f"{key!r} is neither a track id nor a relative path in store {self.path}")
+
+    def _data(self, key: str | PurePath, name: str) -> npt.NDArray[np.float32]:
+        tid = self._id(key)
+        return self._file["tracks"][self._attrs[tid]["alias_of"] or tid][name][()]
+
+
+def open_store(path: Path) -> EmbeddingStore:
+    """Open a store read-only (no lock: works while a writer is running).
+
+    Warns when journaled tracks are not merged yet (a writer is running or was killed).
+
+    Raises:
+        StoreError: the file is missing, not HDF5, or not a clmr-embed store.
+    """
+    path = Path(path)
+    file = open_h5(path, "r")
+    try:
+        store = EmbeddingStore(path, file)
+    except BaseException:
+        file.close()
+        raise
+    journal = Journal(path.with_name(path.name + ".journal"))
+    waiting = [name for name in journal.names() if not name.endswith(ERROR_SUFFIX)]
+    if waiting:
+        warnings.warn(
+            f"{len(waiting)} tracks of store {path} are journaled but not merged yet; "
+            "rerun clmr-embed extract on it to merge them",
+            stacklevel=2,
+        )
+    return store
