@@ -38,6 +38,9 @@ def export_command(
         Path | None, typer.Option(help="Tagger head checkpoint (e.g. finetuner_checkpoint_200.pt).")
     ] = None,
     name: Annotated[str | None, typer.Option(help="Model name (default: checkpoint stem).")] = None,
+    licence: Annotated[
+        str | None, typer.Option(help="Licence note stored in the files' metadata.")
+    ] = None,
     force: Annotated[bool, typer.Option(help="Overwrite existing output files.")] = False,
 ) -> None:
     """Export an encoder (and tagger head) to ONNX + TorchScript, with metadata and parity."""
@@ -46,7 +49,12 @@ def export_command(
     from export.api import ExportConfig, run_export
 
     config = ExportConfig(
-        checkpoint=checkpoint, head=head, output_dir=output_dir, force=force, name=name
+        checkpoint=checkpoint,
+        head=head,
+        output_dir=output_dir,
+        force=force,
+        name=name,
+        licence=licence,
     )
     report = run_export(config)
     for row in report.parity:

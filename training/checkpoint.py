@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
+import pickle
 import tempfile
+import types
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -79,6 +81,32 @@ def save_checkpoint(path: Path, ckpt: Checkpoint) -> None:
         raise
 
 
+class _Stub(dict):
+    """A pickled class whose package is missing (e.g. Lightning's AttributeDict), as a dict."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__()
+
+    def __setstate__(self, state: Any) -> None:
+        if isinstance(state, dict):
+            self.update(state)
+
+
+class _LenientUnpickler(pickle.Unpickler):
+    """Unpickler that maps classes of missing packages to `_Stub` instead of failing."""
+
+    def find_class(self, module: str, name: str) -> Any:
+        try:
+            return super().find_class(module, name)
+        except (ImportError, AttributeError):
+            return _Stub
+
+
+_lenient = types.SimpleNamespace(
+    Unpickler=_LenientUnpickler, load=pickle.load, __name__="clmr_embed_lenient_pickle"
+)
+
+
 def read_torch_file(path: Path) -> Any:
     """torch.load with errors that name the file; tries weights_only first (safe), then full."""
     path = Path(path)
@@ -91,7 +119,7 @@ def read_torch_file(path: Path) -> Any:
     except Exception:  # noqa: BLE001 - older files may pickle plain Python objects
         pass
     try:
-        return torch.load(path, map_location="cpu", weights_only=False)
+        return torch.load(path, map_location="cpu", weights_only=False, pickle_module=_lenient)
     except Exception as exc:  # noqa: BLE001
         raise CheckpointError(
             f"{path} is not a torch checkpoint ({type(exc).__name__}: {str(exc)[:120]}); "
