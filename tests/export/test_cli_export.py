@@ -1,0 +1,53 @@
+"""`clmr-embed export` through the CLI: files on stdout, parity figures, one-line errors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+torch = pytest.importorskip("torch")
+pytest.importorskip("onnx")
+
+from clmr_embed.cli import app  # noqa: E402
+from clmr_embed.model import OnnxModel  # noqa: E402
+from training.checkpoint import Checkpoint, save_checkpoint  # noqa: E402
+from training.config import EncoderConfig, HeadConfig  # noqa: E402
+from training.samplecnn import SampleCNN, TaggerHead  # noqa: E402
+
+SMALL = EncoderConfig(channels=(8, 8, 8, 16, 16, 16, 16, 16, 16, 32, 32))
+runner = CliRunner()
+
+
+def test_export_writes_files_and_parity(tmp_path: Path) -> None:
+    head_cfg = HeadConfig(in_dim=32, n_labels=2, task="multiclass")
+    ckpt = Checkpoint(
+        encoder_config=SMALL,
+        encoder_state=SampleCNN(SMALL).state_dict(),
+        head_config=head_cfg,
+        head_state=TaggerHead(head_cfg).state_dict(),
+        labels=["calm", "loud"],
+        step=5,
+    )
+    save_checkpoint(tmp_path / "small.pt", ckpt)
+    args = ["export", "--checkpoint", str(tmp_path / "small.pt"), "--output-dir", str(tmp_path)]
+    result = runner.invoke(app, [*args, "--licence", "CC0 test"])
+    assert result.exit_code == 0, result.output
+    assert "parity" in result.output and "max |diff|" in result.output
+    tagger = OnnxModel(tmp_path / "small-tagger.onnx")
+    assert tagger.info.labels == ("calm", "loud") and tagger.info.task == "multiclass"
+    assert tagger.info.licence == "CC0 test" and tagger.info.embedding_dim == 32
+    again = runner.invoke(app, args)
+    assert again.exit_code == 1 and "--force" in again.output
+    assert runner.invoke(app, [*args, "--force"]).exit_code == 0
+
+
+def test_bad_checkpoint_one_line_error(tmp_path: Path) -> None:
+    bogus = tmp_path / "model.pt"
+    bogus.write_text("not a checkpoint")
+    result = runner.invoke(
+        app, ["export", "--checkpoint", str(bogus), "--output-dir", str(tmp_path / "o")]
+    )
+    assert result.exit_code == 1
+    assert "model.pt" in result.output and "Traceback" not in result.output
