@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import torch
-from torch.utils.data import DataLoader
 
 from clmr_embed.constants import SAMPLE_RATE
 from clmr_embed.errors import ConfigError
@@ -17,7 +17,7 @@ from training import pretrain_loop as loop
 from training.augment import AugmentChain, AugmentConfig
 from training.cache import SkippedFile
 from training.config import CLMR_CHANNELS, config_from_dict, load_toml
-from training.datasets import CropPairs, StepBatchSampler, step_seed
+from training.datasets import CropPairs, step_seed
 from training.distributed import global_nt_xent, teardown
 from training.metrics_log import MetricsLog
 from training.schedule import lr_at
@@ -146,28 +146,17 @@ def run_pretrain(
     total_steps = config.max_steps or config.epochs * steps_per_epoch
     end_step = min(total_steps, config.stop_at_step or total_steps)
 
-    torch.manual_seed(config.seed)  # identical initial weights on every rank
-    model = loop.build_model(config)
-    state = loop.RunState()
-    ckpt = loop.restore(output_dir, model, config, world) if resume else None
-    if ckpt is None:
-        loop.refuse_overwrite(output_dir)
-    model, optimizer = loop.place(model, config, device, world)
-    if ckpt is not None:
-        state = loop.restore_optimizer(ckpt, optimizer, device)
-    trainable = loop.wrap(model, config, device, world, local_rank)
+    parts = loop.build_training(config, output_dir, resume, device, world, local_rank)
+    model, optimizer, scaler, state = parts.model, parts.optimizer, parts.scaler, parts.state
     augment = AugmentChain(config.augment, SAMPLE_RATE).to(device)
-    scaler = torch.amp.GradScaler("cuda", enabled=config.precision == "fp16")
-    loop.restore_scaler(ckpt, scaler)
-    sampler = StepBatchSampler(
-        pairs, range(state.step, end_step), config.seed, config.batch_size, rank, world
-    )
-    loader = DataLoader(
-        pairs,
-        batch_sampler=sampler,
-        num_workers=config.workers,
-        pin_memory=device.type == "cuda",
-        persistent_workers=config.workers > 0,
+    loader = loop.make_loader(pairs, range(state.step, end_step), config, rank, world, device)
+    schedule = functools.partial(
+        lr_at,
+        base_lr=config.lr,
+        warmup_steps=config.warmup_steps,
+        total_steps=total_steps,
+        schedule=config.schedule,
+        min_lr_ratio=config.min_lr_ratio,
     )
     log = MetricsLog(
         output_dir,
@@ -184,14 +173,7 @@ def run_pretrain(
     window_steps, window_start = 0, time.perf_counter()
     for batch in loader:
         # schedule: a pure function of the step, nothing to restore
-        lr = lr_at(
-            state.step,
-            config.lr,
-            config.warmup_steps,
-            total_steps,
-            config.schedule,
-            config.min_lr_ratio,
-        )
+        lr = schedule(state.step)
         for group in optimizer.param_groups:
             group["lr"] = lr
         # two views, augmented on the device with a generator seeded by (seed, step, rank)
@@ -204,7 +186,7 @@ def run_pretrain(
             x_i, x_j = augment(x_i, generator), augment(x_j, generator)
         # forward in the chosen precision; the loss in fp32
         with loop.autocast(device, config.precision):
-            _, _, z_i, z_j = trainable(x_i, x_j)
+            _, _, z_i, z_j = parts.trainable(x_i, x_j)
         groups = None if config.same_track_negatives else batch["track"].to(device)
         # NT-Xent; under DDP the negatives are gathered from all ranks
         loss = global_nt_xent(z_i.float(), z_j.float(), config.temperature, groups)

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import nn
+from torch.utils.data import DataLoader
 
 from clmr_embed.constants import SAMPLE_RATE
 from clmr_embed.errors import CheckpointError, ConfigError
@@ -21,6 +22,7 @@ from training import distributed
 from training.cache import AudioCache, SkippedFile, build_cache
 from training.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 from training.config import EncoderConfig, ProjectorConfig
+from training.datasets import CropPairs, StepBatchSampler
 from training.lars import LARS, decay_groups
 from training.samplecnn import Projector, SampleCNN
 from training.simclr import SimCLR
@@ -64,6 +66,17 @@ class RunState:
         self.smoothed_loss = loss if math.isnan(old) else SMOOTHING * old + (1 - SMOOTHING) * loss
 
 
+@dataclass
+class TrainingParts:
+    """What the loop drives."""
+
+    model: SimCLR  # the unwrapped module on the device: what checkpoints save
+    trainable: nn.Module  # the same model compiled and/or DDP-wrapped: what the loop calls
+    optimizer: torch.optim.Optimizer  # Adam or LARS, BN and biases without weight decay
+    scaler: torch.amp.GradScaler  # fp16 loss scaling; a no-op otherwise
+    state: RunState  # step, losses, wall time (restored on resume)
+
+
 def setup_processes(config: PretrainConfig) -> tuple[int, int, int, torch.device]:
     """Join the torchrun process group if any (nccl on CUDA, gloo on CPU); pick the device."""
     cuda = config.device == "cuda" or (config.device == "auto" and torch.cuda.is_available())
@@ -97,6 +110,48 @@ def prepare_cache(
         result = build()
     _barrier()
     return result if rank == 0 else build()
+
+
+def build_training(
+    config: PretrainConfig,
+    output_dir: Path,
+    resume: bool,
+    device: torch.device,
+    world: int,
+    local_rank: int,
+) -> TrainingParts:
+    """Seeded model, optimiser and scaler, restored from output_dir/latest.pt when resuming."""
+    torch.manual_seed(config.seed)  # identical initial weights on every rank
+    model = build_model(config)
+    ckpt = restore(output_dir, model, config, world) if resume else None
+    if ckpt is None:
+        refuse_overwrite(output_dir)
+    model, optimizer = place(model, config, device, world)
+    state = restore_optimizer(ckpt, optimizer, device) if ckpt else RunState()
+    scaler = torch.amp.GradScaler("cuda", enabled=config.precision == "fp16")
+    if ckpt is not None and ckpt.extra.get("scaler"):
+        scaler.load_state_dict(ckpt.extra["scaler"])  # a resumed fp16 run keeps its loss scale
+    trainable = wrap(model, config, device, world, local_rank)
+    return TrainingParts(model, trainable, optimizer, scaler, state)
+
+
+def make_loader(
+    pairs: CropPairs,
+    steps: range,
+    config: PretrainConfig,
+    rank: int,
+    world: int,
+    device: torch.device,
+) -> DataLoader:
+    """Batches of `steps`, this rank's slice; workers read the memory-mapped cache."""
+    sampler = StepBatchSampler(pairs, steps, config.seed, config.batch_size, rank, world)
+    return DataLoader(
+        pairs,
+        batch_sampler=sampler,
+        num_workers=config.workers,
+        pin_memory=device.type == "cuda",
+        persistent_workers=config.workers > 0,
+    )
 
 
 def build_model(config: PretrainConfig) -> SimCLR:
@@ -181,12 +236,6 @@ def restore_optimizer(
     if device.type == "cuda" and extra.get("cuda_rng") is not None:
         torch.cuda.set_rng_state(extra["cuda_rng"], device)
     return RunState(**extra["run_state"])
-
-
-def restore_scaler(ckpt: Checkpoint | None, scaler: torch.amp.GradScaler) -> None:
-    """The fp16 loss scale, so a resumed fp16 run does not re-learn it."""
-    if ckpt is not None and ckpt.extra.get("scaler"):
-        scaler.load_state_dict(ckpt.extra["scaler"])
 
 
 def save_run(

@@ -127,7 +127,8 @@ def test_short_pretrain_writes_a_restorable_checkpoint_and_run_files(music, tmp_
     encoder.load_state_dict(ckpt.encoder_state, strict=True)
     assert ckpt.projector_state["2.weight"].shape == (128, 512)
     assert result.best_checkpoint.exists() and (tmp_path / "run" / "loss.png").exists()
-    rows = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    lines = (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()
+    rows = [json.loads(line) for line in lines]
     assert [r["step"] for r in rows] == [1, 2] and rows[0]["loss"] == result.first_loss
     assert load_pretrain_config(tmp_path / "run" / "config.toml") == config
     with pytest.raises(ConfigError, match="already holds latest.pt"):
@@ -137,23 +138,31 @@ def test_short_pretrain_writes_a_restorable_checkpoint_and_run_files(music, tmp_
 
 
 def test_resumed_run_equals_an_uninterrupted_one(music, tmp_path):
-    config = tiny_config(tmp_path / "cache", max_steps=6, warmup_steps=2, checkpoint_every=2)
+    config = tiny_config(tmp_path / "cache", max_steps=4, warmup_steps=1, checkpoint_every=2)
     straight = run_pretrain(config, [music], tmp_path / "a", progress=False)
-    run_pretrain(replace(config, stop_at_step=3), [music], tmp_path / "b", progress=False)
+    run_pretrain(replace(config, stop_at_step=2), [music], tmp_path / "b", progress=False)
     resumed = run_pretrain(config, [music], tmp_path / "b", resume=True, progress=False)
     a, b = load_checkpoint(straight.checkpoint), load_checkpoint(resumed.checkpoint)
-    assert a.step == b.step == 6
+    assert a.step == b.step == 4
     for key, value in a.encoder_state.items():
         torch.testing.assert_close(b.encoder_state[key], value, rtol=0, atol=1e-6, msg=key)
     assert resumed.first_loss == straight.first_loss
+    rows_a, rows_b = (
+        [json.loads(line) for line in (tmp_path / run / "metrics.jsonl").read_text().splitlines()]
+        for run in ("a", "b")
+    )
+    assert [r["step"] for r in rows_b] == [r["step"] for r in rows_a] == [1, 2, 3, 4]
+    assert [r["loss"] for r in rows_b] == pytest.approx([r["loss"] for r in rows_a], abs=1e-6)
     with pytest.raises(ConfigError, match="seed"):
         run_pretrain(replace(config, seed=1), [music], tmp_path / "b", resume=True, progress=False)
 
 
 def test_loss_falls_when_overfitting_four_tracks(music, tmp_path):
-    config = tiny_config(tmp_path / "cache", max_steps=40, lr=3e-3, schedule="constant")
+    # Cheap augmentations only: pitch shift, reverb and filters make 30 steps too noisy to judge.
+    light = {"augment.filter_p": 0.0, "augment.pitch_p": 0.0, "augment.reverb_p": 0.0}
+    config = tiny_config(tmp_path / "cache", max_steps=30, lr=3e-3, schedule="constant", **light)
     run_pretrain(config, [music], tmp_path / "run", progress=False)
-    rows = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
-    losses = [r["loss"] for r in rows]
-    assert len(losses) == 40
-    assert np.mean(losses[-5:]) < np.mean(losses[:5]) - 0.1, losses
+    lines = (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()
+    losses = [json.loads(line)["loss"] for line in lines]
+    assert len(losses) == 30
+    assert np.mean(losses[-5:]) < np.mean(losses[:5]) - 0.3, losses
