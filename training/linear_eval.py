@@ -48,7 +48,8 @@ class LinearEvalConfig:
     hidden_dim: int = 512  # MLP width
     lr: float = 1e-3  # Adam learning rate
     weight_decay: float = 1e-4  # Adam L2 weight decay
-    batch_size: int = 256  # windows per optimiser step
+    batch_size: int = 256  # windows per optimiser step (at most; see min_steps_per_epoch)
+    min_steps_per_epoch: int = 10  # small sets get smaller batches, else the head underfits
     max_epochs: int = 200  # upper bound on epochs
     patience: int = 10  # epochs without a lower validation loss before stopping
     label_fraction: float = 1.0  # share of training labels used (every label keeps an example)
@@ -108,9 +109,10 @@ class EvalResult:
 
 
 PROTOCOL = (
-    "frozen encoder; head trained on every window of each training clip with targets of its clip; "
-    "clip score = mean of per-window probabilities (sigmoid for multilabel/soft, softmax for "
-    "multiclass) over all windows the store holds; early stopping on window-level validation loss"
+    "frozen features (encoder embeddings or a baseline); head trained on every window of each "
+    "training clip with its clip's targets; clip score = mean of per-window probabilities "
+    "(sigmoid for multilabel/soft, softmax for multiclass) over all of the clip's windows; "
+    "early stopping on window-level validation loss"
 )
 
 
@@ -154,6 +156,7 @@ def _train(head: TaggerHead, train: Batch, valid: Batch | None, config: LinearEv
         Epochs run (early stopping after `patience` epochs without improvement).
     """
     x, y = train
+    batch_size = max(1, min(config.batch_size, math.ceil(len(x) / config.min_steps_per_epoch)))
     generator = torch.Generator().manual_seed(config.seed)
     optimiser = torch.optim.Adam(head.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     loss_fn = _loss(head.config.task)
@@ -161,7 +164,7 @@ def _train(head: TaggerHead, train: Batch, valid: Batch | None, config: LinearEv
     while epochs < config.max_epochs and stale < config.patience:
         epochs += 1
         head.train()
-        for batch in torch.randperm(len(x), generator=generator).split(config.batch_size):
+        for batch in torch.randperm(len(x), generator=generator).split(batch_size):
             batch = batch.to(x.device)
             optimiser.zero_grad(set_to_none=True)
             loss_fn(head(x[batch]), y[batch]).backward()
@@ -248,8 +251,8 @@ def run_linear_eval(features: Features, data: LabelledSet, config: LinearEvalCon
         ConfigError: an invalid split or label fraction setting.
     """
     _check(features, data)
-    if config.batch_size < 1 or config.max_epochs < 1:
-        raise ConfigError("batch_size and max_epochs must be at least 1")
+    if min(config.batch_size, config.max_epochs, config.min_steps_per_epoch) < 1:
+        raise ConfigError("batch_size, max_epochs and min_steps_per_epoch must be at least 1")
     split_cfg = config.split_config()
     results = []
     for fold in make_folds(data, split_cfg):
