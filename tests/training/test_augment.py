@@ -190,7 +190,7 @@ def test_chain_is_deterministic_per_seed_and_views_differ() -> None:
     assert torch.equal(first, again)
     g = torch.Generator().manual_seed(7)
     view_i, view_j = chain(x, g), chain(x, g)
-    assert not torch.allclose(view_i, view_j)
+    assert ((view_i - view_j).abs().amax(dim=(1, 2)) > 1e-4).all()  # every example's views differ
     assert torch.equal(x, _noise(4, 8192))  # the input is not modified in place
 
 
