@@ -281,27 +281,32 @@ class AugmentChain(nn.Module):
     def forward(self, audio: Tensor, generator: Generator) -> Tensor:
         """Augment audio [B, 1, T] (any float dtype and device) -> [B, 1, T], same dtype/device."""
         c, sr, g, n = self.config, self.sample_rate, generator, audio.shape[0]
-        x = self._maybe(audio, c.polarity_p, g, lambda s, i: -s)
+        # Every decision and parameter is drawn first, in a fixed order: changing one transform's
+        # probability (or the noise it consumes) leaves the other transforms' draws unchanged.
+        probs = (c.polarity_p, c.noise_p, c.gain_p, c.filter_p, c.delay_p, c.pitch_p, c.reverb_p)
+        fire = _rand(g, len(probs), n) < torch.tensor(probs, dtype=torch.float64)[:, None]
         ratio = _span(_rand(g, n), c.noise_min_ratio, c.noise_max_ratio)
-        x = self._maybe(x, c.noise_p, g, lambda s, i: add_noise(s, ratio[i], g))
         gain_db = _span(_rand(g, n), c.gain_min_db, c.gain_max_db)
-        x = self._maybe(x, c.gain_p, g, lambda s, i: gain(s, gain_db[i]))
         high = _rand(g, n) < 0.5
         hp_hz = _span(_rand(g, n), c.highpass_min_hz, c.highpass_max_hz)
         cutoff = torch.where(high, hp_hz, _span(_rand(g, n), c.lowpass_min_hz, c.lowpass_max_hz))
-        x = self._maybe(x, c.filter_p, g, lambda s, i: _highlow(s, cutoff[i], high[i], sr))
         ms = torch.tensor(c.delay_ms, dtype=torch.float64)[_choice(g, len(c.delay_ms), n)]
         lag = (ms * sr / 1000).long()  # t-a: int(ms * sample_rate / 1000)
-        x = self._maybe(x, c.delay_p, g, lambda s, i: delay(s, lag[i], c.delay_volume))
         cents = c.pitch_min_cents + _choice(g, c.pitch_max_cents - c.pitch_min_cents + 1, n)
-        x = self._maybe(x, c.pitch_p, g, lambda s, i: pitch_shift(s, cents[i], sr))
         room = _choice(g, c.reverb_max + 1, n, 3)
-        return self._maybe(x, c.reverb_p, g, lambda s, i: reverb(s, room[i], sr, g, c.reverb_wet))
 
-    def _maybe(self, x: Tensor, p: float, g: Generator, fn: _Fn) -> Tensor:
+        x = self._maybe(audio, fire[0], lambda s, i: -s)
+        x = self._maybe(x, fire[1], lambda s, i: add_noise(s, ratio[i], g))
+        x = self._maybe(x, fire[2], lambda s, i: gain(s, gain_db[i]))
+        x = self._maybe(x, fire[3], lambda s, i: _highlow(s, cutoff[i], high[i], sr))
+        x = self._maybe(x, fire[4], lambda s, i: delay(s, lag[i], c.delay_volume))
+        x = self._maybe(x, fire[5], lambda s, i: pitch_shift(s, cents[i], sr))
+        return self._maybe(x, fire[6], lambda s, i: reverb(s, room[i], sr, g, c.reverb_wet))
+
+    def _maybe(self, x: Tensor, fire: Tensor, fn: _Fn) -> Tensor:
         # Transform only the selected examples (cheap for rare transforms); on CPU in small groups,
         # since the STFT/FFT intermediates of a whole batch fall out of cache.
-        index = (_rand(g, x.shape[0]) < p).nonzero().squeeze(1)
+        index = fire.nonzero().squeeze(1)
         if index.numel() == 0:
             return x
         chunk = self.config.cpu_chunk if x.device.type == "cpu" else 0

@@ -204,6 +204,21 @@ def test_chain_draws_each_example_independently() -> None:
     assert abs(flipped - 0.8) < 0.03
 
 
+def test_chain_decisions_do_not_depend_on_other_transforms() -> None:
+    def attenuated(noise_p: float) -> torch.Tensor:
+        cfg = A.AugmentConfig(
+            polarity_p=0, noise_p=noise_p, gain_p=0.5, gain_min_db=-20, gain_max_db=-20,
+            filter_p=0, delay_p=0, pitch_p=0, reverb_p=0,
+        )  # fmt: skip
+        y = A.AugmentChain(cfg, SR)(torch.ones(64, 1, 256), torch.Generator().manual_seed(5))
+        return y.mean(dim=(1, 2)) < 0.5
+
+    # Noise drawn from the same generator before the gain must not reshuffle the gain's coins.
+    chosen = attenuated(0.0)
+    assert 10 < int(chosen.sum()) < 54
+    assert torch.equal(attenuated(1.0), chosen)
+
+
 def test_chain_with_zero_probabilities_is_identity_and_all_ones_changes_all() -> None:
     off = A.AugmentConfig(
         polarity_p=0, noise_p=0, gain_p=0, filter_p=0, delay_p=0, pitch_p=0, reverb_p=0
