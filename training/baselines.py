@@ -206,6 +206,12 @@ def random_encoder_checkpoint(
         encoder_config=config,
         encoder_state={k: v.detach().clone() for k, v in model.state_dict().items()},
         train_config={"baseline": "random", "seed": seed, "bn_calibration_windows": used},
-        extra={"trained": False, "bn_calibration_windows": used},
-        source=f"random init (seed {seed}), BatchNorm statistics calibrated on {used} windows",
+        extra={
+            "trained": False,
+            "bn_calibration_windows": used,
+            "note": f"random init (seed {seed}), BatchNorm statistics calibrated on {used} windows",
+        },
+        # export.api marks a "clmr-embed" checkpoint with step 0 as untrained; keep it that way.
+        source="clmr-embed",
+        step=0,
     )

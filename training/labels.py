@@ -5,6 +5,7 @@ from __future__ import annotations
 import ast
 import csv
 import json
+import os
 import re
 import warnings
 from dataclasses import dataclass
@@ -56,6 +57,9 @@ class LabelledSet:
     @property
     def relpaths(self) -> tuple[str, ...]:
         """POSIX paths relative to `root`, as `clmr-embed extract <root>` names them in a store."""
+        outside = [p for p in self.paths if not p.is_relative_to(self.root)]
+        if outside:
+            raise DataError(f"{outside[0]} is outside the data root {self.root}; move it under it")
         return tuple(p.relative_to(self.root).as_posix() for p in self.paths)
 
     @property
@@ -150,7 +154,7 @@ def read_manifest(path: Path) -> LabelledSet:
         where = f"{path} row {i + 2}"
         if not row.get("path"):
             raise DataError(f"{where}: empty path; fill it in or delete the row")
-        file = (root / row["path"]).resolve()
+        file = Path(os.path.normpath(root / row["path"]))  # not resolve(): keep symlinks as named
         if file in seen:
             raise DataError(f"{where}: path {row['path']!r} repeats row {seen[file]}; merge them")
         seen[file] = i + 2

@@ -246,6 +246,9 @@ def _check(features: Features, data: LabelledSet) -> None:
 def run_linear_eval(features: Features, data: LabelledSet, config: LinearEvalConfig) -> EvalResult:
     """Evaluate frozen features with a linear/MLP head over the folds, then fit the final head.
 
+    The final head (EvalResult.checkpoint) is fitted like a fold, with the same label fraction,
+    on every non-test item of a given split, or on all items under k-fold.
+
     Raises:
         DataError: features and labels disagree, an item has no windows, or too few groups.
         ConfigError: an invalid split or label fraction setting.

@@ -157,6 +157,8 @@ def _finish(
     data: LabelledSet,
     cfg: SplitConfig,
 ) -> Fold:
+    if len(train) == 0:
+        raise DataError(f"evaluation round {name!r} has no training items; check the split column")
     seed = cfg.seed + zlib.crc32(name.encode())  # per-round streams, stable across processes
     if valid is None or len(valid) == 0:
         train, valid = carve_validation(train, data, cfg.valid_fraction, seed)

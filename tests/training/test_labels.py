@@ -168,3 +168,11 @@ def test_real_gtzan_and_medley_manifests():
     medley = read_labels(SHARED / "medley_solos_subset" / "labels.csv")
     assert medley.labels == ("clarinet", "female singer")
     assert len(set(medley.groups)) == 21  # track_id
+
+
+def test_paths_outside_the_root_have_no_store_relpath(tmp_path):
+    file = _write(tmp_path / "m" / "labels.csv", "path,labels\n../elsewhere.wav,a\nok.wav,b\n")
+    data = read_labels(file)
+    assert data.paths[0] == tmp_path.resolve() / "elsewhere.wav"  # normalised, not resolved
+    with pytest.raises(DataError, match="outside the data root"):
+        _ = data.relpaths

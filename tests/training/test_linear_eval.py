@@ -209,6 +209,7 @@ def test_random_encoder_batchnorm_is_recalibrated_and_seeded(tmp_path):
     ckpt = random_encoder_checkpoint(iter(blocks), config, seed=5, max_windows=10, batch_size=4)
     # Two full batches of 4; the short third batch would be over-weighted, so it is dropped.
     assert ckpt.extra["trained"] is False and ckpt.extra["bn_calibration_windows"] == 8
+    assert (ckpt.source, ckpt.step) == ("clmr-embed", 0)  # export marks this as untrained
     model = SampleCNN(config).eval()
     model.load_state_dict(ckpt.encoder_state)
     x = torch.from_numpy(np.concatenate(blocks)[:8, None])

@@ -125,3 +125,9 @@ def test_label_fraction_size_and_validation():
 def test_stratify_key_is_the_rarest_positive_label():
     targets = np.array([[1, 1, 0], [1, 0, 0], [1, 0, 0], [0, 0, 0]], dtype=np.float32)
     np.testing.assert_array_equal(stratify_key(targets), [1, 0, 0, 3])
+
+
+def test_given_split_without_training_items_is_refused():
+    splits = tuple(("valid", "test")[i % 2] for i in range(80))
+    with pytest.raises(DataError, match="no training items"):
+        make_folds(_data(splits=splits), SplitConfig())
