@@ -290,6 +290,9 @@ def run_linear_eval(features: Features, data: LabelledSet, config: LinearEvalCon
 def features_from_store(store_path: Path, relpaths: Sequence[str]) -> Features:
     """Window embeddings of `relpaths` (e.g. LabelledSet.relpaths) from an `extract` store.
 
+    A store made by extracting a sub-folder of the data root (e.g. `audio/` under a manifest's
+    folder) is matched by dropping the same leading folders from every relpath.
+
     Raises:
         DataError: some relpaths are not in the store (the message counts them, shows one, and
             says whether extract recorded it as failed).
@@ -297,6 +300,13 @@ def features_from_store(store_path: Path, relpaths: Sequence[str]) -> Features:
     from clmr_embed.store import open_store  # local: h5py only when reading stores
 
     with open_store(Path(store_path)) as store:
+        # A store extracted from a sub-folder of the data root names files without its prefix.
+        depth = max((r.count("/") for r in relpaths), default=0)
+        for cut in range(depth + 1):
+            keys = [r.split("/", cut)[-1] for r in relpaths]
+            if all(k in store for k in keys):
+                relpaths = keys
+                break
         missing = [r for r in relpaths if r not in store]
         if missing:
             failed = store.errors.get(missing[0])

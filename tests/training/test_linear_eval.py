@@ -291,5 +291,7 @@ def test_features_from_store_round_trip(tmp_path):
     assert features.dim == 4 and len(features) == 2
     np.testing.assert_array_equal(features.windows[0], stored["g/2.wav"])
     np.testing.assert_array_equal(features.windows[1], stored["g/0.wav"])
+    prefixed = features_from_store(tmp_path / "s.h5", ["audio/g/2.wav", "audio/g/0.wav"])
+    np.testing.assert_array_equal(prefixed.windows[0], stored["g/2.wav"])  # extract of audio/
     with pytest.raises(DataError, match=r"1 of 2 .*'g/bad.wav' \(extract failed on it: not"):
         features_from_store(tmp_path / "s.h5", ["g/0.wav", "g/bad.wav"])
