@@ -231,6 +231,7 @@ def _write_cache(
             "skipped": skipped,
         }
         (tmp / INDEX_FILE).write_text(json.dumps(index))
+        os.chmod(tmp, 0o755)  # mkdtemp's 0700 would hide a shared cache from other users
         try:
             os.replace(tmp, folder)
         except OSError:  # another process (e.g. a DDP rank) finished the same cache first

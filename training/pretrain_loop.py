@@ -1,4 +1,4 @@
-"""The pieces run_pretrain calls: processes, model, optimiser, precision, loss, saved run state."""
+"""The pieces run_pretrain calls: processes, cache, model, optimiser, precision, saved run state."""
 
 from __future__ import annotations
 
@@ -286,6 +286,7 @@ def write_config(path: Path, config: PretrainConfig) -> None:
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     with os.fdopen(fd, "w") as handle:
         handle.write("\n".join(lines) + "\n")
+    os.chmod(tmp, 0o644)  # mkstemp's 0600 would hide the config from other users
     os.replace(tmp, path)
 
 
