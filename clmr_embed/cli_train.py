@@ -77,6 +77,13 @@ def pretrain_command(
     max_steps: Annotated[int | None, typer.Option(help="Optimiser steps.")] = None,
     batch_size: Annotated[int | None, typer.Option(help="Clips per batch (per rank).")] = None,
     device: Annotated[str | None, typer.Option(help="auto, cpu or cuda.")] = None,
+    precision: Annotated[str | None, typer.Option(help="fp32, bf16 or fp16 (CUDA).")] = None,
+    stop_at_step: Annotated[
+        int | None, typer.Option(help="Stop early at this step, keeping the schedule.")
+    ] = None,
+    allow_probe_sets: Annotated[
+        bool, typer.Option(help="Allow evaluation probe sets (GTZAN, Medley) as training data.")
+    ] = False,
     resume: Annotated[bool, typer.Option(help="Continue from OUTPUT_DIR/latest.pt.")] = False,
 ) -> None:
     """Pre-train a SampleCNN encoder with SimCLR (NT-Xent) on unlabelled audio."""
@@ -91,9 +98,18 @@ def pretrain_command(
             ("max_steps", max_steps),
             ("batch_size", batch_size),
             ("device", device),
+            ("precision", precision),
+            ("stop_at_step", stop_at_step),
+            ("allow_probe_sets", allow_probe_sets or None),
         )
         if value is not None
     }
     cfg = load_pretrain_config(config, overrides)
     result = run_pretrain(cfg, list(data), output_dir, resume=resume)
-    err.print(f"[green]done:[/] {result}")
+    for skipped in result.skipped:
+        err.print(f"  [yellow]skipped[/] {skipped}", markup=True)
+    err.print(
+        f"[green]done:[/] {result.steps} steps, NT-Xent {result.first_loss:.3f} -> "
+        f"{result.final_loss:.3f}, {result.wall_seconds / 60:.1f} min; "
+        f"latest {result.checkpoint}, best {result.best_checkpoint}"
+    )
