@@ -116,8 +116,11 @@ def _info(config: ExportConfig, ckpt: Checkpoint, head_ckpt: Checkpoint | None) 
         licence=config.licence or UNSPECIFIED_LICENCE,
         source_sha256=file_sha256(config.checkpoint),
         version=__version__,
-        # Imported official weights are trained; our own checkpoints once a step was taken.
-        trained=all(source != "clmr-embed" for source in sources) or ckpt.step > 0,
+        # Imported official weights are trained; our own checkpoints once a step was taken,
+        # unless the checkpoint says otherwise (the random-init baseline sets extra["trained"]).
+        trained=bool(
+            ckpt.extra.get("trained", all(s != "clmr-embed" for s in sources) or ckpt.step > 0)
+        ),
         description=description,
     )
 
