@@ -60,6 +60,7 @@ class LinearEvalConfig:
     seed: int = 0  # seeds splits, subsets, head init and batch order
     standardise: bool = False  # z-score features with training statistics (CLMR does not)
     device: str = "cpu"  # torch device for the head ("cuda" helps only for very large sets)
+    threads: int = 1  # torch CPU threads while fitting: heads are tiny, more threads only contend
 
     def split_config(self) -> SplitConfig:
         """The split part of this config."""
@@ -244,6 +245,17 @@ def _check(features: Features, data: LabelledSet) -> None:
 
 
 def run_linear_eval(features: Features, data: LabelledSet, config: LinearEvalConfig) -> EvalResult:
+    """Evaluate frozen features with a linear/MLP head (see `_evaluate`), with `config.threads`."""
+    previous = torch.get_num_threads()
+    if config.threads > 0:
+        torch.set_num_threads(config.threads)
+    try:
+        return _evaluate(features, data, config)
+    finally:
+        torch.set_num_threads(previous)
+
+
+def _evaluate(features: Features, data: LabelledSet, config: LinearEvalConfig) -> EvalResult:
     """Evaluate frozen features with a linear/MLP head over the folds, then fit the final head.
 
     The final head (EvalResult.checkpoint) is fitted like a fold, with the same label fraction,
