@@ -113,7 +113,7 @@ def test_config_rejects_unknown_keys_and_reads_nested_augment(tmp_path):
     with pytest.raises(ConfigError, match="precision"):
         load_pretrain_config(None, {"precision": "int8"})
     shipped = [load_pretrain_config(p) for p in sorted((REPO / "configs").glob("pretrain-*.toml"))]
-    assert len(shipped) == 2 and shipped[0] != shipped[1]
+    assert len(shipped) >= 2 and len(set(shipped)) == len(shipped)  # all differ
 
 
 def test_short_pretrain_writes_a_restorable_checkpoint_and_run_files(music, tmp_path):
