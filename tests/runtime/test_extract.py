@@ -180,3 +180,20 @@ def test_missing_model_file_one_line_error(tmp_path: Path) -> None:
     )
     assert result.exit_code == 1
     assert "nope.onnx" in result.output and "Traceback" not in result.output
+
+
+def test_second_writer_gets_a_lock_error(tmp_path: Path, tiny_tagger: Path) -> None:
+    from clmr_embed.extract import ExtractConfig, run_extract
+    from clmr_embed.store import open_writer
+
+    lib = make_library(tmp_path / "lib")
+    store_path = tmp_path / "out.h5"
+    run_extract(ExtractConfig(inputs=(lib,), output=store_path, model=str(tiny_tagger), workers=0))
+    with open_store(store_path) as store:
+        header = store.header
+    with open_writer(store_path, header):  # another extract is writing this store
+        result = runner.invoke(
+            app, ["extract", str(lib), str(store_path), "--model", str(tiny_tagger)]
+        )
+    assert result.exit_code == 1
+    assert "out.h5" in result.output and "Traceback" not in result.output
