@@ -40,7 +40,8 @@ def _feature_store(model_sha: str, root: Path) -> Path:
 
 def _encoder_onnx(options: LinearOptions, data: Any, run_dir: Path) -> Path:
     """The encoder as an ONNX file: given, exported from a checkpoint, or the random baseline."""
-    from export.api import ExportConfig, file_sha256, run_export
+    from clmr_embed.digest import file_sha256
+    from export.api import ExportConfig, run_export
 
     spec = options.encoder
     if spec.endswith(".onnx"):
@@ -68,8 +69,8 @@ def _features(options: LinearOptions, data: Any, run_dir: Path) -> tuple[Any, Pa
         from training.baselines import mfcc_features
 
         return mfcc_features(data.paths), None, None
+    from clmr_embed.digest import file_sha256
     from clmr_embed.extract import ExtractConfig, run_extract
-    from clmr_embed.model import file_sha256
     from training.linear_eval import features_from_store
 
     encoder = _encoder_onnx(options, data, run_dir)

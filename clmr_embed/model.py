@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -11,6 +10,7 @@ import numpy as np
 import numpy.typing as npt
 
 from clmr_embed.artifact import ModelInfo, parse_metadata
+from clmr_embed.digest import file_sha256
 from clmr_embed.errors import MissingDependencyError, ModelArtifactError
 
 DEVICES = ("auto", "cpu", "cuda")
@@ -26,15 +26,6 @@ def import_onnxruntime() -> Any:
             "pip install 'clmr-embed[cpu]' or pip install 'clmr-embed[gpu]'"
         ) from None
     return onnxruntime
-
-
-def file_sha256(path: Path) -> str:
-    """Hex sha256 of a file's bytes, read in 1 MiB blocks."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        while block := handle.read(1 << 20):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def choose_providers(device: str, available: list[str]) -> list[str]:

@@ -5,9 +5,9 @@ from __future__ import annotations
 import hashlib
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Protocol
 
+from clmr_embed.digest import file_sha256
 from clmr_embed.scan import AudioFile
 
 
@@ -17,15 +17,6 @@ def track_id_for(relpath: str) -> str:
     It survives moving the library folder, and a path with '/' never nests HDF5 groups.
     """
     return hashlib.sha1(relpath.encode("utf-8")).hexdigest()[:20]
-
-
-def content_sha256(path: Path) -> str:
-    """sha256 of a file's bytes (hashlib releases the GIL, so threads hash in parallel)."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        while block := handle.read(1 << 20):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 class StoreView(Protocol):
@@ -59,7 +50,7 @@ class Plan:
 def _hash_all(files: list[AudioFile], threads: int) -> list[str | BaseException]:
     def one(file: AudioFile) -> str | BaseException:
         try:
-            return content_sha256(file.path)
+            return file_sha256(file.path)
         except OSError as exc:
             return exc
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import os
 import shutil
 import tempfile
@@ -12,6 +11,7 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
+from clmr_embed.digest import file_sha256
 from clmr_embed.errors import ModelArtifactError
 
 ENV_MODEL = "CLMR_EMBED_MODEL"  # default model name or path, below --model
@@ -138,14 +138,6 @@ def resolve_model(name_or_path: str | Path | None) -> Path:
     )
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        while block := handle.read(1 << 20):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def download_assets(entry: ModelEntry, dest: Path, timeout_s: float = 60.0) -> list[Path]:
     """Download and unzip a model's release assets into `dest`; check each member's sha256.
 
@@ -179,9 +171,9 @@ def download_assets(entry: ModelEntry, dest: Path, timeout_s: float = 60.0) -> l
                     shutil.copyfileobj(src, out)
         except zipfile.BadZipFile:
             raise ModelArtifactError(f"{url} is not a zip archive") from None
-        if asset.sha256 and _sha256(target) != asset.sha256:
+        if asset.sha256 and file_sha256(target) != asset.sha256:
             raise ModelArtifactError(
-                f"{asset.member} from {url} has sha256 {_sha256(target)}, expected "
+                f"{asset.member} from {url} has sha256 {file_sha256(target)}, expected "
                 f"{asset.sha256}; the download is corrupt or not the official file"
             )
         files.append(target)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import os
 import tempfile
 import time
@@ -16,15 +15,16 @@ from torch import nn
 from clmr_embed import __version__
 from clmr_embed.artifact import ModelInfo
 from clmr_embed.constants import SAMPLE_RATE, WINDOW_SAMPLES
+from clmr_embed.digest import file_sha256
 from clmr_embed.errors import CheckpointError, ClmrEmbedError, ConfigError
 from export.conv2d import SampleCNN2d
-from export.onnx import ENCODER_IO, HEAD_IO, TAGGER_IO, GraphIO, TaggerGraph, example_audio
+from export.onnx import ENCODER_IO, HEAD_IO, TAGGER_IO, GraphIO, example_audio
 from export.onnx import export_module as export_onnx_module
 from export.torchscript import export_torchscript
 from export.verify import BATCHES, Artifact, ParityRow, check_parity
 from training.checkpoint import Checkpoint, load_checkpoint
 from training.official import head_labels, load_head
-from training.samplecnn import SampleCNN, TaggerHead
+from training.samplecnn import SampleCNN, Tagger, TaggerHead
 
 UNSPECIFIED_LICENCE = "unspecified (pass --licence when exporting)"
 
@@ -65,15 +65,6 @@ class _Part:
     info: ModelInfo  # metadata of this part's files
     reference: nn.Module  # torch model the parity check runs (the tagger's serves the encoder)
     reference_io: GraphIO  # names of the reference's outputs
-
-
-def file_sha256(path: Path) -> str:
-    """Hex sha256 of a file's bytes."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def _modules(
@@ -133,12 +124,12 @@ def _parts(
         audio = example_audio(encoder)
         plain = dataclasses.replace(info, kind="encoder", labels=(), task="")
         # With a head, the tagger's torch run also gives the encoder's expected embeddings.
-        tagger = TaggerGraph(encoder, head).eval() if head is not None else None
+        tagger = Tagger(encoder, head).eval() if head is not None else None
         ref, ref_io = (tagger, TAGGER_IO) if tagger is not None else (encoder, ENCODER_IO)
         graph = SampleCNN2d(encoder)
         parts.append(_Part("encoder", encoder, graph, audio, ENCODER_IO, plain, ref, ref_io))
         if tagger is not None and head is not None:
-            graph = TaggerGraph(SampleCNN2d(encoder), head).eval()
+            graph = Tagger(SampleCNN2d(encoder), head).eval()
             parts.append(_Part("tagger", tagger, graph, audio, TAGGER_IO, info, tagger, TAGGER_IO))
     if head is not None:
         head_info = dataclasses.replace(info, kind="head", source_sha256=head_sha)

@@ -15,7 +15,7 @@ from torch import nn
 
 from clmr_embed.artifact import ModelInfo
 from export.conv2d import SampleCNN2d
-from training.samplecnn import SampleCNN, TaggerHead
+from training.samplecnn import SampleCNN, Tagger, TaggerHead
 
 # Opset 18 is the torch.export-based exporter's native opset (>= 17 for every op used here).
 OPSET = 18
@@ -33,19 +33,6 @@ class GraphIO:
 ENCODER_IO = GraphIO(("audio",), ("embedding",))
 TAGGER_IO = GraphIO(("audio",), ("embedding", "logits"))
 HEAD_IO = GraphIO(("embedding",), ("logits",))
-
-
-class TaggerGraph(nn.Module):
-    """Encoder + head: (batch, 1, samples) -> (embedding (batch, D), logits (batch, n))."""
-
-    def __init__(self, encoder: nn.Module, head: nn.Module) -> None:
-        super().__init__()
-        self.encoder = encoder
-        self.head = head
-
-    def forward(self, audio: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        embedding = self.encoder(audio)
-        return embedding, self.head(embedding)
 
 
 @contextmanager
@@ -115,7 +102,7 @@ def export_encoder(encoder: SampleCNN, path: Path, info: ModelInfo) -> None:
 
 def export_tagger(encoder: SampleCNN, head: TaggerHead, path: Path, info: ModelInfo) -> None:
     """Write a tagger ONNX: `audio` -> `embedding` (batch, D) and `logits` (batch, n), float32."""
-    graph = TaggerGraph(SampleCNN2d(encoder), head).eval()
+    graph = Tagger(SampleCNN2d(encoder), head).eval()
     export_module(graph, example_audio(encoder), path, TAGGER_IO, info)
 
 

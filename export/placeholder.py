@@ -11,10 +11,10 @@ import torch
 from clmr_embed import __version__
 from clmr_embed.artifact import ModelInfo
 from clmr_embed.constants import MTAT_TAGS
-from export.onnx import TAGGER_IO, TaggerGraph, export_tagger
+from export.onnx import TAGGER_IO, export_tagger
 from export.verify import Artifact, ParityRow, check_parity
 from training.config import EncoderConfig, HeadConfig
-from training.samplecnn import SampleCNN, TaggerHead
+from training.samplecnn import SampleCNN, Tagger, TaggerHead
 
 NAME = "clmr-untrained"
 SEED = 0
@@ -70,7 +70,7 @@ def write_placeholder(output: Path = DEFAULT_OUTPUT) -> list[ParityRow]:
     )
     output.parent.mkdir(parents=True, exist_ok=True)
     export_tagger(encoder, head, output, info)
-    reference = TaggerGraph(encoder, head).eval()
+    reference = Tagger(encoder, head).eval()
     shape = (1, encoder.config.window_samples)
     return check_parity([Artifact(output, TAGGER_IO, shape, reference)])
 

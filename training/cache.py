@@ -20,6 +20,7 @@ from tqdm import tqdm
 
 from clmr_embed.audio import stream_audio
 from clmr_embed.constants import WINDOW_SAMPLES
+from clmr_embed.digest import file_sha256
 from clmr_embed.errors import AudioDecodeError, ConfigError, DataError
 from clmr_embed.registry import cache_dir
 from clmr_embed.scan import find_audio_files
@@ -220,7 +221,7 @@ def _write_cache(
                         "relpath": relpath,
                         "offset": start,
                         "length": length,
-                        "sha256": _file_sha256(path),
+                        "sha256": file_sha256(path),
                     }
                 )
             bar.close()
@@ -250,11 +251,6 @@ def _append_track(out: BinaryIO, path: Path, sample_rate: int) -> int:
         out.write(pcm.tobytes())
         length += pcm.size
     return length
-
-
-def _file_sha256(path: Path) -> str:
-    with open(path, "rb") as handle:
-        return hashlib.file_digest(handle, "sha256").hexdigest()
 
 
 def pcm_to_float(pcm: npt.NDArray[np.int16]) -> npt.NDArray[np.float32]:

@@ -75,9 +75,12 @@ class TaggerHead(nn.Sequential):
 
 
 class Tagger(nn.Module):
-    """Encoder + head: (batch, 1, 59049) -> (embedding (batch, D), logits (batch, n))."""
+    """Encoder + head: (batch, 1, 59049) -> (embedding (batch, D), logits (batch, n)).
 
-    def __init__(self, encoder: SampleCNN, head: TaggerHead) -> None:
+    The encoder may be any module with SampleCNN's signature (e.g. export's Conv2d form).
+    """
+
+    def __init__(self, encoder: nn.Module, head: nn.Module) -> None:
         super().__init__()
         self.encoder = encoder
         self.head = head

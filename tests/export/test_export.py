@@ -17,11 +17,12 @@ from clmr_embed.errors import CheckpointError, ConfigError, ParityError  # noqa:
 from export import api  # noqa: E402
 from export.api import ExportConfig, OutputExistsError, file_sha256, run_export  # noqa: E402
 from export.conv2d import SampleCNN2d  # noqa: E402
-from export.onnx import ENCODER_IO, TaggerGraph, export_encoder  # noqa: E402
+from export.onnx import ENCODER_IO, export_encoder  # noqa: E402
 from export.placeholder import DEFAULT_OUTPUT, build_placeholder  # noqa: E402
 from export.torchscript import load_torchscript  # noqa: E402
 from export.verify import Artifact, check_parity  # noqa: E402
 from tests.export.conftest import SMALL_CHANNELS, Exported, random_encoder, save_small  # noqa: E402
+from training.samplecnn import Tagger  # noqa: E402
 
 SHARED = Path(__file__).resolve().parents[2].parent / "shared"
 HEAD_FILE = SHARED / "weights" / "finetuner_checkpoint_200.pt"
@@ -88,7 +89,7 @@ def test_full_export_on_real_audio(full_export: Exported) -> None:
     audio = demo_windows(DEMO_SONG, (5.0, 20.0, 40.0))
     assert np.abs(audio).max() > 0.05  # real music, not silence
     with torch.no_grad():
-        tagger = TaggerGraph(full_export.encoder, full_export.head)
+        tagger = Tagger(full_export.encoder, full_export.head)
         embedding, logits = tagger(torch.from_numpy(audio))
     out = full_export.output_dir
     got_embedding = session(out / "full-encoder.onnx").run(["embedding"], {"audio": audio})[0]
@@ -250,7 +251,7 @@ def test_placeholder_is_the_seed_0_untrained_model() -> None:
     encoder, head = build_placeholder()
     audio = (np.random.default_rng(0).uniform(-1, 1, (2, 1, 59049))).astype(np.float32)
     with torch.no_grad():
-        embedding, logits = TaggerGraph(encoder, head)(torch.from_numpy(audio))
+        embedding, logits = Tagger(encoder, head)(torch.from_numpy(audio))
     got = session(DEFAULT_OUTPUT).run(["embedding", "logits"], {"audio": audio})
     np.testing.assert_allclose(got[0], embedding.numpy(), atol=1e-4, rtol=0)
     np.testing.assert_allclose(got[1], logits.numpy(), atol=1e-4, rtol=0)
