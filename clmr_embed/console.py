@@ -44,13 +44,14 @@ class ExtractProgress:
         self.began = time.perf_counter()
 
     def __enter__(self) -> ExtractProgress:
-        self.bar.__enter__()
-        return self
+        return self  # the bar appears at start(), so early errors print no empty bar
 
     def __exit__(self, *exc: object) -> None:
-        self.bar.__exit__(*exc)
+        if self.task is not None:
+            self.bar.stop()
 
     def start(self, total_files: int) -> None:
+        self.bar.start()
         self.began = time.perf_counter()
         self.task = self.bar.add_task("extract", total=total_files, hours=0.0, speed=0.0)
 
