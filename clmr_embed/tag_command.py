@@ -59,7 +59,8 @@ def run_tag(inputs: list[Path], model: str, options: TagOptions) -> int:
 
     embedder = Embedder(model, device=options.device, threads=options.threads)
     if not embedder.info.trained:
-        warn(f"model {embedder.info.name!r} has an UNTRAINED (random-init) encoder: a baseline only")
+        name = embedder.info.name
+        warn(f"model {name!r} has an UNTRAINED (random-init) encoder: a baseline only")
     files = find_audio_files(inputs)
     failed = 0
     for file in files:
