@@ -71,10 +71,13 @@ def test_manifest_reads_back_as_soft_targets(tmp_path, teacher, capsys):
     _write_tone(data / "albumA" / "a2.wav", 4.0, 880.0, 1)
     _write_tone(data / "albumB" / "b1.wav", 3.5, 440.0, 2)
     _write_tone(data / "albumB" / "short.wav", 2.0, 440.0, 3)
+    sf.write(data / "albumB" / "silence.wav", np.zeros(5 * 22050, np.float32), 22050)
     out = data / "labels.csv"
     argv = [str(data), "--weights", str(WEIGHTS), "--out", str(out), "--holdout-fraction", "0.3"]
     assert tl.main([*argv, "--threads", "1"]) == 0
-    assert "skipped albumB/short.wav: shorter than one" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "skipped albumB/short.wav: shorter than one" in err
+    assert "skipped albumB/silence.wav: silent" in err  # musicnn tags digital silence confidently
 
     labels = read_labels(data)  # found as <folder>/labels.csv
     assert labels.task == "soft" and labels.labels == MTAT_TAGS
@@ -90,9 +93,9 @@ def test_manifest_reads_back_as_soft_targets(tmp_path, teacher, capsys):
     info = json.loads(Path(f"{out}.json").read_text())
     assert info["teacher"]["sha256"]["musicnn_mtt.onnx"] == ONNX_SHA256
     assert info["teacher"]["licence"].startswith("ISC")
-    assert info["counts"] == {"files": 3, "patches": 4, "skipped": 1}
+    assert info["counts"] == {"files": 3, "patches": 4, "skipped": 2}
     assert info["split"]["test"] == {"files": 1, "groups": 1}
-    assert info["skipped"][0]["path"] == "albumB/short.wav"
+    assert [s["path"] for s in info["skipped"]] == ["albumB/short.wav", "albumB/silence.wav"]
 
 
 @needs_teacher
