@@ -70,6 +70,9 @@ def save_checkpoint(path: Path, ckpt: Checkpoint) -> None:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o666 & ~umask)  # mkstemp's 0600 would make checkpoints private to one user
     try:
         with os.fdopen(fd, "wb") as handle:
             torch.save(payload, handle)
