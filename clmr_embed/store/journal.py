@@ -27,17 +27,8 @@ TRACK_ID = re.compile(r"[A-Za-z0-9_-]{1,128}")  # safe as a file name and as an 
 Arrays = dict[str, npt.NDArray[np.float32]]
 
 
-def fsync_dir(directory: Path) -> None:
-    """Make a rename or unlink inside `directory` durable (POSIX needs the directory fsync'd)."""
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def fsync_file(path: Path) -> None:
-    """Flush a closed file's data to disk before it is renamed into place."""
+def fsync_path(path: Path) -> None:
+    """fsync a closed file (data before a rename) or a directory (a rename or unlink in it)."""
     fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)
@@ -114,7 +105,7 @@ class Journal:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(self.directory / name)
         if self.directory.is_dir():
-            fsync_dir(self.directory)
+            fsync_path(self.directory)
 
     def clean_temp(self) -> None:
         """Remove entries a killed writer left half-written."""
@@ -147,12 +138,12 @@ class Journal:
         marker = self.directory / FRESH_MARKER
         if marker.exists():
             marker.unlink()
-            fsync_dir(self.directory)
+            fsync_path(self.directory)
 
     def _ensure_dir(self) -> None:
         if not self.directory.is_dir():
             self.directory.mkdir(parents=True, exist_ok=True)
-            fsync_dir(self.directory.parent)
+            fsync_path(self.directory.parent)
 
     def remove_if_empty(self) -> None:
         """Tidy up after a clean close: drop the folder if nothing is pending."""
@@ -167,7 +158,7 @@ class Journal:
                 f.flush()
                 os.fsync(f.fileno())
             os.replace(tmp, self.directory / name)
-            fsync_dir(self.directory)
+            fsync_path(self.directory)
         except OSError as exc:
             tmp.unlink(missing_ok=True)
             raise StoreError(

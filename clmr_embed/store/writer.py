@@ -15,7 +15,7 @@ import numpy as np
 
 from clmr_embed.errors import StoreError
 from clmr_embed.store.changes import JournaledChanges
-from clmr_embed.store.journal import Arrays, Journal, error_key, fsync_dir, fsync_file
+from clmr_embed.store.journal import Arrays, Journal, error_key, fsync_path
 from clmr_embed.store.layout import (
     SCHEMA_VERSION,
     StoreHeader,
@@ -32,9 +32,9 @@ from clmr_embed.store.lock import StoreLock
 
 def _install(tmp: Path, path: Path) -> None:
     """Durably move a finished file over the store (readers keep their old snapshot)."""
-    fsync_file(tmp)
+    fsync_path(tmp)
     os.replace(tmp, path)
-    fsync_dir(path.parent)
+    fsync_path(path.parent)
 
 
 def _apply(f: h5py.File, meta: dict[str, Any], arrays: Arrays) -> None:
