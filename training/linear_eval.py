@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -17,27 +15,14 @@ from torch import nn
 from clmr_embed.errors import ConfigError, DataError
 from training.checkpoint import Checkpoint
 from training.config import HeadConfig, config_to_dict
+from training.features import Features
+from training.features import features_from_store as features_from_store  # re-export
 from training.labels import LabelledSet
 from training.metrics import score
 from training.samplecnn import TaggerHead
 from training.splits import Fold, SplitConfig, final_split, make_folds
 
 Indices = npt.NDArray[np.int64]
-
-
-@dataclass(frozen=True)
-class Features:
-    """Window embeddings per item, in the item order of a LabelledSet."""
-
-    windows: tuple[npt.NDArray[np.float32], ...]  # item i: float32 [n_windows_i >= 1, dim]
-
-    @property
-    def dim(self) -> int:
-        """Embedding width."""
-        return int(self.windows[0].shape[1])
-
-    def __len__(self) -> int:
-        return len(self.windows)
 
 
 @dataclass(frozen=True)
@@ -297,34 +282,3 @@ def _evaluate(features: Features, data: LabelledSet, config: LinearEvalConfig) -
         source="clmr-embed linear evaluation",
     )
     return EvalResult(config, data.task, data.labels, tuple(results), _summary(results), checkpoint)
-
-
-def features_from_store(store_path: Path, relpaths: Sequence[str]) -> Features:
-    """Window embeddings of `relpaths` (e.g. LabelledSet.relpaths) from an `extract` store.
-
-    A store made by extracting a sub-folder of the data root (e.g. `audio/` under a manifest's
-    folder) is matched by dropping the same leading folders from every relpath.
-
-    Raises:
-        DataError: some relpaths are not in the store (the message counts them, shows one, and
-            says whether extract recorded it as failed).
-    """
-    from clmr_embed.store import open_store  # local: h5py only when reading stores
-
-    with open_store(Path(store_path)) as store:
-        # A store extracted from a sub-folder of the data root names files without its prefix.
-        depth = max((r.count("/") for r in relpaths), default=0)
-        for cut in range(depth + 1):
-            keys = [r.split("/", cut)[-1] for r in relpaths]
-            if all(k in store for k in keys):
-                relpaths = keys
-                break
-        missing = [r for r in relpaths if r not in store]
-        if missing:
-            failed = store.errors.get(missing[0])
-            why = f" (extract failed on it: {failed})" if failed else ""
-            raise DataError(
-                f"{len(missing)} of {len(relpaths)} labelled files are not in {store_path}, e.g. "
-                f"{missing[0]!r}{why}; run `clmr-embed extract` on the data root, or drop them"
-            )
-        return Features(tuple(store.embeddings(r).astype(np.float32, copy=False) for r in relpaths))

@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 
 from clmr_embed.errors import DataError
-from training.labels import keep_existing, mtat_split, read_labels
+from training.labels import keep_existing, read_labels
+from training.mtat import mtat_split
 
 SHARED = Path(__file__).resolve().parents[2].parent / "shared" / "audio"
 
