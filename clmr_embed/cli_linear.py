@@ -71,7 +71,7 @@ def _features(options: LinearOptions, data: Any, run_dir: Path) -> tuple[Any, Pa
         return mfcc_features(data.paths), None, None
     from clmr_embed.digest import file_sha256
     from clmr_embed.extract import ExtractConfig, run_extract
-    from training.linear_eval import features_from_store
+    from training.features import features_from_store
 
     encoder = _encoder_onnx(options, data, run_dir)
     store = _feature_store(file_sha256(encoder), data.root)
