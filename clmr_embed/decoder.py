@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import queue
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -18,7 +19,9 @@ from clmr_embed.windowing import Framer
 #   ("windows", index, windows float32 (k, window), starts int64 (k,))
 #   ("done", index, TrackMeta)
 #   ("error", index, reason)
+#   ("start", index, worker pid, None)  (worker processes only)
 Message = tuple[str, int, Any, Any]
+CRASH_TEST_ENV = "CLMR_EMBED_TEST_CRASH_ON"  # tests: a worker exits abruptly on paths containing it
 
 
 @dataclass(frozen=True)
@@ -86,13 +89,23 @@ def decode_track(job: DecodeJob) -> Iterator[Message]:
 
 
 def worker_main(jobs: Any, results: Any) -> None:
-    """Process entry point: decode jobs until a None sentinel arrives."""
+    """Process entry point: decode jobs from `jobs` until a None sentinel arrives.
+
+    `results` is this worker's own pipe end: `send` writes synchronously (no feeder thread), so
+    ("start", index, pid) reaches the parent before decoding begins, and a decoder that crashes the
+    whole process (a malformed file can segfault FFmpeg) corrupts no channel but its own.
+    """
+    crash_on = os.environ.get(CRASH_TEST_ENV, "")  # test hook: simulate a decoder crash
     while True:
         try:
             job = jobs.get(timeout=1.0)
         except queue.Empty:
             continue
         if job is None:
+            results.close()
             return
+        results.send(("start", job.index, os.getpid(), None))
+        if crash_on and crash_on in job.path:
+            os._exit(70)
         for message in decode_track(job):
-            results.put(message)
+            results.send(message)

@@ -4,18 +4,17 @@ from __future__ import annotations
 
 import multiprocessing as mp
 import os
-import queue
 import time
 from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from multiprocessing import connection as mp_connection
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from clmr_embed.decoder import DecodeJob, Message, TrackMeta, decode_track, worker_main
-from clmr_embed.errors import ClmrEmbedError
 from clmr_embed.model import OnnxModel
 from clmr_embed.plan import PlannedTrack
 from clmr_embed.store import StoreWriter, TrackRecord
@@ -47,43 +46,82 @@ class _Trace:
             os.fsync(self.handle.fileno())
 
 
+@dataclass
+class _Worker:
+    """A decode process, the read end of its own result pipe, and the job it is on."""
+
+    process: Any
+    conn: Any
+    job: int | None = None
+
+
+def _start_worker(ctx: Any, job_q: Any) -> _Worker:
+    reader, writer = ctx.Pipe(duplex=False)
+    process = ctx.Process(target=worker_main, args=(job_q, writer), daemon=True)
+    process.start()
+    writer.close()  # the child holds its copy; EOF on `reader` now means the child is gone
+    return _Worker(process, reader)
+
+
+def _crash_message(worker: _Worker, jobs: dict[int, DecodeJob]) -> Message:
+    worker.process.join()
+    code = worker.process.exitcode
+    reason = (
+        f"{jobs[worker.job].path}: the decoder crashed on this file (exit code {code}); "  # type: ignore[index]
+        "it is probably malformed, re-encode it"
+    )
+    return ("error", worker.job, reason, None)  # type: ignore[return-value]
+
+
 def _messages(jobs: list[DecodeJob], workers: int) -> Iterator[Message | None]:
-    """Decode messages in arrival order; None means 'nothing ready right now'."""
+    """Decode messages in arrival order; None means 'nothing ready right now'.
+
+    Each worker sends on its own pipe. A worker that dies (a decoder segfault, an OOM kill) fails
+    only the file it was decoding and is replaced, so one malformed file never stops a run.
+    """
     if workers <= 0:
         for job in jobs:
             yield from decode_track(job)
         return
     ctx = mp.get_context("spawn")
     job_q: Any = ctx.Queue()
-    result_q: Any = ctx.Queue(maxsize=4 * workers + 4)  # bounded: backpressure on decoding
     for job in jobs:
         job_q.put(job)
     for _ in range(workers):
         job_q.put(None)
-    procs = [
-        ctx.Process(target=worker_main, args=(job_q, result_q), daemon=True) for _ in range(workers)
-    ]
-    for proc in procs:
-        proc.start()
-    finished = 0  # jobs with a done/error message
+    by_index = {job.index: job for job in jobs}
+    pool = [_start_worker(ctx, job_q) for _ in range(workers)]
+    done: set[int] = set()  # jobs with a done/error message
     try:
-        while finished < len(jobs):
-            try:
-                message = result_q.get(timeout=0.05)
-            except queue.Empty:
-                if not any(p.is_alive() for p in procs) and result_q.empty():
-                    raise ClmrEmbedError(
-                        "decode workers died unexpectedly (out of memory?)"
-                    ) from None
+        while len(done) < len(jobs) and pool:
+            ready = mp_connection.wait([w.conn for w in pool], timeout=0.05)
+            if not ready:
                 yield None
                 continue
-            if message[0] != "windows":
-                finished += 1
-            yield message
+            for worker in [w for w in pool if w.conn in ready]:
+                try:
+                    message = worker.conn.recv()
+                except (EOFError, OSError):  # the process is gone
+                    pool.remove(worker)
+                    if worker.job is not None and worker.job not in done:
+                        done.add(worker.job)
+                        yield _crash_message(worker, by_index)
+                        pool.append(_start_worker(ctx, job_q))  # takes over its sentinel
+                    continue
+                kind, index = message[0], message[1]
+                if kind == "start":
+                    worker.job = index
+                    continue
+                if kind != "windows":
+                    done.add(index)
+                    worker.job = None
+                yield message
+        for index in sorted(set(by_index) - done):  # cannot happen unless workers vanish
+            yield ("error", index, f"{by_index[index].path}: not decoded (workers exited)", None)
     finally:
-        for proc in procs:
-            proc.kill()
-            proc.join()
+        for worker in pool:
+            worker.process.kill()
+            worker.process.join()
 
 
 class Pipeline:

@@ -197,3 +197,18 @@ def test_second_writer_gets_a_lock_error(tmp_path: Path, tiny_tagger: Path) -> N
         )
     assert result.exit_code == 1
     assert "out.h5" in result.output and "Traceback" not in result.output
+
+
+def test_a_crashing_decoder_fails_only_its_file(
+    tmp_path: Path, tiny_tagger: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    lib = make_library(tmp_path / "lib")
+    write_sine(lib / "crashme.wav", 440, 1.0, 8000)
+    monkeypatch.setenv("CLMR_EMBED_TEST_CRASH_ON", "crashme")  # the worker process exits abruptly
+    args = [str(lib), str(tmp_path / "out.h5"), "--model", str(tiny_tagger), "--json"]
+    result = runner.invoke(app, ["extract", *args, "--workers", "2"])
+    assert result.exit_code == 1, result.output
+    summary = json.loads(result.stdout.strip().splitlines()[-1])
+    failed = {item["path"]: item["reason"] for item in summary["failed"]}
+    assert list(failed) == ["crashme.wav"] and "crashed" in failed["crashme.wav"]
+    assert summary["embedded"] == 5
