@@ -41,6 +41,9 @@ def export_command(
     licence: Annotated[
         str | None, typer.Option(help="Licence note stored in the files' metadata.")
     ] = None,
+    description: Annotated[
+        str | None, typer.Option(help="Description stored in the metadata (data, steps, ...).")
+    ] = None,
     force: Annotated[bool, typer.Option(help="Overwrite existing output files.")] = False,
 ) -> None:
     """Export an encoder (and tagger head) to ONNX + TorchScript, with metadata and parity."""
@@ -55,6 +58,7 @@ def export_command(
         force=force,
         name=name,
         licence=licence,
+        description=description,
     )
     report = run_export(config)
     for row in report.parity:

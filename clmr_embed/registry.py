@@ -38,16 +38,17 @@ class ModelEntry:
     licence: str  # licence of the weights
     bundled: str = ""  # file name inside clmr_embed/models, for models shipped in the package
     assets: tuple[Asset, ...] = ()  # release files to download and convert, for the others
-    trained: bool = True  # False for the random-init placeholder
+    trained: bool = True  # False for a random-init placeholder
 
 
 MODELS: dict[str, ModelEntry] = {
-    "clmr-untrained": ModelEntry(
-        name="clmr-untrained",
-        description="UNTRAINED placeholder: random-init SampleCNN + random 50-tag MTAT head",
-        licence="MIT (random weights, no training data)",
-        bundled="clmr-untrained.onnx",
-        trained=False,
+    "clmr-free": ModelEntry(
+        name="clmr-free",
+        description="CLMR SampleCNN pre-trained by clmr-embed on ~12 h of free music (small "
+        "compute), 50-tag MTAT head distilled from musicnn; see docs/models.md",
+        licence="MIT weights; pre-trained on GPL-2+ / CC BY-SA / CC BY / CC0 music; head "
+        "distilled from musicnn (ISC), trained on MagnaTagATune (CC BY-NC-SA audio)",
+        bundled="clmr-free.onnx",
     ),
     "clmr-mtat": ModelEntry(
         name="clmr-mtat",
@@ -64,7 +65,7 @@ MODELS: dict[str, ModelEntry] = {
         ),
     ),
 }
-DEFAULT_MODEL = "clmr-untrained"
+DEFAULT_MODEL = "clmr-free"
 
 
 class ModelNotCachedError(ModelArtifactError):

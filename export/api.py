@@ -43,6 +43,7 @@ class ExportConfig:
     force: bool = False  # overwrite existing outputs instead of refusing
     name: str | None = None  # artifact name prefix; None: the checkpoint's file stem
     licence: str | None = None  # licence note of the weights; None: "unspecified (...)"
+    description: str | None = None  # metadata description; None: "exported from <checkpoint>"
     batch_check: tuple[int, ...] = BATCHES  # batch sizes of the parity check
 
 
@@ -94,6 +95,8 @@ def _info(config: ExportConfig, ckpt: Checkpoint, head_ckpt: Checkpoint | None) 
     description = f"exported from {config.checkpoint.name} ({ckpt.source})"
     if config.head is not None and head_ckpt is not None:
         description += f"; head from {config.head.name} ({head_ckpt.source})"
+    if config.description:
+        description = f"{config.description} ({description})"
     enc = ckpt.encoder_config
     return ModelInfo(
         kind="tagger",

@@ -1,4 +1,8 @@
-"""Build the bundled untrained placeholder tagger, clmr_embed/models/clmr-untrained.onnx."""
+"""The untrained placeholder tagger `clmr-untrained`: the random-init baseline, built on demand.
+
+It was the bundled default until clmr-free (docs/models.md); now it is what the default model is
+compared with (tests/export/test_default_model.py, tools/default_model.py).
+"""
 
 from __future__ import annotations
 
@@ -18,7 +22,6 @@ from training.samplecnn import SampleCNN, Tagger, TaggerHead
 
 NAME = "clmr-untrained"
 SEED = 0
-DEFAULT_OUTPUT = Path(__file__).resolve().parents[1] / "clmr_embed" / "models" / f"{NAME}.onnx"
 LICENCE = "MIT (clmr-embed code); random weights, no training data"
 DESCRIPTION = (
     "UNTRAINED placeholder: a randomly initialised (seed 0) full-width SampleCNN and a random "
@@ -47,7 +50,7 @@ def weights_sha256(*modules: torch.nn.Module) -> str:
     return digest.hexdigest()
 
 
-def write_placeholder(output: Path = DEFAULT_OUTPUT) -> list[ParityRow]:
+def write_placeholder(output: Path) -> list[ParityRow]:
     """Export the placeholder tagger to `output` (overwriting it) and check it against torch.
 
     Returns:
@@ -76,9 +79,9 @@ def write_placeholder(output: Path = DEFAULT_OUTPUT) -> list[ParityRow]:
 
 
 def main(argv: list[str] | None = None) -> list[ParityRow]:
-    """`python -m export.placeholder [--output PATH]`."""
+    """`python -m export.placeholder --output PATH`."""
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--output", type=Path, default=DEFAULT_OUTPUT, help="the .onnx to write")
+    parser.add_argument("--output", type=Path, required=True, help="the .onnx to write")
     args = parser.parse_args(argv)
     return write_placeholder(args.output)
 

@@ -23,4 +23,4 @@ def test_bundled_model_is_package_data() -> None:
     config = tomllib.loads((ROOT / "pyproject.toml").read_text())
     patterns = config["tool"]["setuptools"]["package-data"]["clmr_embed.models"]
     assert "*.onnx" in patterns
-    assert (ROOT / "clmr_embed" / "models" / "clmr-untrained.onnx").is_file()
+    assert (ROOT / "clmr_embed" / "models" / "clmr-free.onnx").is_file()

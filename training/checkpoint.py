@@ -172,3 +172,26 @@ def load_checkpoint(path: Path) -> Checkpoint:
     from training.official import import_official  # local: keeps the fast path light
 
     return import_official(payload, Path(path))
+
+
+def load_weights(path: Path, encoder: torch.nn.Module, projector: torch.nn.Module | None) -> None:
+    """Initialise `encoder` (and `projector`, when the file has one) from a checkpoint's weights.
+
+    Raises:
+        CheckpointError: the file has no encoder, or its shapes differ from the model's.
+    """
+    ckpt = load_checkpoint(path)
+    if ckpt.encoder_state is None:
+        raise CheckpointError(f"{path} holds no encoder weights; pass a pre-training checkpoint")
+    pairs = [(encoder, ckpt.encoder_state, "encoder")]
+    if projector is not None and ckpt.projector_state is not None:
+        pairs.append((projector, ckpt.projector_state, "projector"))
+    for module, state, part in pairs:
+        try:
+            module.load_state_dict(state, strict=True)
+        except RuntimeError as exc:
+            first = str(exc).strip().splitlines()[-1].strip()[:160]
+            raise CheckpointError(
+                f"{path}: its {part} does not fit this config ({first}); "
+                "set encoder_channels/projection_* to the checkpoint's shape"
+            ) from None

@@ -56,6 +56,8 @@ class PretrainConfig:
     device: str = "auto"  # "auto" (CUDA when available), "cpu" or "cuda"
     threads: int = 0  # torch intra-op threads on CPU; 0 = torch's default
     seed: int = 42  # CLMR's seed; fixes init, data order, crops and augmentations
+    init_weights: str = ""  # checkpoint whose encoder (+ projector) weights start the run, e.g.
+    #   checkpoints/clmr-free.pt to continue the default model; optimiser and schedule start anew
     # bookkeeping
     checkpoint_every: int = 1000  # steps between latest.pt/best.pt saves (and at the end)
     log_every: int = 10  # steps between metrics.jsonl lines

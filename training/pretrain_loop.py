@@ -20,7 +20,7 @@ from clmr_embed.constants import SAMPLE_RATE
 from clmr_embed.errors import CheckpointError, ConfigError
 from training import distributed
 from training.cache import AudioCache, SkippedFile, build_cache
-from training.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
+from training.checkpoint import Checkpoint, load_checkpoint, load_weights, save_checkpoint
 from training.config import EncoderConfig, ProjectorConfig
 from training.datasets import CropPairs, StepBatchSampler
 from training.lars import LARS, decay_groups
@@ -44,6 +44,7 @@ RESUMABLE = {
     "workers",
     "cache_dir",
     "precision",
+    "init_weights",  # a resumed run takes its weights from latest.pt
 }
 
 
@@ -126,6 +127,8 @@ def build_training(
     ckpt = restore(output_dir, model, config, world) if resume else None
     if ckpt is None:
         refuse_overwrite(output_dir)
+        if config.init_weights:
+            load_weights(Path(config.init_weights), model.encoder, model.projector)
     model, optimizer = place(model, config, device, world)
     state = restore_optimizer(ckpt, optimizer, device) if ckpt else RunState()
     scaler = torch.amp.GradScaler("cuda", enabled=config.precision == "fp16")

@@ -1,1 +1,1 @@
-"""Bundled ONNX models (package data): the untrained placeholder `clmr-untrained.onnx`."""
+"""Bundled ONNX models (package data): the default tagger `clmr-free.onnx` (docs/models.md)."""

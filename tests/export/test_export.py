@@ -18,7 +18,7 @@ from export import api  # noqa: E402
 from export.api import ExportConfig, OutputExistsError, file_sha256, run_export  # noqa: E402
 from export.conv2d import SampleCNN2d  # noqa: E402
 from export.onnx import ENCODER_IO, export_encoder  # noqa: E402
-from export.placeholder import DEFAULT_OUTPUT, build_placeholder  # noqa: E402
+from export.placeholder import build_placeholder, write_placeholder  # noqa: E402
 from export.torchscript import load_torchscript  # noqa: E402
 from export.verify import Artifact, check_parity  # noqa: E402
 from tests.export.conftest import SMALL_CHANNELS, Exported, random_encoder, save_small  # noqa: E402
@@ -239,19 +239,22 @@ def test_name_must_be_a_plain_prefix(tmp_path: Path) -> None:
         run_export(ExportConfig(checkpoint=checkpoint, output_dir=tmp_path, name="../x"))
 
 
-# --- the bundled placeholder --------------------------------------------------------------------
+# --- the untrained placeholder (the random-init baseline) -----------------------------------------
 
 
-def test_placeholder_is_the_seed_0_untrained_model() -> None:
-    info = metadata(DEFAULT_OUTPUT)
+def test_placeholder_is_the_seed_0_untrained_model(tmp_path: Path) -> None:
+    output = tmp_path / "clmr-untrained.onnx"
+    rows = write_placeholder(output)
+    assert rows and max(r.max_abs_diff for r in rows) < 1e-4
+    info = metadata(output)
     assert (info.kind, info.name, info.trained) == ("tagger", "clmr-untrained", False)
     assert info.labels == MTAT_TAGS and info.task == "multilabel"
     assert "untrained" in info.description.lower() and "random weights" in info.licence
-    assert DEFAULT_OUTPUT.stat().st_size < 12_000_000
+    assert output.stat().st_size < 12_000_000
     encoder, head = build_placeholder()
     audio = (np.random.default_rng(0).uniform(-1, 1, (2, 1, 59049))).astype(np.float32)
     with torch.no_grad():
         embedding, logits = Tagger(encoder, head)(torch.from_numpy(audio))
-    got = session(DEFAULT_OUTPUT).run(["embedding", "logits"], {"audio": audio})
+    got = session(output).run(["embedding", "logits"], {"audio": audio})
     np.testing.assert_allclose(got[0], embedding.numpy(), atol=1e-4, rtol=0)
     np.testing.assert_allclose(got[1], logits.numpy(), atol=1e-4, rtol=0)

@@ -166,3 +166,36 @@ def test_loss_falls_when_overfitting_four_tracks(music, tmp_path):
     losses = [json.loads(line)["loss"] for line in lines]
     assert len(losses) == 30
     assert np.mean(losses[-5:]) < np.mean(losses[:5]) - 0.3, losses
+
+
+def test_init_weights_starts_from_a_slim_checkpoint(music, tmp_path):
+    from training.checkpoint import Checkpoint, save_checkpoint
+
+    config = tiny_config(tmp_path / "cache", max_steps=1)
+    first = load_checkpoint(
+        run_pretrain(config, [music], tmp_path / "a", progress=False).checkpoint
+    )
+    slim = Checkpoint(
+        encoder_config=first.encoder_config,
+        encoder_state=first.encoder_state,
+        projector_config=first.projector_config,
+        projector_state=first.projector_state,
+        step=first.step,
+    )
+    save_checkpoint(tmp_path / "slim.pt", slim)
+    # lr 0: the continued run keeps the weights it started from, not the seed's fresh init
+    again = replace(config, init_weights=str(tmp_path / "slim.pt"), lr=0.0, warmup_steps=0)
+    second = load_checkpoint(
+        run_pretrain(again, [music], tmp_path / "b", progress=False).checkpoint
+    )
+    fresh = load_checkpoint(
+        run_pretrain(
+            replace(again, init_weights=""), [music], tmp_path / "c", progress=False
+        ).checkpoint
+    )
+    key = "sequential.0.0.weight"
+    torch.testing.assert_close(second.encoder_state[key], first.encoder_state[key])
+    assert not torch.equal(fresh.encoder_state[key], first.encoder_state[key])
+    wide = replace(again, encoder_channels=[16] * 9 + [32, 32])
+    with pytest.raises(CheckpointError, match="does not fit"):
+        run_pretrain(wide, [music], tmp_path / "d", progress=False)

@@ -1,0 +1,27 @@
+"""The bundled clmr-free encoder against the random-init encoder it replaced: excerpt retrieval."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from clmr_embed.registry import MODELS, bundled_path
+from export.placeholder import write_placeholder
+from tools.model_eval import demo_song_windows
+from training.retrieval import excerpt_retrieval
+
+# docs/models.md: measured top-1 of the bundled model and of the seed-0 random-init encoder on
+# the four demo songs (neighbouring windows excluded); the test keeps a stated margin.
+MARGIN = 0.10
+
+
+@pytest.mark.parametrize("exclude", [1])
+def test_retrieval_beats_random_init(tmp_path: Path, shared_dir: Path, exclude: int) -> None:
+    demo = shared_dir / "audio" / "clmr_demo"
+    random_init = tmp_path / "clmr-untrained.onnx"
+    write_placeholder(random_init)
+    ours = excerpt_retrieval(demo_song_windows(bundled_path(MODELS["clmr-free"]), demo), exclude)
+    base = excerpt_retrieval(demo_song_windows(random_init, demo), exclude)
+    assert ours.queries == base.queries > 300 and ours.songs == 4
+    assert ours.top1 >= base.top1 + MARGIN, (ours, base)

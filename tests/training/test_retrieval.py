@@ -1,0 +1,49 @@
+"""training.retrieval: same-song nearest-neighbour retrieval with centred cosine."""
+
+import numpy as np
+import pytest
+
+from training.retrieval import centred_cosine, excerpt_retrieval
+
+
+def songs(n_songs: int, n_windows: int, spread: float, seed: int = 0) -> list[np.ndarray]:
+    """Window embeddings around one centre per song (a shared offset on top, as CNNs have)."""
+    rng = np.random.default_rng(seed)
+    offset = rng.uniform(5, 10, 32)
+    return [
+        offset + rng.normal(0, 1, 32) + rng.normal(0, spread, (n_windows, 32))
+        for _ in range(n_songs)
+    ]
+
+
+def test_separated_songs_are_always_retrieved() -> None:
+    score = excerpt_retrieval(songs(4, 10, spread=0.01))
+    assert score.top1 == 1.0 and score.queries == 40 and score.songs == 4
+
+
+def test_noise_gives_about_chance() -> None:
+    score = excerpt_retrieval(songs(5, 40, spread=100.0, seed=1))
+    assert abs(score.top1 - score.chance) < 0.08
+    # chance: 37 same-song candidates (query and 2 neighbours excluded) among 197; 38 of 198
+    # at the two ends of a song
+    assert score.chance == pytest.approx((38 * 37 / 197 + 2 * 38 / 198) / 40)
+
+
+def test_exclude_removes_the_time_neighbours() -> None:
+    # Each song drifts slowly: a window's nearest neighbour is its time neighbour, which the
+    # default exclusion removes, so only songs longer than 3 windows still have queries.
+    rng = np.random.default_rng(2)
+    drift = [np.cumsum(rng.normal(0, 1, (n, 16)), axis=0) for n in (3, 8)]
+    with_neighbours = excerpt_retrieval(drift, exclude=0)
+    without = excerpt_retrieval(drift, exclude=1)
+    assert with_neighbours.queries == 11 and without.queries == 10  # middle of 3: none
+    assert excerpt_retrieval(drift, exclude=2).queries == 8  # the 3-window song has none left
+    with pytest.raises(ValueError, match="same-song"):
+        excerpt_retrieval([drift[0]], exclude=5)
+
+
+def test_centring_removes_the_shared_direction() -> None:
+    x = np.array([[10.0, 10.0, 1.0], [10.0, 10.0, -1.0]])
+    assert centred_cosine(x)[0, 1] == pytest.approx(-1.0)
+    raw = x / np.linalg.norm(x, axis=1, keepdims=True)
+    assert (raw @ raw.T)[0, 1] > 0.98

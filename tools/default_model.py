@@ -1,0 +1,174 @@
+"""Build the bundled default model `clmr-free`: our pre-trained encoder + a teacher-distilled head.
+
+    python -m tools.default_model --checkpoint runs/free-cpu/latest.pt \
+        --labels /work/data/free-music/teacher.csv --install
+
+1. slims the pre-training checkpoint to weights only (checkpoints/clmr-free.pt, committed, ~11 MB:
+   what a later session continues from and what the model's source hash names);
+2. trains the 50-tag head on the teacher's soft targets over the frozen encoder (`train linear`,
+   the manifest's own album-grouped split);
+3. exports encoder + head to one tagger ONNX with the full metadata, parity-checked;
+4. scores it: agreement with the teacher on the held-out albums, excerpt retrieval on the demo
+   songs against the random-init encoders (tools.model_eval);
+5. with --install: copies the tagger to clmr_embed/models/clmr-free.onnx, rewrites the golden
+   embedding of tests/runtime/golden.py, and writes docs/models.json (the model card's figures).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import tempfile
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from clmr_embed.digest import file_sha256
+from training.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
+
+ROOT = Path(__file__).resolve().parents[1]
+NAME = "clmr-free"
+SLIM = ROOT / "checkpoints" / f"{NAME}.pt"
+BUNDLED = ROOT / "clmr_embed" / "models" / f"{NAME}.onnx"
+FIGURES = ROOT / "docs" / "models.json"
+DEMO = ROOT.parent / "shared" / "audio" / "clmr_demo"
+LICENCE = (
+    "Weights: MIT (clmr-embed). Encoder pre-trained on 6 freely licensed Debian game soundtracks "
+    "(GPL-2+, CC BY-SA 3.0/4.0, CC BY 3.0/4.0, CC0; if weights count as derivative works, "
+    "their share-alike terms apply). The 50-tag head is distilled from musicnn MTT_musicnn "
+    "(ISC, MTG-UPF), which was trained on MagnaTagATune (audio CC BY-NC-SA): check MTAT's terms "
+    "before commercial use of the tags. Details: docs/models.md"
+)
+
+
+def slim_checkpoint(source: Path, target: Path) -> Checkpoint:
+    """Keep the weights, configs and step of a pre-training checkpoint; drop optimiser and RNG."""
+    full = load_checkpoint(source)
+    slim = Checkpoint(
+        encoder_config=full.encoder_config,
+        encoder_state=full.encoder_state,
+        projector_config=full.projector_config,
+        projector_state=full.projector_state,
+        step=full.step,
+        train_config=full.train_config,
+        extra={"slimmed_from": source.name, "run_state": full.extra.get("run_state")},
+        source=full.source,
+    )
+    save_checkpoint(target, slim)
+    return slim
+
+
+def describe(ckpt: Checkpoint) -> str:
+    """The metadata description of the tagger."""
+    batch = ckpt.train_config.get("batch_size", "?")
+    return (
+        f"CLMR SampleCNN pre-trained by clmr-embed with SimCLR for {ckpt.step} steps "
+        f"(batch {batch} pairs) on ~12 h of freely licensed game music (Debian), 50-tag "
+        "MagnaTagATune head trained on musicnn pseudo-labels; an early, small-compute model, "
+        "see docs/models.md for what it is good for"
+    )
+
+
+def train_head(encoder: Path, labels: Path, run_dir: Path) -> tuple[Path, dict]:
+    """`clmr-embed train linear --split given` on the teacher manifest; returns head.pt, summary."""
+    from clmr_embed.cli_linear import LinearOptions, run_linear
+
+    options = LinearOptions(encoder=str(encoder), labels=labels, output_dir=run_dir, split="given")
+    summary = run_linear(options)
+    return run_dir / "head.pt", summary
+
+
+def export_tagger(encoder: Path, head: Path, out_dir: Path, description: str) -> Path:
+    """`clmr-embed export` of encoder + head as NAME-tagger.onnx with our licence note."""
+    from export.api import ExportConfig, run_export
+
+    config = ExportConfig(
+        checkpoint=encoder,
+        head=head,
+        output_dir=out_dir,
+        name=NAME,
+        licence=LICENCE,
+        description=description,
+        force=True,
+    )
+    report = run_export(config)
+    worst = max(row.max_abs_diff for row in report.parity)
+    print(f"exported {out_dir / f'{NAME}-tagger.onnx'} (parity max |diff| {worst:.1e})")
+    return out_dir / f"{NAME}-tagger.onnx"
+
+
+def baselines(out_dir: Path, demo: Path) -> dict[str, Path]:
+    """Random-init encoders to compare with: the seed-0 placeholder and a BN-recalibrated one."""
+    from export.api import ExportConfig, run_export
+    from export.placeholder import write_placeholder
+    from tools.model_eval import DEMO_SONGS
+    from training.baselines import audio_windows, random_encoder_checkpoint
+
+    placeholder = out_dir / "random-init.onnx"
+    write_placeholder(placeholder)
+    ckpt = random_encoder_checkpoint(audio_windows([demo / n for n in DEMO_SONGS], per_file=32))
+    save_checkpoint(out_dir / "random-bn.pt", ckpt)
+    run_export(ExportConfig(checkpoint=out_dir / "random-bn.pt", output_dir=out_dir, force=True))
+    return {"random_init": placeholder, "random_init_bn": out_dir / "random-bn-encoder.onnx"}
+
+
+def build(args: argparse.Namespace) -> dict:
+    """Steps 1-4; returns the figures."""
+    start = time.perf_counter()
+    run_dir: Path = args.run_dir
+    run_dir.mkdir(parents=True, exist_ok=True)
+    slim_path = SLIM if args.install else run_dir / f"{NAME}.pt"
+    slim = slim_checkpoint(args.checkpoint, slim_path)
+    head, linear = train_head(slim_path, args.labels, run_dir / "head")
+    tagger = export_tagger(slim_path, head, run_dir / "export", describe(slim))
+    from tools.model_eval import agreement, retrieval
+
+    models = {NAME: tagger, **baselines(run_dir / "baselines", args.demo)}
+    figures = {
+        "model": NAME,
+        "tagger_sha256": file_sha256(tagger),
+        "tagger_bytes": tagger.stat().st_size,
+        "checkpoint_sha256": file_sha256(slim_path),
+        "pretrain_steps": slim.step,
+        "pretrain_config": slim.train_config,
+        "pretrain_run_state": slim.extra.get("run_state"),
+        "head_training": linear["results"],
+        "agreement": agreement(tagger, args.labels),
+        "retrieval": retrieval(models, args.demo),
+        "build_seconds": round(time.perf_counter() - start, 1),
+    }
+    (run_dir / "figures.json").write_text(json.dumps(figures, indent=2))
+    return figures
+
+
+def install(run_dir: Path, figures: dict) -> None:
+    """Step 5: ship the tagger, refresh the golden embedding, record the figures."""
+    from tests.runtime.golden import write_golden
+
+    with tempfile.NamedTemporaryFile(dir=BUNDLED.parent, delete=False) as tmp:
+        shutil.copyfile(run_dir / "export" / f"{NAME}-tagger.onnx", tmp.name)
+    Path(tmp.name).replace(BUNDLED)
+    print(f"installed {BUNDLED} and {write_golden(BUNDLED)}")
+    FIGURES.write_text(json.dumps(figures, indent=2) + "\n")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """`python -m tools.default_model`."""
+    parser = argparse.ArgumentParser(prog="python -m tools.default_model", description=__doc__)
+    parser.add_argument("--checkpoint", required=True, type=Path, help="pre-training checkpoint")
+    parser.add_argument("--labels", required=True, type=Path, help="teacher manifest (CSV)")
+    parser.add_argument("--run-dir", type=Path, default=Path("runs/default-model"), help="work dir")
+    parser.add_argument("--demo", type=Path, default=DEMO, help="the CLMR demo songs folder")
+    parser.add_argument("--install", action="store_true", help="ship it (see step 5)")
+    args = parser.parse_args(argv)
+    figures = build(args)
+    if args.install:
+        install(args.run_dir, figures)
+    agree, ret = figures["agreement"], figures["retrieval"]
+    print(json.dumps({"agreement_top5": agree["top5"]["tag_roc_auc"], "retrieval": ret}, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

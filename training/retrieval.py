@@ -1,0 +1,80 @@
+"""Excerpt retrieval: is an excerpt's nearest neighbour another excerpt of the same song?"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+
+@dataclass(frozen=True)
+class RetrievalScore:
+    """Nearest-neighbour retrieval of excerpts among the excerpts of several songs."""
+
+    top1: float  # share of queries whose nearest neighbour comes from the same song
+    chance: float  # the expected top1 of a random ranking (same-song share of the candidates)
+    queries: int  # excerpts used as queries (every excerpt with a same-song candidate)
+    songs: int  # songs with at least one query
+    exclude: int  # excerpts within this many positions of the query were not candidates
+
+    def to_dict(self) -> dict[str, float | int]:
+        """JSON-ready fields."""
+        return {
+            "top1": self.top1,
+            "chance": self.chance,
+            "queries": self.queries,
+            "songs": self.songs,
+            "exclude": self.exclude,
+        }
+
+
+def centred_cosine(embeddings: npt.ArrayLike) -> npt.NDArray[np.float64]:
+    """Cosine similarities after subtracting the mean embedding, float64 [n, n].
+
+    Centring removes the direction every excerpt shares (large in CNN embeddings, whose
+    activations are mostly positive), which otherwise makes all cosines close to 1.
+    """
+    x = np.asarray(embeddings, dtype=np.float64)
+    x = x - x.mean(axis=0, keepdims=True)
+    x /= np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
+    return x @ x.T
+
+
+def excerpt_retrieval(tracks: Sequence[npt.ArrayLike], exclude: int = 1) -> RetrievalScore:
+    """Top-1 same-song retrieval over the window embeddings of several songs.
+
+    Args:
+        tracks: one [n_windows, dim] array per song, windows in time order.
+        exclude: excerpts of the query's own song at most this many windows away from it (the
+            query itself included) are not candidates, so that retrieval cannot win on the
+            music that continues across a window boundary.
+
+    Returns:
+        The share of queries whose nearest neighbour (centred cosine) is from the same song,
+        and the chance level of that share.
+    """
+    if exclude < 0:
+        raise ValueError(f"exclude must be >= 0, got {exclude}")
+    blocks = [np.asarray(t, dtype=np.float64) for t in tracks]
+    song = np.concatenate([np.full(len(b), i) for i, b in enumerate(blocks)])
+    position = np.concatenate([np.arange(len(b)) for b in blocks])
+    sims = centred_cosine(np.concatenate(blocks))
+    same = song[:, None] == song[None, :]
+    near = same & (np.abs(position[:, None] - position[None, :]) <= exclude)
+    sims[near] = -np.inf
+    candidates = ~near
+    usable = (same & candidates).any(axis=1)
+    if not usable.any():
+        raise ValueError("no query has a same-song candidate; give songs with more windows")
+    best = sims.argmax(axis=1)
+    hits = song[best] == song
+    chance = (same & candidates).sum(axis=1) / candidates.sum(axis=1)
+    return RetrievalScore(
+        top1=float(hits[usable].mean()),
+        chance=float(chance[usable].mean()),
+        queries=int(usable.sum()),
+        songs=len(np.unique(song[usable])),
+        exclude=exclude,
+    )
