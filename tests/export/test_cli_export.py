@@ -32,12 +32,13 @@ def test_export_writes_files_and_parity(tmp_path: Path) -> None:
     )
     save_checkpoint(tmp_path / "small.pt", ckpt)
     args = ["export", "--checkpoint", str(tmp_path / "small.pt"), "--output-dir", str(tmp_path)]
-    result = runner.invoke(app, [*args, "--licence", "CC0 test"])
+    result = runner.invoke(app, [*args, "--licence", "CC0 test", "--description", "5-step test"])
     assert result.exit_code == 0, result.output
     assert "parity" in result.output and "max |diff|" in result.output
     tagger = OnnxModel(tmp_path / "small-tagger.onnx")
     assert tagger.info.labels == ("calm", "loud") and tagger.info.task == "multiclass"
     assert tagger.info.licence == "CC0 test" and tagger.info.embedding_dim == 32
+    assert tagger.info.description.startswith("5-step test (exported from small.pt")
     again = runner.invoke(app, args)
     assert again.exit_code == 1 and "--force" in again.output
     assert runner.invoke(app, [*args, "--force"]).exit_code == 0

@@ -47,3 +47,13 @@ def test_centring_removes_the_shared_direction() -> None:
     assert centred_cosine(x)[0, 1] == pytest.approx(-1.0)
     raw = x / np.linalg.norm(x, axis=1, keepdims=True)
     assert (raw @ raw.T)[0, 1] > 0.98
+
+
+def test_map_by_hand() -> None:
+    # Song A = windows 0, 1 (far apart in time, exclude=0), song B = window 2. Query 0 ranks
+    # B's window above A's other window: top-1 misses, AP = 1/2. Query 1 likewise; query 2 has
+    # no same-song candidate and is not a query.
+    a0, a1, b = [1.0, 0.0], [-1.0, 0.1], [0.0, 1.0]
+    score = excerpt_retrieval([np.array([a0, a1]), np.array([b])], exclude=0)
+    assert score.queries == 2 and score.top1 == 0.0 and score.map == pytest.approx(0.5)
+    assert excerpt_retrieval(songs(3, 6, spread=0.01)).map == 1.0
