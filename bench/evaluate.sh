@@ -3,6 +3,7 @@
 # random-init SampleCNN (BatchNorm recalibrated) and MFCC statistics, with linear and MLP heads,
 # at 100 % and 20 % of the training labels, 5-fold x 2 repeats grouped/stratified.
 # usage: bench/evaluate.sh ENCODER_CHECKPOINT [OUT_DIR]     (needs ../shared beside the checkout)
+#        ENCODERS="pretrained" bench/evaluate.sh ...        (a subset of: pretrained random mfcc)
 set -euo pipefail
 encoder=${1:?usage: bench/evaluate.sh ENCODER_CHECKPOINT [OUT_DIR]}
 out=${2:-runs/eval}
@@ -13,7 +14,7 @@ probe() {  # probe NAME ENCODER LABELS HEAD_FLAG EXTRA...
     $head --seed 0 "$@" --json > "$out/$name.json"
 }
 mkdir -p "$out"
-for enc in pretrained random mfcc; do
+for enc in ${ENCODERS:-pretrained random mfcc}; do
   source=$enc; [ "$enc" = pretrained ] && source=$encoder
   for head in linear mlp; do
     flag=""; [ "$head" = mlp ] && flag=--mlp

@@ -7,8 +7,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
 from clmr_embed.registry import DEFAULT_MODEL, MODELS, bundled_path
 
 HEAVY = ("torch", "onnxruntime", "numpy", "h5py", "av", "soundfile", "soxr", "training", "export")
@@ -41,22 +39,17 @@ def _real_song(shared_dir: Path) -> Path:
     return shared_dir / "audio" / "clmr_demo" / "queen_love_of_my_life.mp3"  # really MP4/AAC
 
 
-def _model() -> str:
-    path = bundled_path(MODELS[DEFAULT_MODEL])
-    if not path.is_file():
-        pytest.skip("the bundled default model is not built yet")
-    return str(path)
-
-
 def test_extract_and_tag_without_torch(tmp_path: Path, shared_dir: Path) -> None:
     env = _blocked_env(tmp_path)
     check = subprocess.run([sys.executable, "-c", "import torch"], env=env, capture_output=True)
     assert check.returncode != 0  # the block works
-    song, model = _real_song(shared_dir), _model()
+    song = _real_song(shared_dir)
+    assert bundled_path(MODELS[DEFAULT_MODEL]).is_file()
+    env.pop("CLMR_EMBED_MODEL", None)  # no --model: the bundled default, offline
     store = tmp_path / "out.h5"
     cli = [sys.executable, "-m", "clmr_embed"]
     extract = subprocess.run(
-        [*cli, "extract", str(song), str(store), "--model", model, "--json", "--workers", "1"],
+        [*cli, "extract", str(song), str(store), "--json", "--workers", "1"],
         env=env,
         capture_output=True,
         text=True,
@@ -64,8 +57,9 @@ def test_extract_and_tag_without_torch(tmp_path: Path, shared_dir: Path) -> None
     assert extract.returncode == 0, extract.stderr
     summary = json.loads(extract.stdout.strip().splitlines()[-1])
     assert summary["embedded"] == 1 and summary["audio_seconds"] > 200
+    assert summary["model"]["name"] == DEFAULT_MODEL
     tag = subprocess.run(
-        [*cli, "tag", str(song), "--model", model, "--json", "--top-k", "5"],
+        [*cli, "tag", str(song), "--json", "--top-k", "5"],
         env=env,
         capture_output=True,
         text=True,
@@ -73,3 +67,4 @@ def test_extract_and_tag_without_torch(tmp_path: Path, shared_dir: Path) -> None
     assert tag.returncode == 0, tag.stderr
     record = json.loads(tag.stdout)
     assert len(record["tags"]) == 5 and record["n_windows"] > 70
+    assert record["model"] == DEFAULT_MODEL and record["trained"]
