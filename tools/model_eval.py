@@ -100,3 +100,31 @@ def retrieval(models: dict[str, Path], demo: Path, excludes: Sequence[int] = (0,
         windows = demo_song_windows(path, demo)
         results[name] = {f"exclude_{e}": excerpt_retrieval(windows, e).to_dict() for e in excludes}
     return results
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """`python -m tools.model_eval agreement TAGGER LABELS` or `retrieval MODEL... [--demo DIR]`."""
+    import argparse
+    import json
+
+    parser = argparse.ArgumentParser(prog="python -m tools.model_eval", description=__doc__)
+    sub = parser.add_subparsers(dest="figure", required=True)
+    agree = sub.add_parser("agreement", help="a tagger against the teacher manifest's test split")
+    agree.add_argument("tagger", type=Path)
+    agree.add_argument("labels", type=Path)
+    ret = sub.add_parser("retrieval", help="excerpt retrieval on the demo songs")
+    ret.add_argument("models", nargs="+", type=Path)
+    ret.add_argument(
+        "--demo", type=Path, default=Path(__file__).parents[2] / "shared/audio/clmr_demo"
+    )
+    args = parser.parse_args(argv)
+    if args.figure == "agreement":
+        result = agreement(args.tagger, args.labels)
+    else:
+        result = retrieval({m.stem: m for m in args.models}, args.demo)
+    print(json.dumps(result, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
