@@ -25,7 +25,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from clmr_embed.digest import file_sha256
-from training.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
+from training.checkpoint import Checkpoint, load_checkpoint, save_checkpoint, weights_only
 
 ROOT = Path(__file__).resolve().parents[1]
 NAME = "clmr-free"
@@ -45,16 +45,7 @@ LICENCE = (
 def slim_checkpoint(source: Path, target: Path) -> Checkpoint:
     """Keep the weights, configs and step of a pre-training checkpoint; drop optimiser and RNG."""
     full = load_checkpoint(source)
-    slim = Checkpoint(
-        encoder_config=full.encoder_config,
-        encoder_state=full.encoder_state,
-        projector_config=full.projector_config,
-        projector_state=full.projector_state,
-        step=full.step,
-        train_config=full.train_config,
-        extra={"slimmed_from": source.name, "run_state": full.extra.get("run_state")},
-        source=full.source,
-    )
+    slim = weights_only(full, slimmed_from=source.name, run_state=full.extra.get("run_state"))
     save_checkpoint(target, slim)
     return slim
 

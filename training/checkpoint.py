@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import pickle
 import tempfile
@@ -172,6 +173,15 @@ def load_checkpoint(path: Path) -> Checkpoint:
     from training.official import import_official  # local: keeps the fast path light
 
     return import_official(payload, Path(path))
+
+
+def weights_only(ckpt: Checkpoint, **extra: Any) -> Checkpoint:
+    """`ckpt` without its optimiser and RNG state: weights, configs, labels, step (~1/3 the size).
+
+    What to commit or ship: enough to export, probe or start a new run (`init_weights`), not to
+    resume one exactly. `extra` replaces the run state, e.g. with a note of where it came from.
+    """
+    return dataclasses.replace(ckpt, optimizer_state=None, extra=dict(extra))
 
 
 def load_weights(path: Path, encoder: torch.nn.Module, projector: torch.nn.Module | None) -> None:

@@ -169,19 +169,14 @@ def test_loss_falls_when_overfitting_four_tracks(music, tmp_path):
 
 
 def test_init_weights_starts_from_a_slim_checkpoint(music, tmp_path):
-    from training.checkpoint import Checkpoint, save_checkpoint
+    from training.checkpoint import save_checkpoint, weights_only
 
     config = tiny_config(tmp_path / "cache", max_steps=1)
     first = load_checkpoint(
         run_pretrain(config, [music], tmp_path / "a", progress=False).checkpoint
     )
-    slim = Checkpoint(
-        encoder_config=first.encoder_config,
-        encoder_state=first.encoder_state,
-        projector_config=first.projector_config,
-        projector_state=first.projector_state,
-        step=first.step,
-    )
+    slim = weights_only(first, note="test")
+    assert slim.optimizer_state is None and slim.extra == {"note": "test"} and slim.step == 1
     save_checkpoint(tmp_path / "slim.pt", slim)
     # lr 0: the continued run keeps the weights it started from, not the seed's fresh init
     again = replace(config, init_weights=str(tmp_path / "slim.pt"), lr=0.0, warmup_steps=0)
