@@ -139,6 +139,7 @@ def install(run_dir: Path, figures: dict) -> None:
 
     with tempfile.NamedTemporaryFile(dir=BUNDLED.parent, delete=False) as tmp:
         shutil.copyfile(run_dir / "export" / f"{NAME}-tagger.onnx", tmp.name)
+    Path(tmp.name).chmod(0o644)  # package data: NamedTemporaryFile's 0600 would hide it from users
     Path(tmp.name).replace(BUNDLED)
     print(f"installed {BUNDLED} and {write_golden(BUNDLED)}")
     FIGURES.write_text(json.dumps(figures, indent=2) + "\n")
