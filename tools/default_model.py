@@ -24,7 +24,13 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
+from clmr_embed.cli_linear import LinearOptions, run_linear
 from clmr_embed.digest import file_sha256
+from export.api import ExportConfig, run_export
+from export.placeholder import write_placeholder
+from tests.runtime.golden import write_golden
+from tools.model_eval import DEMO_SONGS, agreement, retrieval
+from training.baselines import audio_windows, random_encoder_checkpoint
 from training.checkpoint import Checkpoint, load_checkpoint, save_checkpoint, weights_only
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -63,8 +69,6 @@ def describe(ckpt: Checkpoint) -> str:
 
 def train_head(encoder: Path, labels: Path, run_dir: Path) -> tuple[Path, dict]:
     """`clmr-embed train linear --split given` on the teacher manifest; returns head.pt, summary."""
-    from clmr_embed.cli_linear import LinearOptions, run_linear
-
     options = LinearOptions(encoder=str(encoder), labels=labels, output_dir=run_dir, split="given")
     summary = run_linear(options)
     return run_dir / "head.pt", summary
@@ -72,8 +76,6 @@ def train_head(encoder: Path, labels: Path, run_dir: Path) -> tuple[Path, dict]:
 
 def export_tagger(encoder: Path, head: Path, out_dir: Path, description: str) -> Path:
     """`clmr-embed export` of encoder + head as NAME-tagger.onnx with our licence note."""
-    from export.api import ExportConfig, run_export
-
     config = ExportConfig(
         checkpoint=encoder,
         head=head,
@@ -91,11 +93,6 @@ def export_tagger(encoder: Path, head: Path, out_dir: Path, description: str) ->
 
 def baselines(out_dir: Path, demo: Path) -> dict[str, Path]:
     """Random-init encoders to compare with: the seed-0 placeholder and a BN-recalibrated one."""
-    from export.api import ExportConfig, run_export
-    from export.placeholder import write_placeholder
-    from tools.model_eval import DEMO_SONGS
-    from training.baselines import audio_windows, random_encoder_checkpoint
-
     placeholder = out_dir / "random-init.onnx"
     write_placeholder(placeholder)
     ckpt = random_encoder_checkpoint(audio_windows([demo / n for n in DEMO_SONGS], per_file=32))
@@ -113,8 +110,6 @@ def build(args: argparse.Namespace) -> dict:
     slim = slim_checkpoint(args.checkpoint, slim_path)
     head, linear = train_head(slim_path, args.labels, run_dir / "head")
     tagger = export_tagger(slim_path, head, run_dir / "export", describe(slim))
-    from tools.model_eval import agreement, retrieval
-
     models = {NAME: tagger, **baselines(run_dir / "baselines", args.demo)}
     figures = {
         "model": NAME,
@@ -135,8 +130,6 @@ def build(args: argparse.Namespace) -> dict:
 
 def install(run_dir: Path, figures: dict) -> None:
     """Step 5: ship the tagger, refresh the golden embedding, record the figures."""
-    from tests.runtime.golden import write_golden
-
     with tempfile.NamedTemporaryFile(dir=BUNDLED.parent, delete=False) as tmp:
         shutil.copyfile(run_dir / "export" / f"{NAME}-tagger.onnx", tmp.name)
     Path(tmp.name).chmod(0o644)  # package data: NamedTemporaryFile's 0600 would hide it from users
