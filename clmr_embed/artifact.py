@@ -29,6 +29,34 @@ LABELLED = ("labels", "task")  # required for taggers and heads
 
 
 @dataclass(frozen=True)
+class GraphIO:
+    """Input and output names of one kind of artifact, each tensor (batch, ...)."""
+
+    inputs: tuple[str, ...]  # graph input names
+    outputs: tuple[str, ...]  # graph output names
+
+
+ENCODER_IO = GraphIO(("audio",), ("embedding",))  # (batch, 1, window) -> (batch, dim)
+TAGGER_IO = GraphIO(("audio",), ("embedding", "logits"))  # ... and (batch, n_labels)
+HEAD_IO = GraphIO(("embedding",), ("logits",))  # (batch, dim) -> (batch, n_labels)
+GRAPH_IO = {"encoder": ENCODER_IO, "tagger": TAGGER_IO, "head": HEAD_IO}
+
+
+def is_trained(sources: tuple[str, ...], step: int, declared: bool | None) -> bool:
+    """The "trained" rule an export writes into clmr.trained.
+
+    `sources` names where each part's weights came from ("clmr-embed" for our own checkpoints,
+    anything else for imported official weights), `step` is the optimiser steps our checkpoint
+    took, `declared` what the checkpoint itself says (the random-init baseline says False).
+    A declaration wins; otherwise imported weights are trained, and ours once a step was taken.
+    The layout alone never decides: an "official" key layout does not make official weights.
+    """
+    if declared is not None:
+        return declared
+    return all(s != "clmr-embed" for s in sources) or step > 0
+
+
+@dataclass(frozen=True)
 class ModelInfo:
     """What an exported ONNX file says about itself (its `clmr.*` metadata_props)."""
 
