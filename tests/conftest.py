@@ -20,7 +20,7 @@ def shared_dir() -> Path:
 @pytest.fixture(scope="session")
 def tiny_tagger(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A tiny multi-label tagger ONNX (8 kHz, 2187-sample windows, 16-d, 3 labels)."""
-    from tests.runtime.tiny_models import build_tiny_model
+    from tests.fixtures.models import build_tiny_model
 
     return build_tiny_model(tmp_path_factory.mktemp("models") / "tiny-tagger.onnx")
 
@@ -28,7 +28,7 @@ def tiny_tagger(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def tiny_encoder(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A tiny encoder-only ONNX with the same weights as `tiny_tagger`."""
-    from tests.runtime.tiny_models import TinySpec, build_tiny_model
+    from tests.fixtures.models import TinySpec, build_tiny_model
 
     path = tmp_path_factory.mktemp("models") / "tiny-encoder.onnx"
     return build_tiny_model(path, TinySpec(kind="encoder", name="tiny-encoder"))

@@ -24,11 +24,11 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from clmr_embed.cli_linear import LinearOptions, run_linear
+from clmr_embed.cli.linear import LinearOptions, run_linear
 from clmr_embed.digest import file_sha256
 from export.api import ExportConfig, run_export
 from export.placeholder import write_placeholder
-from tests.runtime.golden import write_golden
+from tools.golden import write_golden
 from tools.model_eval import DEMO_SONGS, agreement, retrieval
 from training.baselines import audio_windows, random_encoder_checkpoint
 from training.checkpoint import Checkpoint, load_checkpoint, save_checkpoint, weights_only

@@ -17,7 +17,7 @@ torch = pytest.importorskip("torch")
 pytest.importorskip("onnx")
 
 from clmr_embed.cli import app  # noqa: E402
-from tests.runtime.audio_fixtures import write_sine  # noqa: E402
+from tests.fixtures.audio import write_sine  # noqa: E402
 from training.config import EncoderConfig  # noqa: E402
 from training.samplecnn import SampleCNN  # noqa: E402
 

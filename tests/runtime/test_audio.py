@@ -17,7 +17,7 @@ from clmr_embed.audio import (
     to_mono,
 )
 from clmr_embed.errors import AudioDecodeError, ConfigError
-from tests.runtime.audio_fixtures import sine, write_audio, write_sine, write_video_only
+from tests.fixtures.audio import sine, write_audio, write_sine, write_video_only
 
 SR = 22050
 SHARED = Path(__file__).resolve().parents[2].parent / "shared"

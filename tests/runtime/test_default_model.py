@@ -14,7 +14,7 @@ from clmr_embed.constants import MTAT_TAGS, SAMPLE_RATE, WINDOW_SAMPLES
 from clmr_embed.digest import file_sha256
 from clmr_embed.model import OnnxModel
 from clmr_embed.registry import DEFAULT_MODEL, MODELS, bundled_path, resolve_model
-from tests.runtime.golden import GOLDEN_FILE, golden_embedding
+from tools.golden import GOLDEN_FILE, golden_embedding
 
 ROOT = Path(__file__).resolve().parents[2]
 MODEL = bundled_path(MODELS[DEFAULT_MODEL])
@@ -51,7 +51,7 @@ def test_metadata_is_complete() -> None:
 def test_golden_embedding() -> None:
     golden = json.loads(GOLDEN_FILE.read_text())
     assert golden["model_sha256"] == file_sha256(MODEL), (
-        "the bundled model changed; if on purpose, run `python -m tests.runtime.golden`"
+        "the bundled model changed; if on purpose, run `python -m tools.golden`"
     )
     expected = np.asarray(golden["embedding"], dtype=np.float32)
     got = golden_embedding(MODEL)

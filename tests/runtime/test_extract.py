@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 
 from clmr_embed.cli import app
 from clmr_embed.store import open_store
-from tests.runtime.audio_fixtures import sine, write_audio, write_sine
+from tests.fixtures.audio import sine, write_audio, write_sine
 
 runner = CliRunner()
 WINDOW_S = 2187 / 8000  # the tiny model's window in seconds

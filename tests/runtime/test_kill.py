@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from clmr_embed.store import open_store
-from tests.runtime.audio_fixtures import write_sine
+from tests.fixtures.audio import write_sine
 
 N_KILLS = 12
 

@@ -13,8 +13,8 @@ from clmr_embed.cli import app
 from clmr_embed.embed import Embedder
 from clmr_embed.errors import ModelArtifactError
 from clmr_embed.tagging import probabilities, top_k, track_scores
-from tests.runtime.audio_fixtures import sine, write_sine
-from tests.runtime.tiny_models import TinySpec, build_tiny_model
+from tests.fixtures.audio import sine, write_sine
+from tests.fixtures.models import TinySpec, build_tiny_model
 
 runner = CliRunner()
 

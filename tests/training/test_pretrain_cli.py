@@ -18,7 +18,7 @@ pytest.importorskip("onnx")
 
 from clmr_embed.cli import app  # noqa: E402
 from clmr_embed.model import OnnxModel  # noqa: E402
-from tests.runtime.audio_fixtures import write_audio  # noqa: E402
+from tests.fixtures.audio import write_audio  # noqa: E402
 from training.checkpoint import load_checkpoint  # noqa: E402
 
 CONFIG = """

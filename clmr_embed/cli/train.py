@@ -1,4 +1,4 @@
-"""CLI adapters for `train` and `export`; torch, training and export load inside the commands."""
+"""`clmr-embed train pretrain|linear`: torch, training and export load inside the commands."""
 
 from __future__ import annotations
 
@@ -7,68 +7,11 @@ from typing import Annotated, Any
 
 import typer
 
-from clmr_embed.cli_common import handle_errors
-from clmr_embed.errors import MissingDependencyError
+from clmr_embed.cli.options import handle_errors, require
 
 train_app = typer.Typer(
     no_args_is_help=True, help="Pre-train CLMR (SimCLR) and run linear evaluation."
 )
-
-
-def require(extra: str, command: str) -> None:
-    """Fail with the install line when the extra's packages are missing."""
-    modules = {"train": ("torch",), "export": ("torch", "onnx", "onnxscript")}[extra]
-    for module in modules:
-        try:
-            __import__(module)
-        except ImportError:
-            raise MissingDependencyError(
-                f"clmr-embed {command} needs the {extra} extra ({module} is missing): "
-                f"pip install 'clmr-embed[{extra}]'"
-            ) from None
-
-
-@handle_errors
-def export_command(
-    checkpoint: Annotated[
-        Path, typer.Option(help="clmr-embed or official CLMR checkpoint (.pt/.ckpt).")
-    ],
-    output_dir: Annotated[Path, typer.Option(help="Folder for the ONNX/TorchScript files.")],
-    head: Annotated[
-        Path | None, typer.Option(help="Tagger head checkpoint (e.g. finetuner_checkpoint_200.pt).")
-    ] = None,
-    name: Annotated[str | None, typer.Option(help="Model name (default: checkpoint stem).")] = None,
-    licence: Annotated[
-        str | None, typer.Option(help="Licence note stored in the files' metadata.")
-    ] = None,
-    description: Annotated[
-        str | None, typer.Option(help="Description stored in the metadata (data, steps, ...).")
-    ] = None,
-    force: Annotated[bool, typer.Option(help="Overwrite existing output files.")] = False,
-) -> None:
-    """Export an encoder (and tagger head) to ONNX + TorchScript, with metadata and parity."""
-    require("export", "export")
-    from clmr_embed.console import err, out
-    from export.api import ExportConfig, run_export
-
-    config = ExportConfig(
-        checkpoint=checkpoint,
-        head=head,
-        output_dir=output_dir,
-        force=force,
-        name=name,
-        licence=licence,
-        description=description,
-    )
-    report = run_export(config)
-    for row in report.parity:
-        err.print(
-            f"parity {row.artifact:<28} {row.backend:<12} batch {row.batch:>2}: "
-            f"max |diff| {row.max_abs_diff:.2e}"
-        )
-    for path in report.files:
-        out.print(str(path))
-    err.print(f"[green]exported[/] {len(report.files)} files in {report.seconds:.1f} s")
 
 
 @train_app.command("pretrain", no_args_is_help=True)
@@ -92,7 +35,7 @@ def pretrain_command(
 ) -> None:
     """Pre-train a SampleCNN encoder with SimCLR (NT-Xent) on unlabelled audio."""
     require("train", "train pretrain")
-    from clmr_embed.console import err
+    from clmr_embed.cli.render import err
     from training.pretrain import load_pretrain_config, run_pretrain
 
     overrides: dict[str, Any] = {
@@ -144,8 +87,8 @@ def linear_command(
     require("export", "train linear")
     import json
 
-    from clmr_embed.cli_linear import LinearOptions, run_linear
-    from clmr_embed.console import err, out
+    from clmr_embed.cli.linear import LinearOptions, run_linear
+    from clmr_embed.cli.render import err, out
 
     fractions = tuple(label_fraction or (1.0,))
     options = LinearOptions(

@@ -8,7 +8,7 @@ from typing import Annotated, Any, TypeVar
 
 import typer
 
-from clmr_embed.errors import ClmrEmbedError
+from clmr_embed.errors import ClmrEmbedError, MissingDependencyError
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -29,9 +29,22 @@ def handle_errors(func: F) -> F:
         try:
             return func(*args, **kwargs)
         except ClmrEmbedError as exc:
-            from clmr_embed.console import error
+            from clmr_embed.cli.render import error
 
             error(str(exc))
             raise typer.Exit(1) from None
 
     return wrapper  # type: ignore[return-value]
+
+
+def require(extra: str, command: str) -> None:
+    """Fail with the install line when the extra's packages are missing."""
+    modules = {"train": ("torch",), "export": ("torch", "onnx", "onnxscript")}[extra]
+    for module in modules:
+        try:
+            __import__(module)
+        except ImportError:
+            raise MissingDependencyError(
+                f"clmr-embed {command} needs the {extra} extra ({module} is missing): "
+                f"pip install 'clmr-embed[{extra}]'"
+            ) from None

@@ -11,8 +11,9 @@ from typing import Annotated
 import typer
 
 from clmr_embed import __version__
-from clmr_embed.cli_common import DeviceOpt, JsonOpt, ModelOpt, ThreadsOpt, handle_errors
-from clmr_embed.cli_train import export_command, train_app
+from clmr_embed.cli.export import export_command
+from clmr_embed.cli.options import DeviceOpt, JsonOpt, ModelOpt, ThreadsOpt, handle_errors
+from clmr_embed.cli.train import train_app
 
 app = typer.Typer(
     no_args_is_help=True,
@@ -44,7 +45,7 @@ def resolve_or_fetch(model: str | None) -> str:
     try:
         return str(resolve_model(model))
     except ModelNotCachedError as exc:
-        from clmr_embed.console import err
+        from clmr_embed.cli.render import err
 
         err.print(f"fetching {exc.entry.name} (once; it is cached afterwards) ...")
         try:
@@ -84,7 +85,7 @@ def extract(
     *inputs, output = paths
     if output.suffix.lower() not in (".h5", ".hdf5") or output.is_dir():
         raise typer.BadParameter(f"the last argument must be the output .h5 store, got {output}")
-    from clmr_embed.console import ExtractProgress, extract_summary
+    from clmr_embed.cli.render import ExtractProgress, extract_summary
     from clmr_embed.extract import ExtractConfig, run_extract
 
     trace = os.environ.get("CLMR_EMBED_TRACE")
@@ -126,7 +127,7 @@ def tag(
     as_json: JsonOpt = False,
 ) -> None:
     """Top tags with scores for each song, through onnxruntime."""
-    from clmr_embed.tag_command import TagOptions, run_tag
+    from clmr_embed.cli.tag import TagOptions, run_tag
 
     options = TagOptions(top_k, segments, hop_seconds, device, threads, as_json)
     raise typer.Exit(run_tag(audio, resolve_or_fetch(model), options))
@@ -160,7 +161,7 @@ def models(as_json: JsonOpt = False) -> None:
         return
     from rich.table import Table
 
-    from clmr_embed.console import out
+    from clmr_embed.cli.render import out
 
     table = Table(show_edge=False)
     for column in ("name", "source", "available", "licence", "description"):

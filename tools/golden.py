@@ -1,6 +1,6 @@
 """The golden embedding of the bundled model: a generated signal and its expected vector.
 
-Regenerate after a deliberate model change: `python -m tests.runtime.golden` (tools/default_model.py
+Regenerate after a deliberate model change: `python -m tools.golden` (tools/default_model.py
 does it when it installs a new model).
 """
 
@@ -13,7 +13,8 @@ import numpy as np
 
 from clmr_embed.digest import file_sha256
 
-GOLDEN_FILE = Path(__file__).with_name("golden_embedding.json")
+# Read by tests/clmr_embed (the bundled model must still produce it); written here, never by tests.
+GOLDEN_FILE = Path(__file__).resolve().parents[1] / "tests" / "fixtures" / "golden_embedding.json"
 RATE = 22050  # Hz, the bundled model's rate, so no resampling is involved
 SAMPLES = 59049  # one window
 
@@ -40,7 +41,7 @@ def write_golden(model: Path) -> Path:
     vector = golden_embedding(model)
     payload = {
         "model_sha256": file_sha256(model),
-        "signal": "tests.runtime.golden.golden_signal()",
+        "signal": "tools.golden.golden_signal()",
         "embedding": [float(f"{v:.7g}") for v in vector],
     }
     GOLDEN_FILE.write_text(json.dumps(payload, indent=0) + "\n")

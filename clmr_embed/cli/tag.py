@@ -55,7 +55,7 @@ def tag_record(path: str, embedder: Embedder, result: TagResult, segments: bool)
 
 def run_tag(inputs: list[Path], model: str, options: TagOptions) -> int:
     """Tag every audio file under `inputs`; returns the exit code (1 if any file failed)."""
-    from clmr_embed.console import error, tag_table, warn
+    from clmr_embed.cli.render import error, tag_table, warn
 
     embedder = Embedder(model, device=options.device, threads=options.threads)
     if not embedder.info.trained:

@@ -1,0 +1,53 @@
+"""`clmr-embed export`: an encoder (and tagger head) to ONNX + TorchScript; export loads lazily."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from clmr_embed.cli.options import handle_errors, require
+
+
+@handle_errors
+def export_command(
+    checkpoint: Annotated[
+        Path, typer.Option(help="clmr-embed or official CLMR checkpoint (.pt/.ckpt).")
+    ],
+    output_dir: Annotated[Path, typer.Option(help="Folder for the ONNX/TorchScript files.")],
+    head: Annotated[
+        Path | None, typer.Option(help="Tagger head checkpoint (e.g. finetuner_checkpoint_200.pt).")
+    ] = None,
+    name: Annotated[str | None, typer.Option(help="Model name (default: checkpoint stem).")] = None,
+    licence: Annotated[
+        str | None, typer.Option(help="Licence note stored in the files' metadata.")
+    ] = None,
+    description: Annotated[
+        str | None, typer.Option(help="Description stored in the metadata (data, steps, ...).")
+    ] = None,
+    force: Annotated[bool, typer.Option(help="Overwrite existing output files.")] = False,
+) -> None:
+    """Export an encoder (and tagger head) to ONNX + TorchScript, with metadata and parity."""
+    require("export", "export")
+    from clmr_embed.cli.render import err, out
+    from export.api import ExportConfig, run_export
+
+    config = ExportConfig(
+        checkpoint=checkpoint,
+        head=head,
+        output_dir=output_dir,
+        force=force,
+        name=name,
+        licence=licence,
+        description=description,
+    )
+    report = run_export(config)
+    for row in report.parity:
+        err.print(
+            f"parity {row.artifact:<28} {row.backend:<12} batch {row.batch:>2}: "
+            f"max |diff| {row.max_abs_diff:.2e}"
+        )
+    for path in report.files:
+        out.print(str(path))
+    err.print(f"[green]exported[/] {len(report.files)} files in {report.seconds:.1f} s")
