@@ -92,3 +92,24 @@ def _average_precision(scores: npt.NDArray[np.float64], relevant: npt.NDArray[np
     ranked = relevant[np.argsort(-scores, kind="stable")]
     hits = np.cumsum(ranked)
     return float((hits[ranked] / (np.flatnonzero(ranked) + 1)).mean())
+
+
+def pair_mrr(first: npt.ArrayLike, second: npt.ArrayLike) -> float:
+    """Mean reciprocal rank of same-track retrieval with two excerpt vectors per track.
+
+    Row i of `first` and of `second` are two excerpts of track i. Each of the 2n excerpts queries
+    the other 2n - 1 by centred cosine; its score is 1 / the rank of its sibling. 1.0 is perfect;
+    a random ranking gives about ln(2n) / (2n).
+    """
+    a, b = np.asarray(first, dtype=np.float64), np.asarray(second, dtype=np.float64)
+    if a.shape != b.shape or a.ndim != 2 or len(a) < 2:
+        raise ValueError(
+            f"need two [n_tracks >= 2, dim] arrays of one shape, got {a.shape}, {b.shape}"
+        )
+    n = len(a)
+    sims = centred_cosine(np.concatenate([a, b]))
+    np.fill_diagonal(sims, -np.inf)
+    sibling = np.concatenate([np.arange(n, 2 * n), np.arange(n)])
+    target = sims[np.arange(2 * n), sibling]
+    ranks = 1 + (sims > target[:, None]).sum(axis=1)
+    return float((1.0 / ranks).mean())

@@ -57,3 +57,25 @@ def test_map_by_hand() -> None:
     score = excerpt_retrieval([np.array([a0, a1]), np.array([b])], exclude=0)
     assert score.queries == 2 and score.top1 == 0.0 and score.map == pytest.approx(0.5)
     assert excerpt_retrieval(songs(3, 6, spread=0.01)).map == 1.0
+
+
+def test_pair_mrr_perfect_chance_and_hand_computed():
+    from training.retrieval import pair_mrr
+
+    rng = np.random.default_rng(0)
+    tracks = rng.standard_normal((20, 16))
+    assert pair_mrr(tracks, tracks + 1e-6 * rng.standard_normal((20, 16))) == 1.0
+    shuffled = [
+        pair_mrr(rng.standard_normal((20, 16)), rng.standard_normal((20, 16))) for _ in range(50)
+    ]
+    assert 0.05 < np.mean(shuffled) < 0.2  # chance ~ ln(40)/40 = 0.09
+    # an independent brute-force reference on random data: rank of the sibling by sorting
+    a, b = rng.standard_normal((7, 5)), rng.standard_normal((7, 5))
+    x = np.concatenate([a, b])
+    x = x - x.mean(0)
+    x /= np.linalg.norm(x, axis=1, keepdims=True)
+    reciprocal = []
+    for q in range(14):
+        order = [j for j in np.argsort(-(x @ x[q]), kind="stable") if j != q]
+        reciprocal.append(1 / (1 + order.index((q + 7) % 14)))
+    assert abs(pair_mrr(a, b) - np.mean(reciprocal)) < 1e-12
