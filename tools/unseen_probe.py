@@ -124,6 +124,8 @@ def make_embedder(name: str, pairs: list[tuple[Excerpt, Excerpt]]) -> Embed:
         ckpt = load_checkpoint(Path(name))
     else:
         return onnx_embedder(name)
+    if ckpt.encoder_state is None:
+        raise SystemExit(f"{name} holds no encoder weights")
     encoder = SampleCNN(ckpt.encoder_config)
     encoder.load_state_dict(ckpt.encoder_state)
     return torch_embedder(encoder)

@@ -64,9 +64,8 @@ def encoder_from_onnx(path: Path) -> SampleCNN:
         w = torch.from_numpy(weights[f"sequential.{i}.0.weight"].copy())
         state[f"sequential.{i}.0.weight"] = w.reshape(state[f"sequential.{i}.0.weight"].shape)
         state[f"sequential.{i}.0.bias"] = torch.from_numpy(weights[f"sequential.{i}.0.bias"].copy())
-        bn = encoder.sequential[i][1]
-        assert isinstance(bn, nn.BatchNorm1d)
-        state[f"sequential.{i}.1.running_var"] = torch.full_like(bn.running_var, 1 - bn.eps)
+        var = state[f"sequential.{i}.1.running_var"]
+        state[f"sequential.{i}.1.running_var"] = torch.full_like(var, 1 - 1e-5)  # BN eps
     encoder.load_state_dict(state)
     return encoder
 
@@ -85,7 +84,7 @@ def load_encoder(model: Path) -> SampleCNN:
 
 def _pre_relu(encoder: SampleCNN, layer: int) -> nn.Module:
     """Blocks 1..layer-1 whole, then conv + BatchNorm of `layer` (its ReLU and pool left out)."""
-    blocks = list(encoder.sequential)
+    blocks = [block for block in encoder.sequential if isinstance(block, nn.Sequential)]
     return nn.Sequential(*blocks[: layer - 1], *list(blocks[layer - 1])[:2])
 
 
