@@ -1,4 +1,4 @@
-"""Knowledge distillation beside SimCLR: a small head regresses the teacher's target of each crop."""
+"""Knowledge distillation beside SimCLR: a small head regresses each crop's teacher target."""
 
 from __future__ import annotations
 
