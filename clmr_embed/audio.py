@@ -148,7 +148,9 @@ def _open(path: Path, backend: str) -> _Opened:
 
 def _open_av(path: Path) -> _Opened:
     try:
-        container = av.open(str(path))
+        # Tags are never used; "replace" keeps a mis-encoded title (ID3 says UTF-8, bytes are
+        # Latin-1) from failing the open of audio that decodes fine.
+        container = av.open(str(path), metadata_errors="replace")
     except (av.FFmpegError, OSError) as exc:
         raise AudioDecodeError(
             f"{path}: not a readable audio file ({_reason(exc)}); check it or re-encode it"
