@@ -57,14 +57,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--output", default="max_pool", help="teacher output to regress")
     parser.add_argument("--hop-seconds", type=float, default=1.0, help="crop grid step")
     parser.add_argument("--workers", type=int, default=2, help="teacher processes")
+    parser.add_argument("--limit", type=int, default=0, help="stop after N tracks (0: all)")
     args = parser.parse_args(argv)
     ensure_corpus(args.corpus)
     train, holdout = write_manifests(args.corpus)
     cache, summary = build_cache([train], SAMPLE_RATE, cache_root=args.cache_root)
     print(f"cache {summary.folder}: {summary.tracks} tracks, {summary.seconds / 3600:.1f} h")
     spec = GridSpec(args.output, round(args.hop_seconds * SAMPLE_RATE), WINDOW_SAMPLES)
-    targets = build_targets(cache, TargetJob(spec, args.weights, args.workers))
-    print(f"targets {targets.folder}: {targets.offsets[-1]} crops x {targets.dim}")
+    targets = build_targets(cache, TargetJob(spec, args.weights, args.workers, args.limit))
+    print(f"targets {targets.folder}: {targets.coverage:.0%} of {targets.offsets[-1]} crops")
     print(f"held out: {holdout}")
     return 0
 

@@ -61,19 +61,24 @@ def test_cached_targets_equal_the_teacher_run_directly(corpus):
     for track, grid in [(0, 0), (0, 3), (0, 6), (1, 0), (1, 2)]:
         start = grid * GRID
         want = _direct(teacher, np.asarray(cache.track(track)), start)
-        got = targets.lookup(np.array([track]), np.array([start]))[0] * targets.std + targets.mean
+        rows, mask = targets.lookup(np.array([track]), np.array([start]))
+        assert mask.all()
+        got = rows[0] * targets.std + targets.mean
         np.testing.assert_allclose(got, want, rtol=2e-3, atol=2e-2)  # float16 storage
 
 
 @needs_teacher
 def test_targets_are_standardised_and_reused(corpus):
     cache, targets = corpus
-    all_rows = targets.lookup(np.array([0] * 7 + [1] * 3), np.array([*range(7), *range(3)]) * GRID)
+    all_rows, _ = targets.lookup(
+        np.array([0] * 7 + [1] * 3), np.array([*range(7), *range(3)]) * GRID
+    )
     live = targets.std > 1e-3
     np.testing.assert_allclose(all_rows.mean(0)[live], 0, atol=1e-2)
     np.testing.assert_allclose(all_rows.std(0)[live], 1, atol=1e-2)
     again = build_targets(cache, TargetJob(targets.spec, WEIGHTS), progress=False)
     assert isinstance(again, TeacherTargets) and again.folder == targets.folder
+    assert again.coverage == 1.0
 
 
 @needs_teacher
@@ -86,12 +91,15 @@ def test_off_grid_or_out_of_range_starts_are_refused(corpus):
 
 
 @needs_teacher
-def test_a_killed_build_resumes_from_its_track_files(corpus):
+def test_a_killed_build_resumes_and_a_partial_one_masks(corpus):
     cache, targets = corpus
     parts = targets.folder / "tracks"
     kept = (parts / "000000.npy").stat().st_mtime_ns
-    (targets.folder / "targets.json").unlink()  # as if killed before the final step
-    (parts / "000001.npy").unlink()  # ... and before track 1 was done
+    (parts / "000001.npy").unlink()  # as if killed before track 1 was done
+    partial = TeacherTargets(cache, targets.spec)
+    assert partial.available.tolist() == [True, False] and partial.coverage == 0.7
+    rows, mask = partial.lookup(np.array([0, 1]), np.array([0, 0]))
+    assert mask.tolist() == [True, False] and not rows[1].any()
     rebuilt = build_targets(cache, TargetJob(targets.spec, WEIGHTS), progress=False)
     assert (parts / "000000.npy").stat().st_mtime_ns == kept  # not recomputed
-    assert (parts / "000001.npy").exists() and rebuilt.offsets.tolist() == [0, 7, 10]
+    assert rebuilt.available.all() and rebuilt.offsets.tolist() == [0, 7, 10]
