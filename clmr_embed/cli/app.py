@@ -102,16 +102,16 @@ def extract(
         prune=prune,
         include=tuple(include or ()),
         exclude=tuple(exclude or ()),
-        backend=backend,
+        decoder=backend,
         commit_every=commit_every,
         trace=Path(trace) if trace else None,
     )
     with ExtractProgress() as progress:
-        summary = run_extract(config, progress=progress).to_dict()
+        summary = run_extract(config, progress=progress)
     extract_summary(summary)
     if as_json:
-        typer.echo(json.dumps(summary))
-    raise typer.Exit(summary["exit_code"])
+        typer.echo(json.dumps(summary.to_dict()))
+    raise typer.Exit(summary.exit_code)
 
 
 @app.command(no_args_is_help=True)
