@@ -1,4 +1,4 @@
-"""Terminal rendering for the CLI: progress bars, tag tables, summaries (stderr unless a result)."""
+"""The CLI's console: progress bars, tag and model tables, summaries (stderr unless a result)."""
 
 from __future__ import annotations
 
@@ -94,4 +94,16 @@ def tag_table(path: str, model: str, trained: bool, tags: list[tuple[str, float]
     table.add_column("", min_width=20)
     for label, score in tags:
         table.add_row(escape(label), f"{score:.3f}", "█" * round(score * 20))
+    out.print(table)
+
+
+def models_table(rows: list[dict[str, Any]]) -> None:
+    """The registered models (rows of `clmr-embed models --json`) as a rich table on stdout."""
+    table = Table(show_edge=False)
+    for column in ("name", "source", "available", "licence", "description"):
+        table.add_column(column, overflow="fold")
+    for row in rows:
+        name = row["name"] + (" (default)" if row["default"] else "")
+        status = "yes" if row["available"] else "no (fetched on first use)"
+        table.add_row(name, row["source"], status, row["licence"], row["description"])
     out.print(table)

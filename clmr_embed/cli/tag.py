@@ -5,23 +5,38 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Annotated, Any
 
-from clmr_embed.embed import Embedder, TagResult
-from clmr_embed.errors import AudioDecodeError
-from clmr_embed.scan import find_audio_files
+import typer
+
+from clmr_embed.cli.options import (
+    Device,
+    DeviceOpt,
+    HopOpt,
+    JsonOpt,
+    ModelOpt,
+    ThreadsOpt,
+    handle_errors,
+    options_command,
+    resolve_or_fetch,
+)
+
+if TYPE_CHECKING:
+    from clmr_embed.embed import Embedder, TagResult
 
 
 @dataclass(frozen=True)
 class TagOptions:
-    """How `tag` runs and prints."""
+    """The command line of `clmr-embed tag`; each field's help is its option's."""
 
-    top_k: int = 10  # tags per song
-    segments: bool = False  # add per-window scores with start times (a taggram)
-    hop_seconds: float | None = None  # hop between windows; None: back-to-back windows
-    device: str = "auto"  # onnxruntime device
-    threads: int = 0  # onnxruntime threads
-    as_json: bool = False  # JSON lines on stdout instead of tables
+    audio: Annotated[list[Path], typer.Argument(help="Audio files or folders.")]
+    model: ModelOpt = None
+    top_k: Annotated[int, typer.Option(min=1, help="How many tags to show.")] = 10
+    segments: Annotated[bool, typer.Option(help="Add per-window scores (a taggram).")] = False
+    hop_seconds: HopOpt = None
+    device: DeviceOpt = Device.auto
+    threads: ThreadsOpt = 0
+    as_json: JsonOpt = False
 
 
 def _round6(value: Any) -> float:
@@ -53,15 +68,19 @@ def tag_record(path: str, embedder: Embedder, result: TagResult, segments: bool)
     return record
 
 
-def run_tag(inputs: list[Path], model: str, options: TagOptions) -> int:
-    """Tag every audio file under `inputs`; returns the exit code (1 if any file failed)."""
+def run_tag(options: TagOptions) -> int:
+    """Tag every audio file under the inputs; returns the exit code (1 if any file failed)."""
     from clmr_embed.cli.render import error, tag_table, warn
+    from clmr_embed.embed import Embedder
+    from clmr_embed.errors import AudioDecodeError
+    from clmr_embed.scan import find_audio_files
 
-    embedder = Embedder(model, device=options.device, threads=options.threads)
+    model = resolve_or_fetch(options.model)
+    embedder = Embedder(model, device=options.device.value, threads=options.threads)
     if not embedder.info.trained:
         name = embedder.info.name
         warn(f"model {name!r} has an UNTRAINED (random-init) encoder: a baseline only")
-    files = find_audio_files(inputs)
+    files = find_audio_files(options.audio)
     failed = 0
     for file in files:
         try:
@@ -81,3 +100,10 @@ def run_tag(inputs: list[Path], model: str, options: TagOptions) -> int:
     if failed:
         error(f"{failed} of {len(files)} files could not be tagged")
     return 1 if failed else 0
+
+
+@handle_errors
+@options_command(TagOptions)
+def tag_command(options: TagOptions) -> None:
+    """Top tags with scores for each song, through onnxruntime."""
+    raise typer.Exit(run_tag(options))
