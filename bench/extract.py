@@ -31,8 +31,7 @@ def _peak_rss_mb() -> float:
 def _windows(files: list[Path], rate: int, window: int):
     import numpy as np
 
-    from clmr_embed.audio import load_audio
-    from clmr_embed.windowing import frame
+    from clmr_embed.audio import frame, load_audio
 
     for path in files:
         samples, _ = load_audio(path, rate)

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 
+from clmr_embed.constants import MAX_HOP_SECONDS
 from clmr_embed.errors import ClmrEmbedError, MissingDependencyError
 
 if TYPE_CHECKING:
@@ -23,7 +24,6 @@ F = TypeVar("F", bound=Callable[..., Any])
 Opts = TypeVar("Opts", bound="DataclassInstance")  # a frozen options dataclass
 R = TypeVar("R")
 
-MAX_HOP_SECONDS = 86400.0  # one day: longer hops only overflow sample counts
 MAX_WORKERS = 4 * (os.cpu_count() or 1)  # decode processes beyond this only thrash
 
 

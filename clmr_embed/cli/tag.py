@@ -43,8 +43,8 @@ def _round6(value: Any) -> float:
     return round(float(value), 6)
 
 
-def tag_record(path: str, embedder: Embedder, result: TagResult, segments: bool) -> dict[str, Any]:
-    """The JSON object printed for one file."""
+def tag_record(path: str, embedder: Embedder, result: TagResult) -> dict[str, Any]:
+    """The JSON object printed for one file (segments when the result kept its windows)."""
     info = embedder.info
     record: dict[str, Any] = {
         "path": path,
@@ -52,11 +52,12 @@ def tag_record(path: str, embedder: Embedder, result: TagResult, segments: bool)
         "model_sha256": embedder.model.sha256,
         "trained": info.trained,
         "task": info.task,
-        "n_windows": len(result.starts_s),
+        "n_windows": result.n_windows,
         "padded": result.padded,
-        "tags": [{"label": t.label, "score": round(t.score, 6)} for t in result.top],
+        "flags": list(result.flags),
+        "tags": [{"label": t.label, "score": round(t.score, 6)} for t in result.tags],
     }
-    if segments:
+    if result.window_probs is not None and result.starts_s is not None:
         record["segments"] = [
             {
                 "start_s": round(float(start), 3),
@@ -66,6 +67,15 @@ def tag_record(path: str, embedder: Embedder, result: TagResult, segments: bool)
             for start, row in zip(result.starts_s, result.window_probs, strict=True)
         ]
     return record
+
+
+def _warn_flags(path: Path, result: TagResult) -> None:
+    from clmr_embed.cli.render import warn
+
+    if result.padded:
+        warn(f"{path}: shorter than one window; zero-padded")
+    if result.silent:
+        warn(f"{path}: digital silence (every sample is zero); its tags mean nothing")
 
 
 def run_tag(options: TagOptions) -> int:
@@ -84,18 +94,18 @@ def run_tag(options: TagOptions) -> int:
     failed = 0
     for file in files:
         try:
-            result = embedder.tag_file(file.path, options.top_k, options.hop_seconds)
+            result = embedder.tag_file(
+                file.path, options.top_k, options.hop_seconds, segments=options.segments
+            )
         except AudioDecodeError as exc:
             error(str(exc))
             failed += 1
             continue
-        if result.padded:
-            warn(f"{file.path}: shorter than one window; zero-padded")
-        record = tag_record(str(file.path), embedder, result, options.segments)
+        _warn_flags(file.path, result)
         if options.as_json:
-            print(json.dumps(record), flush=True)
+            print(json.dumps(tag_record(str(file.path), embedder, result)), flush=True)
         else:
-            tags = [(t["label"], t["score"]) for t in record["tags"]]
+            tags = [(t.label, t.score) for t in result.tags]
             tag_table(str(file.path), embedder.info.name, embedder.info.trained, tags)
     if failed:
         error(f"{failed} of {len(files)} files could not be tagged")

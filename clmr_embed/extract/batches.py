@@ -11,8 +11,9 @@ from typing import NamedTuple
 
 import numpy as np
 
+from clmr_embed.audio import DecodedFile
 from clmr_embed.extract.config import ExtractConfig, Progress
-from clmr_embed.extract.messages import Decoded, Failed, Message, TrackMeta, Windows
+from clmr_embed.extract.messages import Decoded, Failed, Message, Windows
 from clmr_embed.extract.plan import PlannedTrack
 from clmr_embed.extract.summary import FailedFile
 from clmr_embed.model import OnnxModel
@@ -43,7 +44,7 @@ class _Track:
     embeddings: list[np.ndarray] = field(default_factory=list)
     starts: list[np.ndarray] = field(default_factory=list)
     queued: int = 0  # windows waiting in the batch buffer
-    meta: TrackMeta | None = None
+    meta: DecodedFile | None = None
     started: bool = False
 
 
@@ -147,7 +148,7 @@ class BatchRunner:
         if track is None or track.meta is None or track.queued:
             return
         meta, planned = track.meta, track.planned
-        flags = (("short",) if meta.padded else ()) + (("silent",) if meta.silent else ())
+        flags = meta.flags
         rate = self.model.info.sample_rate
         record = TrackRecord(
             track_id=planned.track_id,

@@ -8,6 +8,8 @@ from typing import NamedTuple
 import numpy as np
 import numpy.typing as npt
 
+from clmr_embed.audio import DecodedFile, WindowSpec
+
 
 @dataclass(frozen=True)
 class DecodeJob:
@@ -15,22 +17,9 @@ class DecodeJob:
 
     index: int  # position in the extract plan, echoed in every message (as `job`)
     path: str  # absolute path of the audio file
-    sample_rate: int  # the model's rate (Hz)
-    window: int  # the model's window (samples)
-    hop: int  # hop between window starts (samples)
+    spec: WindowSpec  # the model's rate and window, and the run's hop
     decoder: str = "av"  # "av" (PyAV/FFmpeg) or "soundfile" (libsndfile)
     chunk_windows: int = 64  # windows per message: bounds memory for hours-long files
-
-
-@dataclass(frozen=True)
-class TrackMeta:
-    """What a worker learned about a decoded file."""
-
-    duration_s: float  # decoded length at the model's rate
-    source_rate: int  # the file's own sample rate
-    channels: int  # the file's channel count
-    padded: bool  # shorter than one window: one zero-padded window
-    silent: bool  # digital silence: every sample is exactly zero
 
 
 # NamedTuples: cheap to pickle through a worker's pipe, and typed at both ends.
@@ -53,7 +42,7 @@ class Decoded(NamedTuple):
     """A file is fully decoded: every window of it was sent."""
 
     job: int  # the DecodeJob's index
-    meta: TrackMeta
+    meta: DecodedFile  # duration, source rate and channels, short/silent
 
 
 class Failed(NamedTuple):

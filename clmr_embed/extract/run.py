@@ -5,8 +5,7 @@ from __future__ import annotations
 import time
 
 from clmr_embed import __version__
-from clmr_embed.audio import preprocessing_info
-from clmr_embed.embed import hop_samples
+from clmr_embed.audio import WindowSpec, hop_samples, preprocessing_info
 from clmr_embed.errors import ModelArtifactError
 from clmr_embed.extract.batches import BatchRunner
 from clmr_embed.extract.config import ExtractConfig, Progress
@@ -20,7 +19,7 @@ from clmr_embed.scan import find_audio_files
 from clmr_embed.store import StoreHeader, StoreWriter, open_writer
 
 
-def _header(model: OnnxModel, hop: int, decoder: str) -> StoreHeader:
+def _header(model: OnnxModel, spec: WindowSpec, decoder: str) -> StoreHeader:
     info = model.info
     return StoreHeader(
         model_name=info.name,
@@ -28,7 +27,7 @@ def _header(model: OnnxModel, hop: int, decoder: str) -> StoreHeader:
         model_trained=info.trained,
         sample_rate=info.sample_rate,
         window_samples=info.window_samples,
-        hop_samples=hop,
+        hop_samples=spec.hop,
         embedding_dim=info.embedding_dim,
         preprocessing={**preprocessing_info(decoder), "clmr_embed_version": __version__},
     )
@@ -76,9 +75,10 @@ def run_extract(config: ExtractConfig, progress: Progress | None = None) -> Extr
     began = time.perf_counter()
     model = _open_model(config)
     info = model.info
-    hop = hop_samples(info, config.hop_seconds)
+    hop = hop_samples(config.hop_seconds, info.sample_rate, info.window_samples)
+    spec = WindowSpec(info.sample_rate, info.window_samples, hop)
     files = find_audio_files(list(config.inputs), config.include, config.exclude)
-    header = _header(model, hop, config.decoder)
+    header = _header(model, spec, config.decoder)
     with open_writer(config.output, header, force=config.force) as store:
         stored = store.tracks
         plan = make_plan(files, store, set(stored))
@@ -89,10 +89,7 @@ def run_extract(config: ExtractConfig, progress: Progress | None = None) -> Extr
         if progress:
             progress.start(len(plan.todo))
         jobs = [
-            DecodeJob(
-                i, str(t.file.path), info.sample_rate, info.window_samples, hop, config.decoder
-            )
-            for i, t in enumerate(plan.todo)
+            DecodeJob(i, str(t.file.path), spec, config.decoder) for i, t in enumerate(plan.todo)
         ]
         runner = BatchRunner(model, store, config, progress)
         outcome = runner.run(plan.todo, decode_messages(jobs, config.workers))

@@ -11,9 +11,7 @@ from multiprocessing import connection as mp_connection
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
-from clmr_embed.audio import stream_audio
+from clmr_embed.audio import WindowStream
 from clmr_embed.errors import AudioDecodeError
 from clmr_embed.extract.messages import (
     Decoded,
@@ -21,10 +19,8 @@ from clmr_embed.extract.messages import (
     Failed,
     Message,
     Started,
-    TrackMeta,
     Windows,
 )
-from clmr_embed.windowing import Framer
 
 CRASH_TEST_ENV = "CLMR_EMBED_TEST_CRASH_ON"  # tests: a worker exits abruptly on paths containing it
 
@@ -32,35 +28,12 @@ CRASH_TEST_ENV = "CLMR_EMBED_TEST_CRASH_ON"  # tests: a worker exits abruptly on
 def decode_track(job: DecodeJob) -> Iterator[Windows | Decoded | Failed]:
     """Decode one file into window chunks and a Decoded message; a bad file ends in Failed."""
     try:
-        info, blocks = stream_audio(Path(job.path), job.sample_rate, decoder=job.decoder)
-        framer = Framer(job.window, job.hop)
-        peak = 0.0
-        parts: list[np.ndarray] = []
-        starts: list[np.ndarray] = []
-        for block in blocks:
-            if block.size:
-                peak = max(peak, float(np.abs(block).max()))
-            windows, offsets = framer.push(block)
-            if len(windows):
-                parts.append(windows)
-                starts.append(offsets)
-            if sum(len(p) for p in parts) >= job.chunk_windows:
-                yield Windows(job.index, np.concatenate(parts), np.concatenate(starts))
-                parts, starts = [], []
-        windows, offsets, padded = framer.finish()
-        if len(windows):
-            parts.append(windows)
-            starts.append(offsets)
-        if parts:
-            yield Windows(job.index, np.concatenate(parts), np.concatenate(starts))
-        meta = TrackMeta(
-            duration_s=framer.total_samples / job.sample_rate,
-            source_rate=info.source_rate,
-            channels=info.channels,
-            padded=padded,
-            silent=peak == 0.0,
+        stream = WindowStream(
+            Path(job.path), job.spec, chunk_windows=job.chunk_windows, decoder=job.decoder
         )
-        yield Decoded(job.index, meta)
+        for chunk in stream:
+            yield Windows(job.index, chunk.windows, chunk.starts)
+        yield Decoded(job.index, stream.decoded)
     except AudioDecodeError as exc:
         yield Failed(job.index, str(exc))
     except Exception as exc:  # noqa: BLE001 - one broken file must never stop a library run

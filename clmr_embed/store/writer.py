@@ -14,6 +14,7 @@ import h5py
 import numpy as np
 
 from clmr_embed.errors import StoreError
+from clmr_embed.pooling import track_mean
 from clmr_embed.store.changes import JournaledChanges
 from clmr_embed.store.journal import Arrays, Journal, error_key, fsync_path
 from clmr_embed.store.layout import (
@@ -58,7 +59,7 @@ def _apply(f: h5py.File, meta: dict[str, Any], arrays: Arrays) -> None:
         emb = arrays["embeddings"]
         new.create_dataset("embeddings", data=emb)
         new.create_dataset("starts_s", data=arrays["starts_s"])
-        new.create_dataset("mean", data=emb.mean(axis=0, dtype=np.float64).astype(np.float32))
+        new.create_dataset("mean", data=track_mean(emb))
 
 
 class StoreWriter(JournaledChanges):

@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 from clmr_embed.cli import app
 from clmr_embed.embed import Embedder
 from clmr_embed.errors import ModelArtifactError
-from clmr_embed.tagging import probabilities, top_k, track_scores
+from clmr_embed.tagging import best_tags, probabilities, track_scores
 from tests.fixtures.audio import sine, write_sine
 from tests.fixtures.models import TinySpec, build_tiny_model
 
@@ -35,12 +35,12 @@ def test_tag_json_schema(tmp_path: Path, tiny_tagger: Path) -> None:
 def test_tag_scores_are_mean_window_sigmoids(tmp_path: Path, tiny_tagger: Path) -> None:
     audio = sine(330, 3.0, 8000)[:, 0]
     embedder = Embedder(tiny_tagger)
-    result = embedder.tag(audio, 8000, top=3)
+    result = embedder.tag(audio, 8000, top_k=3)
     windows = audio[: (len(audio) // 2187) * 2187].reshape(-1, 2187)
     _, logits = embedder.model.run(windows)
     expected = (1 / (1 + np.exp(-logits))).mean(axis=0)
     np.testing.assert_allclose(result.scores, expected, atol=1e-6)
-    assert result.top[0].score == pytest.approx(expected.max(), abs=1e-6)
+    assert result.tags[0].score == pytest.approx(expected.max(), abs=1e-6)
 
 
 def test_segments_give_a_taggram(tmp_path: Path, tiny_tagger: Path) -> None:
@@ -104,5 +104,5 @@ def test_tagging_helpers() -> None:
     np.testing.assert_allclose(probs[0], [0.5, 1 / (1 + np.exp(-2))], atol=1e-6)
     scores = track_scores(probs)
     np.testing.assert_allclose(scores, [0.5, 0.5], atol=1e-6)
-    best = top_k(np.array([0.1, 0.9, 0.5], np.float32), ("a", "b", "c"), 2)
+    best = best_tags(np.array([0.1, 0.9, 0.5], np.float32), ("a", "b", "c"), 2)
     assert [t.label for t in best] == ["b", "c"]

@@ -1,10 +1,10 @@
-"""Tests of clmr_embed.windowing: CLMR's tail policy, hops, and the streaming Framer."""
+"""Tests of clmr_embed.audio.windows: CLMR's tail policy, hops, and the streaming Framer."""
 
 import numpy as np
 import pytest
 
+from clmr_embed.audio import Framer, frame, starts_seconds
 from clmr_embed.errors import ConfigError
-from clmr_embed.windowing import Framer, frame, starts_seconds
 
 W = 9  # a small window keeps the arithmetic visible
 

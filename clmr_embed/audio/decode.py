@@ -12,17 +12,20 @@ import numpy.typing as npt
 import soundfile as sf
 import soxr
 
+from clmr_embed.audio.resample import (
+    RESAMPLE_QUALITY,
+    Samples,
+    check_rate,
+    rechunk,
+    resample_chunks,
+)
 from clmr_embed.errors import AudioDecodeError, ConfigError
 
 DECODERS = ("av", "soundfile")  # PyAV/FFmpeg (every format), libsndfile
-RESAMPLE_QUALITY = "HQ"
-MIN_SOURCE_RATE = 1000  # Hz; below this a "rate" is a corrupt header, not audio
-MAX_SOURCE_RATE = 768000  # Hz; the highest rate real converters produce
 # Full scale of integer PCM, to map decoded integers onto [-1, 1) as FFmpeg and libsndfile do.
 _INT_SCALE = {np.dtype(np.int16): 2.0**15, np.dtype(np.int32): 2.0**31, np.dtype(np.int64): 2.0**63}
 
 _CHUNK_SECONDS = 2.0  # source audio checked and resampled per step
-Samples = npt.NDArray[np.float32]
 
 
 @dataclass(frozen=True)
@@ -83,17 +86,6 @@ def probe(path: Path, decoder: str = "av") -> AudioInfo:
     return opened.info
 
 
-def resample(samples: npt.ArrayLike, source_rate: int, target_rate: int) -> Samples:
-    """Resample an in-memory signal [n] or [n, channels] with soxr HQ; float32 out, same layout."""
-    data = np.asarray(samples, dtype=np.float32)
-    _check_rate(source_rate, "the samples")
-    if target_rate <= 0:
-        raise ConfigError(f"target_rate must be > 0, got {target_rate}")
-    if source_rate == target_rate or data.shape[0] == 0:
-        return data
-    return soxr.resample(data, source_rate, target_rate, quality=RESAMPLE_QUALITY)
-
-
 def to_mono(samples: npt.ArrayLike) -> Samples:
     """Downmix [n] or [n, channels] (soundfile layout) by the channel mean; float32 [n] out."""
     data = np.asarray(samples, dtype=np.float32)
@@ -139,7 +131,7 @@ def _open(path: Path, decoder: str) -> _Opened:
         raise AudioDecodeError(f"{path}: no such file; check the path")
     opened = _open_av(path) if decoder == "av" else _open_soundfile(path)
     try:
-        _check_rate(opened.info.source_rate, str(path))
+        check_rate(opened.info.source_rate, str(path))
     except AudioDecodeError:
         opened.close()
         raise
@@ -214,7 +206,7 @@ def _to_float(data: np.ndarray) -> npt.NDArray[np.float32]:
     return data.astype(np.float32, copy=False)
 
 
-# --- the shared pipeline: check, re-block, resample, re-block ---
+# --- the shared pipeline: check, re-block, resample, re-block (resample.py) ---
 
 
 def _guarded(
@@ -223,7 +215,7 @@ def _guarded(
     """Run the pipeline, turning any decoder failure into one AudioDecodeError naming the file."""
     try:
         total = 0
-        for block in _rechunk(_resampled(path, opened.chunks, in_block, rate), out_block):
+        for block in rechunk(resample_chunks(path, opened.chunks, in_block, rate), out_block):
             total += block.size
             yield block
         if total == 0:
@@ -233,72 +225,6 @@ def _guarded(
         raise AudioDecodeError(f"{path}: decoding failed ({_reason(exc)}); {fix}") from exc
     finally:
         opened.close()  # also when the consumer stops early (GeneratorExit)
-
-
-def _resampled(
-    path: Path, decoded: Iterator[tuple[int, Samples]], in_block: int, rate: int
-) -> Iterator[Samples]:
-    """Resample source chunks to `rate`; a stream whose rate changes restarts the resampler."""
-    stream, stream_rate = None, None
-    for source_rate, chunk in _rechunk_rated(decoded, in_block):
-        if not np.isfinite(chunk).all():
-            raise AudioDecodeError(f"{path}: contains NaN/inf samples; re-export the file")
-        if source_rate != stream_rate:
-            if stream is not None:
-                yield stream.resample_chunk(np.zeros(0, np.float32), last=True)
-            _check_rate(source_rate, str(path))
-            stream_rate = source_rate
-            stream = None if source_rate == rate else _resampler(source_rate, rate)
-        yield chunk if stream is None else stream.resample_chunk(chunk)
-    if stream is not None:
-        yield stream.resample_chunk(np.zeros(0, np.float32), last=True)
-
-
-def _resampler(source_rate: int, rate: int) -> soxr.ResampleStream:
-    return soxr.ResampleStream(source_rate, rate, 1, dtype="float32", quality=RESAMPLE_QUALITY)
-
-
-def _rechunk_rated(
-    decoded: Iterator[tuple[int, Samples]], size: int
-) -> Iterator[tuple[int, Samples]]:
-    """Group small decoded frames into chunks of about `size` samples, never mixing rates."""
-    pending: list[Samples] = []
-    pending_rate, count = None, 0
-    for rate, chunk in decoded:
-        if pending and (rate != pending_rate or count >= size):
-            yield pending_rate, np.concatenate(pending)
-            pending, count = [], 0
-        pending.append(chunk)
-        pending_rate, count = rate, count + chunk.size
-    if pending:
-        yield pending_rate, np.concatenate(pending)
-
-
-def _rechunk(chunks: Iterator[Samples], size: int) -> Iterator[Samples]:
-    """Re-block a stream of arrays into arrays of exactly `size` samples (the last may be short).
-
-    Chunks are copied into a preallocated block, so at most two blocks live at once: the one the
-    consumer holds and the one being filled.
-    """
-    block, filled = np.empty(size, np.float32), 0
-    for chunk in chunks:
-        while chunk.size:
-            take = min(size - filled, chunk.size)
-            block[filled : filled + take] = chunk[:take]
-            filled, chunk = filled + take, chunk[take:]
-            if filled == size:
-                yield block
-                block, filled = np.empty(size, np.float32), 0
-    if filled:
-        yield block[:filled]
-
-
-def _check_rate(rate: int, where: str) -> None:
-    if not MIN_SOURCE_RATE <= rate <= MAX_SOURCE_RATE:
-        raise AudioDecodeError(
-            f"{where}: sample rate {rate} Hz is outside {MIN_SOURCE_RATE}-{MAX_SOURCE_RATE} Hz;"
-            " the header is probably corrupt"
-        )
 
 
 def _decoder_message(decoder: str) -> str:
