@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import os
 import shutil
-import tempfile
 import urllib.request
 import zipfile
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
+from clmr_embed.atomic import atomic_path
 from clmr_embed.digest import file_sha256
 from clmr_embed.errors import ModelArtifactError
 
@@ -152,11 +152,11 @@ def download_assets(entry: ModelEntry, dest: Path, timeout_s: float = 60.0) -> l
         archive = dest / asset.archive
         try:
             with (
+                atomic_path(archive) as tmp,
                 urllib.request.urlopen(url, timeout=timeout_s) as response,
-                tempfile.NamedTemporaryFile(dir=dest, delete=False) as tmp,
+                open(tmp, "wb") as out,
             ):
-                shutil.copyfileobj(response, tmp)
-            os.replace(tmp.name, archive)
+                shutil.copyfileobj(response, out)
         except OSError as exc:
             raise ModelArtifactError(
                 f"could not download {url} ({exc}); offline, see `clmr-embed models` for how to "
@@ -168,7 +168,11 @@ def download_assets(entry: ModelEntry, dest: Path, timeout_s: float = 60.0) -> l
                 if not names:
                     raise ModelArtifactError(f"{url} does not contain {asset.member}")
                 target = dest / asset.member
-                with bundle.open(names[0]) as src, open(target, "wb") as out:
+                with (
+                    atomic_path(target) as tmp,
+                    bundle.open(names[0]) as src,
+                    open(tmp, "wb") as out,
+                ):
                     shutil.copyfileobj(src, out)
         except zipfile.BadZipFile:
             raise ModelArtifactError(f"{url} is not a zip archive") from None

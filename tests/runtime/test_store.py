@@ -56,7 +56,7 @@ def record(tid: str, seed: int = 0, n: int = 3, content: str = "", **kw: object)
 def run_child(code: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
     """Run Python code in a fresh process (the way a killed extract would be)."""
     prelude = (
-        "import os\nfrom clmr_embed.store import writer as store\n"
+        "import contextlib, os\nfrom clmr_embed.store import writer as store\n"
         "from tests.runtime.test_store import *\n"
     )
     return subprocess.run(
@@ -222,7 +222,14 @@ def test_kill_during_commit_loses_nothing(tmp_path: Path, where: str) -> None:
     patch = {
         # dies inside the HDF5 write of the temp copy, after one entry was applied
         "apply": f"real = store._apply\nstore._apply = lambda *a: (real(*a), ({kill})())\n",
-        "install": f"store._install = {kill}\n",  # the copy is complete, not yet renamed
+        # the copy is complete, not yet renamed
+        "install": "real = store.atomic_path\n"
+        "@contextlib.contextmanager\n"
+        "def dying(path):\n"
+        "    with real(path) as tmp:\n"
+        "        yield tmp\n"
+        "        os.kill(os.getpid(), signal.SIGKILL)\n"
+        "store.atomic_path = dying\n",
         "delete": f"store.Journal.delete = {kill}\n",  # renamed, entries not yet deleted
     }[where]
     child = run_child(
@@ -234,7 +241,8 @@ def test_kill_during_commit_loses_nothing(tmp_path: Path, where: str) -> None:
     with pytest.warns(UserWarning, match="not merged"), open_store(out) as store:
         assert {"a", "b"} <= set(store.track_ids)  # the old or the new store, never broken
     with open_writer(out, HEADER) as writer:
-        assert writer.pending == 0 and not out.with_name("out.h5.tmp").exists()
+        assert writer.pending == 0
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.h5", "out.h5.lock"]  # no copies
     with open_store(out) as store:
         assert store.track_ids == ["a", "b", "c", "d"]
         np.testing.assert_array_equal(store.embeddings("b"), record("b", seed=1, n=5).embeddings)
