@@ -12,7 +12,6 @@ from clmr_embed.audio import (
     WindowSpec,
     WindowStream,
     frame,
-    hop_samples,
     resample,
     starts_seconds,
     to_mono,
@@ -91,7 +90,7 @@ class Embedder:
         if sample_rate != self.info.sample_rate:
             mono = resample(mono, sample_rate, self.info.sample_rate)
         spec = self._spec(hop_seconds)
-        framed = frame(mono, spec.window, spec.hop)
+        framed = frame(mono, spec.window_samples, spec.hop_samples)
         embeddings, logits = self._run(framed.windows, batch_size)
         return TrackEmbedding(
             embeddings=embeddings,
@@ -187,8 +186,9 @@ class Embedder:
         )
 
     def _spec(self, hop_seconds: float | None) -> WindowSpec:
-        rate, window = self.info.sample_rate, self.info.window_samples
-        return WindowSpec(rate, window, hop_samples(hop_seconds, rate, window))
+        return WindowSpec.from_hop_seconds(
+            self.info.sample_rate, self.info.window_samples, hop_seconds
+        )
 
     def _require_tagger(self) -> None:
         if self.info.kind != "tagger":

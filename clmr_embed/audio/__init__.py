@@ -18,7 +18,6 @@ from clmr_embed.audio.windows import (
     WindowSpec,
     WindowStream,
     frame,
-    hop_samples,
     starts_seconds,
 )
 
@@ -32,7 +31,6 @@ __all__ = [
     "WindowSpec",
     "WindowStream",
     "frame",
-    "hop_samples",
     "load_audio",
     "preprocessing_info",
     "probe",

@@ -24,25 +24,27 @@ class WindowSpec:
     """How a model cuts audio into windows."""
 
     sample_rate: int  # Hz the model expects
-    window: int  # samples per window
-    hop: int  # samples between window starts
+    window_samples: int  # samples per window
+    hop_samples: int  # samples between window starts
 
     def __post_init__(self) -> None:
         if self.sample_rate <= 0:
             raise ConfigError(f"sample_rate must be positive, got {self.sample_rate}")
-        _check(self.window, self.hop)
+        _check(self.window_samples, self.hop_samples)
 
-
-def hop_samples(hop_seconds: float | None, sample_rate: int, window: int) -> int:
-    """A hop in samples at `sample_rate`; None means `window` (CLMR's back-to-back chunks)."""
-    if hop_seconds is None:
-        return window
-    if not (hop_seconds > 0 and math.isfinite(hop_seconds)) or hop_seconds > MAX_HOP_SECONDS:
-        raise ConfigError(
-            f"the hop must be a positive number of seconds up to {MAX_HOP_SECONDS:g}, "
-            f"got {hop_seconds}"
-        )
-    return max(1, round(hop_seconds * sample_rate))
+    @classmethod
+    def from_hop_seconds(
+        cls, sample_rate: int, window_samples: int, hop_seconds: float | None
+    ) -> WindowSpec:
+        """A spec whose hop is `hop_seconds` (None: one window, CLMR's back-to-back chunks)."""
+        if hop_seconds is None:
+            return cls(sample_rate, window_samples, window_samples)
+        if not (hop_seconds > 0 and math.isfinite(hop_seconds)) or hop_seconds > MAX_HOP_SECONDS:
+            raise ConfigError(
+                f"the hop must be a positive number of seconds up to {MAX_HOP_SECONDS:g}, "
+                f"got {hop_seconds}"
+            )
+        return cls(sample_rate, window_samples, max(1, round(hop_seconds * sample_rate)))
 
 
 @dataclass(frozen=True)
@@ -211,8 +213,8 @@ class WindowStream:
         return self._decoded
 
     def __iter__(self) -> Iterator[WindowChunk]:
-        framer = Framer(self.spec.window, self.spec.hop)
-        pending = _Pending(self.spec.window)
+        framer = Framer(self.spec.window_samples, self.spec.hop_samples)
+        pending = _Pending()
         peak = 0.0
         for block in self._blocks:
             if block.size:
@@ -236,10 +238,9 @@ class WindowStream:
 class _Pending:
     """Windows framed but not yet handed out, re-cut into chunks of a fixed size."""
 
-    def __init__(self, window: int) -> None:
+    def __init__(self) -> None:
         self.windows: list[Windows] = []
         self.starts: list[Starts] = []
-        self.window = window
 
     def __len__(self) -> int:
         return sum(len(w) for w in self.windows)

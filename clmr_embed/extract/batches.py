@@ -44,7 +44,7 @@ class _Track:
     embeddings: list[np.ndarray] = field(default_factory=list)
     starts: list[np.ndarray] = field(default_factory=list)
     queued: int = 0  # windows waiting in the batch buffer
-    meta: DecodedFile | None = None
+    decoded: DecodedFile | None = None  # set once the whole file is decoded
     started: bool = False
 
 
@@ -96,7 +96,7 @@ class BatchRunner:
                 self.tracks[message.job].queued += len(message.windows)
                 self._flush(partial=False)
             elif isinstance(message, Decoded):
-                self.tracks[message.job].meta = message.meta
+                self.tracks[message.job].decoded = message.file
                 if self.config.workers <= 0 or self._waiting_on_buffer():
                     self._flush(partial=True)
                 self._maybe_finish(message.job)
@@ -108,7 +108,7 @@ class BatchRunner:
         return self.outcome
 
     def _waiting_on_buffer(self) -> bool:
-        return any(t.meta is not None and t.queued for t in self.tracks.values())
+        return any(t.decoded is not None and t.queued for t in self.tracks.values())
 
     def _flush(self, partial: bool) -> None:
         size = self.config.batch_size
@@ -145,28 +145,29 @@ class BatchRunner:
 
     def _maybe_finish(self, index: int) -> None:
         track = self.tracks.get(index)
-        if track is None or track.meta is None or track.queued:
+        if track is None or track.decoded is None or track.queued:
             return
-        meta, planned = track.meta, track.planned
-        flags = meta.flags
+        decoded, planned = track.decoded, track.planned
         rate = self.model.info.sample_rate
         record = TrackRecord(
             track_id=planned.track_id,
             relpath=planned.file.relpath,
             content_sha256=planned.content,
-            duration_s=meta.duration_s,
-            source_rate=meta.source_rate,
-            channels=meta.channels,
+            duration_s=decoded.duration_s,
+            source_rate=decoded.source_rate,
+            channels=decoded.channels,
             embeddings=np.concatenate(track.embeddings).astype(np.float32),
             starts_s=(np.concatenate(track.starts) / rate).astype(np.float32),
-            flags=flags,
+            flags=decoded.flags,
         )
         self.store.add_track(record)
         self.store.clear_error(planned.file.relpath)
         self.trace.write("done", planned.track_id)
         del self.tracks[index]
-        self.outcome.embedded.append(EmbeddedTrack(planned.file.relpath, meta.duration_s, flags))
-        self._after_track(planned.file.relpath, meta.duration_s)
+        self.outcome.embedded.append(
+            EmbeddedTrack(planned.file.relpath, decoded.duration_s, decoded.flags)
+        )
+        self._after_track(planned.file.relpath, decoded.duration_s)
 
     def _fail(self, index: int, reason: str) -> None:
         track = self.tracks.pop(index)

@@ -42,7 +42,7 @@ class Decoded(NamedTuple):
     """A file is fully decoded: every window of it was sent."""
 
     job: int  # the DecodeJob's index
-    meta: DecodedFile  # duration, source rate and channels, short/silent
+    file: DecodedFile  # duration, source rate and channels, short/silent
 
 
 class Failed(NamedTuple):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 
 from clmr_embed import __version__
-from clmr_embed.audio import WindowSpec, hop_samples, preprocessing_info
+from clmr_embed.audio import WindowSpec, preprocessing_info
 from clmr_embed.errors import ModelArtifactError
 from clmr_embed.extract.batches import BatchRunner
 from clmr_embed.extract.config import ExtractConfig, Progress
@@ -27,7 +27,7 @@ def _header(model: OnnxModel, spec: WindowSpec, decoder: str) -> StoreHeader:
         model_trained=info.trained,
         sample_rate=info.sample_rate,
         window_samples=info.window_samples,
-        hop_samples=spec.hop,
+        hop_samples=spec.hop_samples,
         embedding_dim=info.embedding_dim,
         preprocessing={**preprocessing_info(decoder), "clmr_embed_version": __version__},
     )
@@ -75,8 +75,7 @@ def run_extract(config: ExtractConfig, progress: Progress | None = None) -> Extr
     began = time.perf_counter()
     model = _open_model(config)
     info = model.info
-    hop = hop_samples(config.hop_seconds, info.sample_rate, info.window_samples)
-    spec = WindowSpec(info.sample_rate, info.window_samples, hop)
+    spec = WindowSpec.from_hop_seconds(info.sample_rate, info.window_samples, config.hop_seconds)
     files = find_audio_files(list(config.inputs), config.include, config.exclude)
     header = _header(model, spec, config.decoder)
     with open_writer(config.output, header, force=config.force) as store:

@@ -213,13 +213,13 @@ class StoreWriter(JournaledChanges):
                 raise StoreError(
                     f"store {self.path} was made with {old.describe(self.header)}{schema_note}; "
                     f"this run uses {self.header.describe(old)}; "
-                    "use another output file or --force to start over"
+                    "use another output file, or start it over with the force option"
                 )
             tracks, self._errors = read_index(f)
         if old.preprocessing != self.header.preprocessing:
             warnings.warn(
                 f"store {self.path} was made with preprocessing {old.preprocessing}; this run "
-                f"uses {self.header.preprocessing}; use --force to re-embed everything alike",
+                f"uses {self.header.preprocessing}; force a new store to re-embed everything alike",
                 stacklevel=4,
             )
         for tid, attrs in tracks.items():

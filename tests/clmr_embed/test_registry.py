@@ -57,3 +57,16 @@ def test_bad_downloads_raise_naming_the_url(
         download_assets(_entry(asset), dest)
     assert asset.archive in str(caught.value)
     assert not [p for p in dest.iterdir() if p.name.startswith(".")]  # temp files removed
+
+
+def test_model_lookup_errors_name_the_value_not_a_flag(tmp_path: Path) -> None:
+    from clmr_embed.registry import MODELS, ModelNotCachedError, resolve_model
+
+    with pytest.raises(ModelArtifactError, match="is a folder") as folder:
+        resolve_model(tmp_path)
+    with pytest.raises(ModelArtifactError, match="clmr-free") as unknown:
+        resolve_model("no-such-model")
+    not_cached = str(ModelNotCachedError(MODELS["clmr-mtat"]))
+    for message in (str(folder.value), str(unknown.value), not_cached):
+        assert "--" not in message
+    assert "no-such-model" in str(unknown.value) and str(tmp_path) in str(folder.value)

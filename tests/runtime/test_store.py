@@ -132,7 +132,7 @@ def test_other_model_or_hop_is_refused(tmp_path: Path, change: dict) -> None:
     with pytest.raises(StoreError) as info:
         open_writer(out, other)
     message = str(info.value)
-    assert str(out) in message and "--force" in message
+    assert str(out) in message and "force option" in message and "--" not in message
     assert "hop 59049" in message and f"hop {other.hop_samples}" in message
     assert "sha256 aaaaaaaaaaaa" in message and f"sha256 {other.model_sha256[:12]}" in message
     with open_writer(out, HEADER) as writer:  # the refusal released the lock

@@ -7,11 +7,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from clmr_embed.audio import WindowSpec, WindowStream, frame, hop_samples, load_audio
+from clmr_embed.audio import WindowSpec, WindowStream, frame, load_audio
 from clmr_embed.errors import AudioDecodeError, ConfigError
 from tests.fixtures.audio import write_audio, write_sine
 
-SPEC = WindowSpec(sample_rate=8000, window=2187, hop=2187)
+SPEC = WindowSpec(sample_rate=8000, window_samples=2187, hop_samples=2187)
 
 
 def _collect(stream: WindowStream) -> tuple[list[int], np.ndarray, np.ndarray]:
@@ -80,13 +80,13 @@ def test_bad_chunk_and_spec_values_raise_config_errors(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("bad", [0.0, -1.0, float("inf"), float("nan"), 1e12])
-def test_hop_samples_refuses_bad_hops_without_naming_flags(bad: float) -> None:
+def test_hop_seconds_refuses_bad_hops_without_naming_flags(bad: float) -> None:
     with pytest.raises(ConfigError, match="hop") as caught:
-        hop_samples(bad, 22050, 59049)
+        WindowSpec.from_hop_seconds(22050, 59049, bad)
     assert "--" not in str(caught.value)
 
 
-def test_hop_samples_default_and_rounding() -> None:
-    assert hop_samples(None, 22050, 59049) == 59049
-    assert hop_samples(1.0, 22050, 59049) == 22050
-    assert hop_samples(1e-9, 22050, 59049) == 1
+def test_hop_seconds_default_and_rounding() -> None:
+    assert WindowSpec.from_hop_seconds(22050, 59049, None).hop_samples == 59049
+    assert WindowSpec.from_hop_seconds(22050, 59049, 1.0).hop_samples == 22050
+    assert WindowSpec.from_hop_seconds(22050, 59049, 1e-9).hop_samples == 1
