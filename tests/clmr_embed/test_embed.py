@@ -1,15 +1,18 @@
-"""The Python API on files: the same windows and the same track mean as the store, bit for bit."""
+"""The Python API (Embedder): arrays and files, the store's windows and mean bit for bit, tags."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from clmr_embed.embed import Embedder
+from clmr_embed.errors import ModelArtifactError
 from clmr_embed.extract import ExtractConfig, run_extract
 from clmr_embed.store import open_store
-from tests.fixtures.audio import write_audio, write_sine
+from tests.fixtures.audio import sine, write_audio, write_sine
+from tests.fixtures.models import TinySpec, build_tiny_model
 
 
 def test_api_mean_equals_the_store_mean_bit_for_bit(tmp_path: Path, tiny_tagger: Path) -> None:
@@ -63,3 +66,41 @@ def test_silent_and_short_audio_are_flagged(tmp_path: Path, tiny_tagger: Path) -
     assert silent.flags == ("silent",)
     short = write_sine(tmp_path / "short.wav", 440, 0.05, 8000)
     assert embedder.tag_file(short).flags == ("short",)
+
+
+def test_tag_scores_are_mean_window_sigmoids(tmp_path: Path, tiny_tagger: Path) -> None:
+    audio = sine(330, 3.0, 8000)[:, 0]
+    embedder = Embedder(tiny_tagger)
+    result = embedder.tag(audio, 8000, top_k=3)
+    windows = audio[: (len(audio) // 2187) * 2187].reshape(-1, 2187)
+    _, logits = embedder.model.run(windows)
+    expected = (1 / (1 + np.exp(-logits))).mean(axis=0)
+    np.testing.assert_allclose(result.scores, expected, atol=1e-6)
+    assert result.tags[0].score == pytest.approx(expected.max(), abs=1e-6)
+
+
+def test_softmax_for_single_label_models(tmp_path: Path) -> None:
+    spec = TinySpec(task="multiclass", labels=("a", "b", "c", "d"), name="tiny-softmax")
+    model = build_tiny_model(tmp_path / "softmax.onnx", spec)
+    result = Embedder(model).tag(sine(440, 1.0, 8000)[:, 0], 8000)
+    np.testing.assert_allclose(result.window_probs.sum(axis=1), 1.0, atol=1e-5)
+    assert result.scores.sum() == pytest.approx(1.0, abs=1e-5)
+
+
+def test_encoder_cannot_tag(tmp_path: Path, tiny_encoder: Path) -> None:
+    with pytest.raises(ModelArtifactError, match="not a tagger"):
+        Embedder(tiny_encoder).tag(sine(440, 1.0, 8000)[:, 0], 8000)
+
+
+def test_embedder_short_audio_is_padded(tiny_encoder: Path) -> None:
+    track = Embedder(tiny_encoder).embed(np.ones(100, np.float32) * 0.1, 8000)
+    assert track.padded and track.embeddings.shape == (1, 16)
+
+
+def test_embedder_resamples_and_downmixes(tiny_encoder: Path) -> None:
+    stereo = sine(200, 2.0, 16000, channels=2)
+    embedder = Embedder(tiny_encoder)
+    a = embedder.embed(stereo, 16000)
+    b = embedder.embed(stereo[:, 0], 16000)
+    np.testing.assert_allclose(a.embeddings, b.embeddings, atol=1e-5)
+    assert a.embeddings.shape[0] == int(2.0 * 8000 // 2187)

@@ -20,6 +20,47 @@ runner = CliRunner()
 ROOT = Path(__file__).resolve().parents[3]
 
 
+def test_tag_json_schema(tmp_path: Path, tiny_tagger: Path) -> None:
+    song = write_sine(tmp_path / "song.flac", 440, 2.0, 44100, channels=2)
+    result = runner.invoke(app, ["tag", str(song), "--model", str(tiny_tagger), "--json"])
+    assert result.exit_code == 0, result.output
+    record = json.loads(result.stdout.strip())
+    assert record["path"] == str(song) and record["model"] == "tiny"
+    assert len(record["model_sha256"]) == 64 and record["task"] == "multilabel"
+    assert [t["label"] for t in record["tags"]] and len(record["tags"]) == 3
+    scores = [t["score"] for t in record["tags"]]
+    assert scores == sorted(scores, reverse=True) and all(0 <= s <= 1 for s in scores)
+    assert record["n_windows"] == int(2.0 * 8000 // 2187)
+
+
+def test_segments_give_a_taggram(tmp_path: Path, tiny_tagger: Path) -> None:
+    song = write_sine(tmp_path / "song.wav", 440, 2.0, 8000)
+    result = runner.invoke(
+        app, ["tag", str(song), "--model", str(tiny_tagger), "--json", "--segments"]
+    )
+    record = json.loads(result.stdout.strip())
+    segments = record["segments"]
+    assert len(segments) == record["n_windows"]
+    assert segments[1]["start_s"] == pytest.approx(2187 / 8000, abs=1e-3)
+    assert set(segments[0]["scores"]) == {"low", "mid", "high"}
+
+
+def test_folder_with_a_bad_file_exits_1(tmp_path: Path, tiny_tagger: Path) -> None:
+    write_sine(tmp_path / "good.wav", 440, 1.0, 8000)
+    (tmp_path / "bad.mp3").write_bytes(b"nope" * 100)
+    result = runner.invoke(app, ["tag", str(tmp_path), "--model", str(tiny_tagger), "--json"])
+    assert result.exit_code == 1
+    lines = [json.loads(line) for line in result.stdout.splitlines() if line.startswith("{")]
+    assert [Path(r["path"]).name for r in lines] == ["good.wav"]
+
+
+def test_table_output_on_terminal(tmp_path: Path, tiny_tagger: Path) -> None:
+    song = write_sine(tmp_path / "song.wav", 440, 1.0, 8000)
+    result = runner.invoke(app, ["tag", str(song), "--model", str(tiny_tagger)])
+    assert result.exit_code == 0
+    assert "low" in result.stdout and "score" in result.stdout
+
+
 def test_short_and_silent_files_are_flagged(tmp_path: Path, tiny_tagger: Path) -> None:
     write_sine(tmp_path / "short.wav", 440, 0.1, 8000)
     write_audio(tmp_path / "silent.wav", np.zeros(3 * 8000, np.float32), 8000)
