@@ -1,4 +1,4 @@
-"""Decode speed (x real time) of the PyAV and soundfile backends, side by side.
+"""Decode speed (x real time) of the PyAV and soundfile decoders, side by side.
 
 Run: .venv/bin/python bench/decode.py [--repeats 3]. Reads /work/shared/audio (never copied).
 "raw" is the library alone (PyAV frames -> ndarray, soundfile.read); "ours" is clmr_embed's
@@ -36,10 +36,10 @@ def raw_soundfile(path: Path) -> None:
     sf.read(path, dtype="float32")
 
 
-def ours(backend: str, rate: int | None) -> Callable[[Path], None]:
+def ours(decoder: str, rate: int | None) -> Callable[[Path], None]:
     def run(path: Path) -> None:
-        target = rate or probe(path, backend).source_rate
-        for _ in stream_audio(path, target, backend=backend)[1]:
+        target = rate or probe(path, decoder).source_rate
+        for _ in stream_audio(path, target, decoder=decoder)[1]:
             pass
 
     return run

@@ -18,7 +18,11 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 DEFAULT_INPUT = SHARED / "audio" / "clmr_demo"
@@ -28,18 +32,18 @@ def _peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def _windows(files: list[Path], rate: int, window: int):
-    import numpy as np
+def _windows(
+    files: list[Path], rate: int, window: int
+) -> Iterator[tuple[Path, npt.NDArray[np.float32], float]]:
 
-    from clmr_embed.audio import load_audio
-    from clmr_embed.windowing import frame
+    from clmr_embed.audio import frame, load_audio
 
     for path in files:
         samples, _ = load_audio(path, rate)
         yield path, frame(samples, window, window).windows.astype(np.float32), len(samples) / rate
 
 
-def variant_a(files: list[Path], model: str, threads: int) -> dict:
+def variant_a(files: list[Path], model: str, threads: int) -> dict[str, float]:
     from clmr_embed.extract import ExtractConfig, run_extract
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -50,10 +54,10 @@ def variant_a(files: list[Path], model: str, threads: int) -> dict:
         began = time.perf_counter()
         summary = run_extract(config)
         wall = time.perf_counter() - began
-    return {"audio_s": summary.audio_seconds, "wall_s": wall}
+    return {"duration_s": summary.duration_s, "wall_s": wall}
 
 
-def variant_b(files: list[Path], threads: int, batch_one: bool) -> dict:
+def variant_b(files: list[Path], threads: int, batch_one: bool) -> dict[str, float]:
     import torch
 
     from export.placeholder import build_placeholder
@@ -61,7 +65,7 @@ def variant_b(files: list[Path], threads: int, batch_one: bool) -> dict:
     torch.set_num_threads(threads)
     encoder, _ = build_placeholder()
     encoder.eval()
-    audio_s, began = 0.0, time.perf_counter()
+    duration_s, began = 0.0, time.perf_counter()
     with torch.inference_mode():
         for _, windows, seconds in _windows(files, 22050, 59049):
             batch = torch.from_numpy(windows)[:, None, :]
@@ -70,23 +74,21 @@ def variant_b(files: list[Path], threads: int, batch_one: bool) -> dict:
                     encoder(batch[i : i + 1])
             else:
                 encoder(batch)
-            audio_s += seconds
-    return {"audio_s": audio_s, "wall_s": time.perf_counter() - began}
+            duration_s += seconds
+    return {"duration_s": duration_s, "wall_s": time.perf_counter() - began}
 
 
-def variant_c(files: list[Path], model: str, threads: int) -> dict:
-    import numpy as np
-
+def variant_c(files: list[Path], model: str, threads: int) -> dict[str, float]:
     from clmr_embed.model import OnnxModel, SessionConfig
 
     onnx_model = OnnxModel(Path(model), SessionConfig("cpu", threads))
     decoded = list(_windows(files, 22050, 59049))
     windows = np.concatenate([w for _, w, _ in decoded])
-    audio_s = sum(s for _, _, s in decoded)
+    duration_s = sum(s for _, _, s in decoded)
     began = time.perf_counter()
     for i in range(0, len(windows), 16):
         onnx_model.run(windows[i : i + 16])
-    return {"audio_s": audio_s, "wall_s": time.perf_counter() - began}
+    return {"duration_s": duration_s, "wall_s": time.perf_counter() - began}
 
 
 def _child(args: argparse.Namespace) -> None:
@@ -123,13 +125,13 @@ def main() -> None:
         out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
         rows[variant] = json.loads(out.strip().splitlines()[-1])
         r = rows[variant]
-        speed = r["audio_s"] / r["wall_s"]
+        speed = r["duration_s"] / r["wall_s"]
         print(f"{variant:>3}: {speed:7.1f}x real time, {r['wall_s']:6.1f} s wall, "
               f"peak RSS {r['peak_rss_mb']:6.0f} MB", flush=True)  # fmt: skip
-    speed = {k: v["audio_s"] / v["wall_s"] for k, v in rows.items()}
+    speed = {k: v["duration_s"] / v["wall_s"] for k, v in rows.items()}
     print(f"a/b = {speed['a'] / speed['b']:.2f}, a/b1 = {speed['a'] / speed['b1']:.2f}, "
           f"a/c = {speed['a'] / speed['c']:.2f}  ({len(files)} files, "
-          f"{rows['a']['audio_s'] / 60:.1f} min audio, {args.threads} threads)")  # fmt: skip
+          f"{rows['a']['duration_s'] / 60:.1f} min audio, {args.threads} threads)")  # fmt: skip
 
 
 if __name__ == "__main__":

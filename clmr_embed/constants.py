@@ -4,6 +4,7 @@ SAMPLE_RATE = 22050  # Hz; CLMR's best results came from 22.05 kHz (CLMR issue #
 WINDOW_SAMPLES = 3**10  # 59049 samples: SampleCNN's 10 stride-3 stages reduce it to length 1
 WINDOW_SECONDS = WINDOW_SAMPLES / SAMPLE_RATE  # 2.678 s
 EMBEDDING_DIM = 512  # channels of SampleCNN's last block, flattened at length 1
+MAX_HOP_SECONDS = 86400.0  # one day: a longer hop between windows only overflows sample counts
 ARTIFACT_FORMAT_VERSION = 1  # version of the ONNX metadata contract written by `clmr-embed export`
 
 # MagnaTagATune top-50 tags in the output order of CLMR's and musicnn's heads

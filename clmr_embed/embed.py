@@ -1,4 +1,4 @@
-"""In-memory Python API: `Embedder(model).embed(samples, sr)` and `.tag(samples, sr)`."""
+"""The Python API: `Embedder(model)` embeds and tags audio arrays and files with an ONNX model."""
 
 from __future__ import annotations
 
@@ -8,48 +8,56 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
-from clmr_embed.artifact import ModelInfo
-from clmr_embed.audio import load_audio, resample, to_mono
+from clmr_embed.audio import (
+    WindowSpec,
+    WindowStream,
+    frame,
+    resample,
+    starts_seconds,
+    to_mono,
+)
 from clmr_embed.errors import AudioDecodeError, ModelArtifactError
 from clmr_embed.model import OnnxModel, SessionConfig
+from clmr_embed.pooling import TrackMean, track_mean
 from clmr_embed.registry import resolve_model
-from clmr_embed.tagging import TagScore, probabilities, top_k, track_scores
-from clmr_embed.windowing import frame, starts_seconds
+from clmr_embed.tagging import TagScore, best_tags, probabilities, track_scores
+
+BATCH_SIZE = 16  # windows per onnxruntime call (extract's default too)
+Array = npt.NDArray[np.float32]
 
 
 @dataclass(frozen=True)
 class TrackEmbedding:
     """Embeddings of one track."""
 
-    embeddings: npt.NDArray[np.float32]  # (n_windows, dim), one row per window
-    starts_s: npt.NDArray[np.float32]  # (n_windows,) window start times in seconds
-    mean: npt.NDArray[np.float32]  # (dim,) the track vector: mean over windows
-    padded: bool  # True when the audio was shorter than one window and was zero-padded
-    logits: npt.NDArray[np.float32] | None = None  # (n_windows, n_labels) for tagger models
+    embeddings: Array  # (n_windows, dim), one row per window
+    starts_s: Array  # (n_windows,) window start times in seconds
+    mean: Array  # (dim,) the track vector: mean over windows (the store's rule)
+    padded: bool  # the audio was shorter than one window and was zero-padded
+    silent: bool  # digital silence: every sample is exactly zero
+    logits: Array | None = None  # (n_windows, n_labels) for tagger models
 
 
 @dataclass(frozen=True)
 class TagResult:
     """Tags of one track."""
 
-    scores: npt.NDArray[np.float32]  # (n_labels,) mean per-window probability
-    top: list[TagScore]  # the best labels, highest first
-    window_probs: npt.NDArray[np.float32]  # (n_windows, n_labels) per-window probabilities
-    starts_s: npt.NDArray[np.float32]  # (n_windows,) window start times in seconds
+    scores: Array  # (n_labels,) mean per-window probability
+    tags: list[TagScore]  # the best labels, highest first
+    n_windows: int  # windows the scores average over
     padded: bool  # audio shorter than one window, zero-padded
+    silent: bool  # digital silence: the tags mean nothing
+    window_probs: Array | None = None  # (n_windows, n_labels); None when not asked to keep them
+    starts_s: Array | None = None  # (n_windows,) window start times; None like window_probs
 
-
-def hop_samples(info: ModelInfo, hop_seconds: float | None) -> int:
-    """Hop in samples at the model's rate; None means the window (CLMR's back-to-back chunks)."""
-    if hop_seconds is None:
-        return info.window_samples
-    if not hop_seconds > 0:
-        raise ModelArtifactError(f"--hop-seconds must be > 0, got {hop_seconds}")
-    return max(1, round(hop_seconds * info.sample_rate))
+    @property
+    def flags(self) -> tuple[str, ...]:
+        """("short",) and/or ("silent",), as extract flags stored tracks."""
+        return (("short",) if self.padded else ()) + (("silent",) if self.silent else ())
 
 
 class Embedder:
-    """Embed and tag audio held in memory, with any exported clmr-embed ONNX model.
+    """Embed and tag audio with any exported clmr-embed ONNX model.
 
     Args:
         model: a registered model name, a path to an ONNX file, or None for the default model.
@@ -61,22 +69,12 @@ class Embedder:
         self.model = OnnxModel(resolve_model(model), SessionConfig(device=device, threads=threads))
         self.info = self.model.info
 
-    def _run(self, windows: npt.NDArray[np.float32], batch_size: int) -> tuple[np.ndarray, ...]:
-        embs, logits = [], []
-        for i in range(0, len(windows), batch_size):
-            emb, logit = self.model.run(windows[i : i + batch_size])
-            embs.append(emb)
-            if logit is not None:
-                logits.append(logit)
-        emb_all = np.concatenate(embs).astype(np.float32)
-        return emb_all, (np.concatenate(logits).astype(np.float32) if logits else None)
-
     def embed(
         self,
         samples: npt.NDArray[np.floating],
         sample_rate: int,
         hop_seconds: float | None = None,
-        batch_size: int = 16,
+        batch_size: int = BATCH_SIZE,
     ) -> TrackEmbedding:
         """Embed float audio (n,) or (n, channels) at `sample_rate` Hz.
 
@@ -91,50 +89,121 @@ class Embedder:
             raise AudioDecodeError("the audio array contains NaN/inf samples")
         if sample_rate != self.info.sample_rate:
             mono = resample(mono, sample_rate, self.info.sample_rate)
-        framed = frame(mono, self.info.window_samples, hop_samples(self.info, hop_seconds))
+        spec = self._spec(hop_seconds)
+        framed = frame(mono, spec.window_samples, spec.hop_samples)
         embeddings, logits = self._run(framed.windows, batch_size)
         return TrackEmbedding(
             embeddings=embeddings,
-            starts_s=starts_seconds(framed.starts, self.info.sample_rate),
-            mean=embeddings.mean(axis=0).astype(np.float32),
+            starts_s=starts_seconds(framed.starts, spec.sample_rate),
+            mean=track_mean(embeddings),
             padded=framed.padded,
+            silent=not mono.any(),
             logits=logits,
         )
 
-    def embed_file(self, path: Path, hop_seconds: float | None = None) -> TrackEmbedding:
-        """Decode a file (any common format) and embed it."""
-        samples, _ = load_audio(Path(path), self.info.sample_rate)
-        return self.embed(samples, self.info.sample_rate, hop_seconds)
+    def embed_file(
+        self, path: Path, hop_seconds: float | None = None, batch_size: int = BATCH_SIZE
+    ) -> TrackEmbedding:
+        """Decode a file (any common format) and embed it, streaming as extract does."""
+        stream = WindowStream(Path(path), self._spec(hop_seconds))
+        embeddings, starts, logits = [], [], []
+        for chunk in stream:
+            chunk_embeddings, chunk_logits = self._run(chunk.windows, batch_size)
+            embeddings.append(chunk_embeddings)
+            starts.append(chunk.starts)
+            if chunk_logits is not None:
+                logits.append(chunk_logits)
+        all_embeddings = np.concatenate(embeddings)
+        return TrackEmbedding(
+            embeddings=all_embeddings,
+            starts_s=starts_seconds(np.concatenate(starts), stream.spec.sample_rate),
+            mean=track_mean(all_embeddings),
+            padded=stream.decoded.padded,
+            silent=stream.decoded.silent,
+            logits=np.concatenate(logits) if logits else None,
+        )
 
     def tag(
         self,
         samples: npt.NDArray[np.floating],
         sample_rate: int,
-        top: int = 10,
+        top_k: int = 10,
         hop_seconds: float | None = None,
     ) -> TagResult:
-        """Tag audio: per-window probabilities and their mean over the track."""
-        if self.info.kind != "tagger":
-            raise ModelArtifactError(
-                f"{self.model.path} is an {self.info.kind}, not a tagger; pass a "
-                "*-tagger.onnx file (clmr-embed export --head ...) to tag"
-            )
+        """Tag audio in memory: per-window probabilities and their mean over the track."""
+        self._require_tagger()
         track = self.embed(samples, sample_rate, hop_seconds)
-        return self._tag_result(track, top)
-
-    def tag_file(self, path: Path, top: int = 10, hop_seconds: float | None = None) -> TagResult:
-        """Decode a file and tag it."""
-        samples, _ = load_audio(Path(path), self.info.sample_rate)
-        return self.tag(samples, self.info.sample_rate, top, hop_seconds)
-
-    def _tag_result(self, track: TrackEmbedding, top: int) -> TagResult:
         assert track.logits is not None  # taggers always return logits
         probs = probabilities(track.logits, self.info.task)
         scores = track_scores(probs)
         return TagResult(
             scores=scores,
-            top=top_k(scores, self.info.labels, top),
+            tags=best_tags(scores, self.info.labels, top_k),
+            n_windows=len(probs),
+            padded=track.padded,
+            silent=track.silent,
             window_probs=probs,
             starts_s=track.starts_s,
-            padded=track.padded,
         )
+
+    def tag_file(
+        self,
+        path: Path,
+        top_k: int = 10,
+        hop_seconds: float | None = None,
+        segments: bool = True,
+    ) -> TagResult:
+        """Decode and tag a file in bounded memory, whatever its length.
+
+        Windows stream through the model chunk by chunk; only the running mean is kept, plus the
+        per-window probabilities and start times when `segments` asks for them.
+        """
+        self._require_tagger()
+        stream = WindowStream(Path(path), self._spec(hop_seconds))
+        mean = TrackMean(len(self.info.labels))
+        kept_probs, kept_starts = [], []
+        for chunk in stream:
+            _, logits = self._run(chunk.windows, BATCH_SIZE)
+            assert logits is not None  # taggers always return logits
+            probs = probabilities(logits, self.info.task)
+            mean.add(probs)
+            if segments:
+                kept_probs.append(probs)
+                kept_starts.append(chunk.starts)
+        scores = mean.value()
+        return TagResult(
+            scores=scores,
+            tags=best_tags(scores, self.info.labels, top_k),
+            n_windows=mean.count,
+            padded=stream.decoded.padded,
+            silent=stream.decoded.silent,
+            window_probs=np.concatenate(kept_probs) if segments else None,
+            starts_s=(
+                starts_seconds(np.concatenate(kept_starts), stream.spec.sample_rate)
+                if segments
+                else None
+            ),
+        )
+
+    def _spec(self, hop_seconds: float | None) -> WindowSpec:
+        return WindowSpec.from_hop_seconds(
+            self.info.sample_rate, self.info.window_samples, hop_seconds
+        )
+
+    def _require_tagger(self) -> None:
+        if self.info.kind != "tagger":
+            raise ModelArtifactError(
+                f"{self.model.path} is an {self.info.kind}, not a tagger; tag with a "
+                "*-tagger.onnx file (an export with a head)"
+            )
+
+    def _run(self, windows: Array, batch_size: int) -> tuple[Array, Array | None]:
+        """Embeddings (and logits of a tagger) of windows, `batch_size` windows per model call."""
+        embeddings, logits = [], []
+        for i in range(0, len(windows), batch_size):
+            batch_embeddings, batch_logits = self.model.run(windows[i : i + batch_size])
+            embeddings.append(batch_embeddings)
+            if batch_logits is not None:
+                logits.append(batch_logits)
+        all_logits = np.concatenate(logits).astype(np.float32) if logits else None
+        return np.concatenate(embeddings).astype(np.float32), all_logits

@@ -9,9 +9,9 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from clmr_embed.artifact import ModelInfo, parse_metadata
+from clmr_embed.artifact import ENCODER_IO, GRAPH_IO, HEAD_IO, ModelInfo, parse_metadata
 from clmr_embed.digest import file_sha256
-from clmr_embed.errors import MissingDependencyError, ModelArtifactError
+from clmr_embed.errors import ConfigError, MissingDependencyError, ModelArtifactError
 
 DEVICES = ("auto", "cpu", "cuda")
 
@@ -31,11 +31,11 @@ def import_onnxruntime() -> Any:
 def choose_providers(device: str, available: list[str]) -> list[str]:
     """onnxruntime execution providers for `device` ("auto", "cpu" or "cuda")."""
     if device not in DEVICES:
-        raise ModelArtifactError(f"--device must be one of {list(DEVICES)}, got {device!r}")
+        raise ConfigError(f"device must be one of {list(DEVICES)}, got {device!r}")
     has_cuda = "CUDAExecutionProvider" in available
     if device == "cuda" and not has_cuda:
         raise MissingDependencyError(
-            "--device cuda, but this onnxruntime has no CUDA provider "
+            "the cuda device was asked for, but this onnxruntime has no CUDA provider "
             f"(available: {available}); pip install 'clmr-embed[gpu]' on a CUDA machine"
         )
     if device in ("cuda", "auto") and has_cuda:
@@ -92,16 +92,14 @@ class OnnxModel:
         return list(self.session.get_providers())
 
     def _check_io(self) -> None:
-        inputs = {i.name: i for i in self.session.get_inputs()}
+        """The graph has the input and output names of its kind (the artifact contract)."""
+        want = GRAPH_IO[self.info.kind]
+        inputs = [i.name for i in self.session.get_inputs()]
         outputs = [o.name for o in self.session.get_outputs()]
-        want_in = "embedding" if self.info.kind == "head" else "audio"
-        want_out = ["logits"] if self.info.kind == "head" else ["embedding"]
-        if self.info.kind == "tagger":
-            want_out = ["embedding", "logits"]
-        if want_in not in inputs or any(name not in outputs for name in want_out):
+        if not (set(want.inputs) <= set(inputs) and set(want.outputs) <= set(outputs)):
             raise ModelArtifactError(
-                f"{self.path}: a {self.info.kind} must have input {want_in!r} and outputs "
-                f"{want_out}, found inputs {list(inputs)} and outputs {outputs}; re-export it"
+                f"{self.path}: a {self.info.kind} must have inputs {list(want.inputs)} and outputs "
+                f"{list(want.outputs)}, found inputs {inputs} and outputs {outputs}; re-export it"
             )
 
     def run(
@@ -121,17 +119,14 @@ class OnnxModel:
                 "use the encoder or tagger file for audio"
             )
         audio = np.ascontiguousarray(windows, dtype=np.float32)[:, None, :]
-        if self.info.kind == "tagger":
-            embedding, logits = self.session.run(["embedding", "logits"], {"audio": audio})
-            return embedding, logits
-        (embedding,) = self.session.run(["embedding"], {"audio": audio})
-        return embedding, None
+        names = GRAPH_IO[self.info.kind].outputs  # (embedding,) or (embedding, logits)
+        results = self.session.run(list(names), {ENCODER_IO.inputs[0]: audio})
+        return results[0], (results[1] if len(results) > 1 else None)
 
     def run_head(self, embeddings: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
         """Logits (batch, n_labels) of a head-only model for float32 (batch, dim) embeddings."""
         if self.info.kind != "head":
             raise ModelArtifactError(f"{self.path} is a {self.info.kind}, not a head-only model")
-        (logits,) = self.session.run(
-            ["logits"], {"embedding": np.ascontiguousarray(embeddings, dtype=np.float32)}
-        )
+        feed = {HEAD_IO.inputs[0]: np.ascontiguousarray(embeddings, dtype=np.float32)}
+        (logits,) = self.session.run(list(HEAD_IO.outputs), feed)
         return logits

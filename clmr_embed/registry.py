@@ -4,17 +4,17 @@ from __future__ import annotations
 
 import os
 import shutil
-import tempfile
 import urllib.request
 import zipfile
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
+from clmr_embed.atomic import atomic_path
 from clmr_embed.digest import file_sha256
 from clmr_embed.errors import ModelArtifactError
 
-ENV_MODEL = "CLMR_EMBED_MODEL"  # default model name or path, below --model
+ENV_MODEL = "CLMR_EMBED_MODEL"  # default model name or path, below an explicit one
 ENV_CACHE = "CLMR_EMBED_CACHE"  # cache folder, above $XDG_CACHE_HOME/clmr-embed
 ENV_RELEASE_URL = "CLMR_EMBED_RELEASE_URL"  # base URL of the CLMR release assets (mirrors, tests)
 CLMR_RELEASE_URL = "https://github.com/Spijkervet/CLMR/releases/download/2.0"
@@ -33,7 +33,7 @@ class Asset:
 class ModelEntry:
     """A registered model name."""
 
-    name: str  # what --model accepts
+    name: str  # what a model argument accepts
     description: str  # one line for `clmr-embed models`
     licence: str  # licence of the weights
     bundled: str = ""  # file name inside clmr_embed/models, for models shipped in the package
@@ -76,8 +76,8 @@ class ModelNotCachedError(ModelArtifactError):
         super().__init__(
             f"model {entry.name!r} is not cached in {cache_dir()}; with network access and "
             f"pip install 'clmr-embed[export]' it is fetched automatically. Offline: download "
-            f"{urls}, run `clmr-embed export --checkpoint <encoder.pt> --head <head.pt> "
-            f"--output-dir DIR`, and pass --model DIR/<name>-tagger.onnx"
+            f"{urls}, export the encoder and head checkpoints to ONNX with `clmr-embed export` "
+            f"and use the exported <name>-tagger.onnx file as the model"
         )
         self.entry = entry
 
@@ -113,7 +113,7 @@ def is_available(entry: ModelEntry) -> bool:
 
 
 def resolve_model(name_or_path: str | Path | None) -> Path:
-    """The ONNX file for --model: a path or a registered name; None: $CLMR_EMBED_MODEL, default.
+    """The ONNX file of a model path or registered name; None: $CLMR_EMBED_MODEL, else the default.
 
     Raises:
         ModelNotCachedError: a downloadable model that is not in the cache yet.
@@ -132,9 +132,9 @@ def resolve_model(name_or_path: str | Path | None) -> Path:
     if path.is_file():
         return path
     if path.is_dir():
-        raise ModelArtifactError(f"--model {value} is a folder; pass the .onnx file inside it")
+        raise ModelArtifactError(f"model {value} is a folder; give the .onnx file inside it")
     raise ModelArtifactError(
-        f"--model {value!r} is neither an existing file nor a model name; "
+        f"model {value!r} is neither an existing file nor a model name; "
         f"expected a path to an .onnx file or one of {sorted(MODELS)}"
     )
 
@@ -152,15 +152,15 @@ def download_assets(entry: ModelEntry, dest: Path, timeout_s: float = 60.0) -> l
         archive = dest / asset.archive
         try:
             with (
+                atomic_path(archive) as tmp,
                 urllib.request.urlopen(url, timeout=timeout_s) as response,
-                tempfile.NamedTemporaryFile(dir=dest, delete=False) as tmp,
+                open(tmp, "wb") as out,
             ):
-                shutil.copyfileobj(response, tmp)
-            os.replace(tmp.name, archive)
+                shutil.copyfileobj(response, out)
         except OSError as exc:
             raise ModelArtifactError(
-                f"could not download {url} ({exc}); offline, see `clmr-embed models` for how to "
-                "point --model at local files"
+                f"could not download {url} ({exc}); offline, `clmr-embed models` shows how to "
+                "use local files instead"
             ) from None
         try:
             with zipfile.ZipFile(archive) as bundle:
@@ -168,7 +168,11 @@ def download_assets(entry: ModelEntry, dest: Path, timeout_s: float = 60.0) -> l
                 if not names:
                     raise ModelArtifactError(f"{url} does not contain {asset.member}")
                 target = dest / asset.member
-                with bundle.open(names[0]) as src, open(target, "wb") as out:
+                with (
+                    atomic_path(target) as tmp,
+                    bundle.open(names[0]) as src,
+                    open(tmp, "wb") as out,
+                ):
                     shutil.copyfileobj(src, out)
         except zipfile.BadZipFile:
             raise ModelArtifactError(f"{url} is not a zip archive") from None

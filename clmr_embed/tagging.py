@@ -1,4 +1,4 @@
-"""Tag probabilities from logits: sigmoid or softmax per the model's task, track means, top-k."""
+"""Tag probabilities from logits: sigmoid or softmax per the model's task, track scores, top-k."""
 
 from __future__ import annotations
 
@@ -6,6 +6,8 @@ from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
+
+from clmr_embed.pooling import track_mean
 
 
 @dataclass(frozen=True)
@@ -31,12 +33,12 @@ def probabilities(logits: npt.NDArray[np.float32], task: str) -> npt.NDArray[np.
 
 def track_scores(window_probs: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
     """A track's label scores: the mean of its windows' probabilities (as CLMR evaluates)."""
-    if window_probs.shape[0] == 0:
-        raise ValueError("a track needs at least one window to be scored")
-    return window_probs.mean(axis=0).astype(np.float32)
+    return track_mean(window_probs)
 
 
-def top_k(scores: npt.NDArray[np.float32], labels: tuple[str, ...], k: int) -> list[TagScore]:
-    """The k best labels, highest score first (ties keep the model's label order)."""
-    order = np.argsort(-scores, kind="stable")[: max(k, 0)]
+def best_tags(
+    scores: npt.NDArray[np.float32], labels: tuple[str, ...], top_k: int
+) -> list[TagScore]:
+    """The `top_k` best labels, highest score first (ties keep the model's label order)."""
+    order = np.argsort(-scores, kind="stable")[: max(top_k, 0)]
     return [TagScore(labels[i], float(scores[i])) for i in order]

@@ -119,7 +119,7 @@ def load_audio_16k(path: Path, backend: str = "av") -> npt.NDArray[np.float32]:
         float32 [ceil(n * 16000 / sr)] for n source samples at sr Hz (the whole file in memory).
     """
     source_rate = probe(path, backend).source_rate
-    samples, _ = load_audio(path, source_rate, backend=backend)  # same rate: decode only
+    samples, _ = load_audio(path, source_rate, decoder=backend)  # same rate: decode only
     length = math.ceil(len(samples) * TEACHER_RATE / source_rate)
     audio = resample(samples, source_rate, TEACHER_RATE)[:length]
     return np.pad(audio, (0, length - len(audio)))

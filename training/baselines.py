@@ -10,10 +10,9 @@ import numpy.typing as npt
 import torch
 from torch import nn
 
-from clmr_embed.audio import load_audio
+from clmr_embed.audio import frame, load_audio
 from clmr_embed.constants import SAMPLE_RATE, WINDOW_SAMPLES
 from clmr_embed.errors import DataError
-from clmr_embed.windowing import frame
 from training.checkpoint import Checkpoint
 from training.config import EncoderConfig
 from training.linear_eval import Features

@@ -1,24 +1,110 @@
-"""Shared pieces of the CLI modules: error handling and common option types (imports stay light)."""
+"""Shared pieces of the CLI commands: option types and ranges, error handling, model lookup."""
 
 from __future__ import annotations
 
+import dataclasses
 import functools
+import inspect
+import math
+import os
+import typing
 from collections.abc import Callable
-from typing import Annotated, Any, TypeVar
+from enum import StrEnum
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 
+from clmr_embed.constants import MAX_HOP_SECONDS
 from clmr_embed.errors import ClmrEmbedError, MissingDependencyError
 
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
+
 F = TypeVar("F", bound=Callable[..., Any])
+Opts = TypeVar("Opts", bound="DataclassInstance")  # a frozen options dataclass
+R = TypeVar("R")
+
+MAX_WORKERS = 4 * (os.cpu_count() or 1)  # decode processes beyond this only thrash
+
+
+class Device(StrEnum):
+    """Where onnxruntime runs (the values of clmr_embed.model.DEVICES)."""
+
+    auto = "auto"  # CUDA when this onnxruntime has it, else CPU
+    cpu = "cpu"
+    cuda = "cuda"
+
+
+class Decoder(StrEnum):
+    """Which library decodes audio files (the values of clmr_embed.audio.DECODERS)."""
+
+    av = "av"  # PyAV / FFmpeg: every common format
+    soundfile = "soundfile"  # libsndfile: wav, flac, aiff, ogg
+
+
+def _hop_seconds(value: float | None) -> float | None:
+    if value is None:
+        return None
+    if not (value > 0 and math.isfinite(value)):  # NaN fails `> 0` too
+        raise typer.BadParameter(f"must be a positive, finite number of seconds, got {value}")
+    if value > MAX_HOP_SECONDS:
+        raise typer.BadParameter(f"must be at most {MAX_HOP_SECONDS:g} s (one day), got {value:g}")
+    return value
+
+
+def _workers(value: int) -> int:
+    if value > MAX_WORKERS:
+        raise typer.BadParameter(
+            f"at most {MAX_WORKERS} (4 per CPU, {os.cpu_count()} CPUs here), got {value}"
+        )
+    return value
+
 
 ModelOpt = Annotated[
     str | None,
     typer.Option("--model", "-m", help="Model name (see `clmr-embed models`) or .onnx path."),
 ]
-DeviceOpt = Annotated[str, typer.Option(help="auto (CUDA if available), cpu or cuda.")]
-ThreadsOpt = Annotated[int, typer.Option(help="onnxruntime threads; 0 = all cores.")]
+DeviceOpt = Annotated[Device, typer.Option(help="auto (CUDA if available), cpu or cuda.")]
+ThreadsOpt = Annotated[int, typer.Option(min=0, help="onnxruntime threads; 0 = all cores.")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable output on stdout.")]
+HopOpt = Annotated[
+    float | None,
+    typer.Option(callback=_hop_seconds, help="Hop between windows (s); default: the window."),
+]
+WorkersOpt = Annotated[
+    int, typer.Option(min=0, callback=_workers, help="Decode processes (0: in-process).")
+]
+
+
+def options_command(options_type: type[Opts]) -> Callable[[Callable[[Opts], R]], Callable[..., R]]:
+    """Make `body(options)` a typer command whose parameters are the options dataclass's fields.
+
+    Typer reads a command's parameters from its signature; the command built here shows it the
+    fields (their Annotated typer types and defaults) and calls `body(options_type(**values))`,
+    so a command with many options takes one typed, frozen value instead of a long list.
+    """
+    hints = typing.get_type_hints(options_type, include_extras=True)
+    empty = inspect.Parameter.empty
+    parameters = [
+        inspect.Parameter(
+            field.name,
+            inspect.Parameter.KEYWORD_ONLY,
+            default=empty if field.default is dataclasses.MISSING else field.default,
+            annotation=hints[field.name],
+        )
+        for field in dataclasses.fields(options_type)
+    ]
+
+    def decorate(body: Callable[[Opts], R]) -> Callable[..., R]:
+        @functools.wraps(body)
+        def command(**values: Any) -> R:
+            return body(options_type(**values))
+
+        vars(command)["__signature__"] = inspect.Signature(parameters)
+        command.__annotations__ = {p.name: p.annotation for p in parameters}
+        return command
+
+    return decorate
 
 
 def handle_errors(func: F) -> F:
@@ -48,3 +134,20 @@ def require(extra: str, command: str) -> None:
                 f"clmr-embed {command} needs the {extra} extra ({module} is missing): "
                 f"pip install 'clmr-embed[{extra}]'"
             ) from None
+
+
+def resolve_or_fetch(model: str | None) -> str:
+    """A model path for --model, fetching and converting a downloadable model on first use."""
+    from clmr_embed.registry import ModelNotCachedError, resolve_model
+
+    try:
+        return str(resolve_model(model))
+    except ModelNotCachedError as exc:
+        from clmr_embed.cli.render import err
+
+        err.print(f"fetching {exc.entry.name} (once; it is cached afterwards) ...")
+        try:
+            from export.release import fetch_and_convert
+        except ImportError:
+            raise exc from None
+        return str(fetch_and_convert(exc.entry))

@@ -1,4 +1,4 @@
-"""Terminal rendering for the CLI: progress bars, tag tables, summaries (stderr unless a result)."""
+"""The CLI's console: progress bars, tag and model tables, summaries (stderr unless a result)."""
 
 from __future__ import annotations
 
@@ -9,6 +9,8 @@ from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
+
+from clmr_embed.extract import ExtractSummary
 
 err = Console(stderr=True, highlight=False)
 out = Console(highlight=False)
@@ -40,7 +42,7 @@ class ExtractProgress:
             transient=False,
         )
         self.task: Any = None
-        self.audio_s = 0.0
+        self.duration_s = 0.0
         self.began = time.perf_counter()
 
     def __enter__(self) -> ExtractProgress:
@@ -55,32 +57,31 @@ class ExtractProgress:
         self.began = time.perf_counter()
         self.task = self.bar.add_task("extract", total=total_files, hours=0.0, speed=0.0)
 
-    def advance(self, relpath: str, audio_seconds: float) -> None:
-        self.audio_s += audio_seconds
-        speed = self.audio_s / max(time.perf_counter() - self.began, 1e-9)
-        self.bar.update(self.task, advance=1, hours=self.audio_s / 3600, speed=speed)
+    def advance(self, relpath: str, duration_s: float) -> None:
+        self.duration_s += duration_s
+        speed = self.duration_s / max(time.perf_counter() - self.began, 1e-9)
+        self.bar.update(self.task, advance=1, hours=self.duration_s / 3600, speed=speed)
 
 
-def extract_summary(summary: dict[str, Any]) -> None:
+def extract_summary(summary: ExtractSummary) -> None:
     """The end-of-run summary on stderr."""
     line = (
-        f"{summary['embedded']} embedded, {summary['unchanged']} unchanged, "
-        f"{summary['aliased']} duplicates, {len(summary['failed'])} failed, "
-        f"{len(summary['flagged'])} flagged; {summary['audio_seconds'] / 3600:.2f} h audio in "
-        f"{summary['wall_seconds']:.1f} s ({summary['x_realtime']:.0f}x real time) -> "
-        f"{summary['store']}"
+        f"{summary.embedded} embedded, {summary.unchanged} unchanged, "
+        f"{summary.aliased} duplicates, {len(summary.failed)} failed, "
+        f"{len(summary.flagged)} flagged; {summary.duration_s / 3600:.2f} h audio in "
+        f"{summary.wall_s:.1f} s ({summary.x_realtime:.0f}x real time) -> {summary.store}"
     )
-    err.print(("[green]done:[/] " if not summary["failed"] else "[red]done:[/] ") + escape(line))
-    for item in summary["failed"]:
-        err.print(f"  [red]failed[/] {escape(item['reason'])}", soft_wrap=True)
-    for item in summary["flagged"]:
-        err.print(f"  [yellow]flagged[/] {escape(item['path'])}: {', '.join(item['flags'])}")
-    if summary["missing"]:
-        verb = "pruned" if summary["pruned"] else "missing (use --prune to remove)"
-        shown = escape(", ".join(summary["missing"][:5]))
-        err.print(f"  {len(summary['missing'])} stored tracks {verb}: {shown}")
-    if not summary["model"]["trained"]:
-        warn(f"model {summary['model']['name']!r} is UNTRAINED: embeddings are not meaningful")
+    err.print(("[green]done:[/] " if not summary.failed else "[red]done:[/] ") + escape(line))
+    for failed in summary.failed:
+        err.print(f"  [red]failed[/] {escape(failed.reason)}", soft_wrap=True)
+    for flagged in summary.flagged:
+        err.print(f"  [yellow]flagged[/] {escape(flagged.path)}: {', '.join(flagged.flags)}")
+    if summary.missing:
+        verb = "pruned" if summary.pruned else "missing (use --prune to remove)"
+        shown = escape(", ".join(summary.missing[:5]))
+        err.print(f"  {len(summary.missing)} stored tracks {verb}: {shown}")
+    if not summary.model_trained:
+        warn(f"model {summary.model_name!r} is UNTRAINED: embeddings are not meaningful")
 
 
 def tag_table(path: str, model: str, trained: bool, tags: list[tuple[str, float]]) -> None:
@@ -93,4 +94,16 @@ def tag_table(path: str, model: str, trained: bool, tags: list[tuple[str, float]
     table.add_column("", min_width=20)
     for label, score in tags:
         table.add_row(escape(label), f"{score:.3f}", "█" * round(score * 20))
+    out.print(table)
+
+
+def models_table(rows: list[dict[str, Any]]) -> None:
+    """The registered models (rows of `clmr-embed models --json`) as a rich table on stdout."""
+    table = Table(show_edge=False)
+    for column in ("name", "source", "available", "licence", "description"):
+        table.add_column(column, overflow="fold")
+    for row in rows:
+        name = row["name"] + (" (default)" if row["default"] else "")
+        status = "yes" if row["available"] else "no (fetched on first use)"
+        table.add_row(name, row["source"], status, row["licence"], row["description"])
     out.print(table)

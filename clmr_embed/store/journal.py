@@ -1,4 +1,4 @@
-"""The write-ahead journal of a store: atomic per-change .npz files and the fsync helpers."""
+"""The write-ahead journal of a store: one atomic .npz file per change, the --force marker."""
 
 from __future__ import annotations
 
@@ -16,24 +16,16 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from clmr_embed.atomic import atomic_path, fsync_path
 from clmr_embed.errors import StoreError
 
 ENTRY_SUFFIX = ".npz"
 ERROR_SUFFIX = ".error.npz"  # track ids cannot contain ".", so error entries never collide
-TMP_PREFIX = ".tmp-"  # half-written entries; never read, removed on recovery
+TEMP_PREFIX = "."  # half-written entries (atomic_path temp files, older .tmp-*); never read
 FRESH_MARKER = "FRESH.json"  # a --force run whose new store is not committed yet
 TRACK_ID = re.compile(r"[A-Za-z0-9_-]{1,128}")  # safe as a file name and as an HDF5 group name
 
 Arrays = dict[str, npt.NDArray[np.float32]]
-
-
-def fsync_path(path: Path) -> None:
-    """fsync a closed file (data before a rename) or a directory (a rename or unlink in it)."""
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def check_track_id(track_id: str) -> None:
@@ -74,11 +66,11 @@ class Journal:
         return sorted(
             p.name
             for p in self.directory.iterdir()
-            if p.name.endswith(ENTRY_SUFFIX) and not p.name.startswith(TMP_PREFIX)
+            if p.name.endswith(ENTRY_SUFFIX) and not p.name.startswith(TEMP_PREFIX)
         )
 
     def write(self, name: str, meta: dict[str, Any], arrays: Arrays | None = None) -> None:
-        """Write an entry durably: temp file, fsync, atomic rename, directory fsync."""
+        """Write an entry durably (clmr_embed.atomic: temp file, fsync, rename, folder fsync)."""
         self._ensure_dir()
         payload: dict[str, Any] = {"meta": np.array(json.dumps(meta))}
         payload.update(arrays or {})
@@ -110,7 +102,7 @@ class Journal:
     def clean_temp(self) -> None:
         """Remove entries a killed writer left half-written."""
         if self.directory.is_dir():
-            for p in self.directory.glob(TMP_PREFIX + "*"):
+            for p in self.directory.glob(TEMP_PREFIX + "*"):
                 p.unlink(missing_ok=True)
 
     def clear(self) -> None:
@@ -151,16 +143,10 @@ class Journal:
             self.directory.rmdir()
 
     def _write_atomic(self, name: str, write: Any) -> None:
-        tmp = self.directory / f"{TMP_PREFIX}{os.getpid()}-{name}"
         try:
-            with open(tmp, "wb") as f:
+            with atomic_path(self.directory / name) as tmp, open(tmp, "wb") as f:
                 write(f)
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, self.directory / name)
-            fsync_path(self.directory)
         except OSError as exc:
-            tmp.unlink(missing_ok=True)
             raise StoreError(
                 f"cannot write journal entry {self.directory / name} ({exc.strerror}); "
                 "free disk space and rerun: finished tracks are kept"

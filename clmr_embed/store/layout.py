@@ -102,7 +102,9 @@ def read_header(f: h5py.File, path: Path) -> tuple[int, StoreHeader]:
             **{name: int(attrs[name]) for name in INT_FIELDS},
         )
     except (KeyError, ValueError) as exc:
-        raise StoreError(f"store {path} has a damaged header ({exc}); use --force") from None
+        raise StoreError(
+            f"store {path} has a damaged header ({exc}); start it over with the force option"
+        ) from None
     return schema, header
 
 

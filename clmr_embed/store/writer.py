@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import time
 import warnings
@@ -13,9 +12,11 @@ from typing import Any
 import h5py
 import numpy as np
 
+from clmr_embed.atomic import atomic_path
 from clmr_embed.errors import StoreError
+from clmr_embed.pooling import track_mean
 from clmr_embed.store.changes import JournaledChanges
-from clmr_embed.store.journal import Arrays, Journal, error_key, fsync_path
+from clmr_embed.store.journal import Arrays, Journal, error_key
 from clmr_embed.store.layout import (
     SCHEMA_VERSION,
     StoreHeader,
@@ -28,13 +29,6 @@ from clmr_embed.store.layout import (
     write_catalog,
 )
 from clmr_embed.store.lock import StoreLock
-
-
-def _install(tmp: Path, path: Path) -> None:
-    """Durably move a finished file over the store (readers keep their old snapshot)."""
-    fsync_path(tmp)
-    os.replace(tmp, path)
-    fsync_path(path.parent)
 
 
 def _apply(f: h5py.File, meta: dict[str, Any], arrays: Arrays) -> None:
@@ -58,7 +52,7 @@ def _apply(f: h5py.File, meta: dict[str, Any], arrays: Arrays) -> None:
         emb = arrays["embeddings"]
         new.create_dataset("embeddings", data=emb)
         new.create_dataset("starts_s", data=arrays["starts_s"])
-        new.create_dataset("mean", data=emb.mean(axis=0, dtype=np.float64).astype(np.float32))
+        new.create_dataset("mean", data=track_mean(emb))
 
 
 class StoreWriter(JournaledChanges):
@@ -76,7 +70,6 @@ class StoreWriter(JournaledChanges):
         self.path = path
         self.header = header
         self._lock = lock
-        self._tmp = path.with_name(path.name + ".tmp")
         self._fresh = False  # a --force run whose new store replaces the old one at commit
         self._closed = False
         self.last_commit_s = 0.0  # seconds the last commit took (it grows with the store)
@@ -120,26 +113,24 @@ class StoreWriter(JournaledChanges):
             return
         names, began = sorted(self._pending), time.perf_counter()
         try:
-            if self._fresh or not self.path.exists():
-                create_empty(self._tmp, self.header)
-            else:
-                shutil.copyfile(self.path, self._tmp)
-            with open_h5(self._tmp, "r+") as f:
-                for name in names:
-                    loaded = self._journal.read(name)
-                    if loaded is not None:
-                        _apply(f, *loaded)
-                write_catalog(f, self._tracks, self._errors)
-                f.attrs["updated"] = timestamp()
-            _install(self._tmp, self.path)
-        except BaseException as exc:
-            self._tmp.unlink(missing_ok=True)
-            if isinstance(exc, OSError):  # e.g. a full disk; the journal still holds everything
-                raise StoreError(
-                    f"cannot commit store {self.path} ({exc.strerror}); free disk space and "
-                    "rerun: finished tracks are kept in the journal"
-                ) from exc
-            raise
+            # a copy, published by one rename: the store on disk is the old or the new version
+            with atomic_path(self.path) as tmp:
+                if self._fresh or not self.path.exists():
+                    create_empty(tmp, self.header)
+                else:
+                    shutil.copyfile(self.path, tmp)
+                with open_h5(tmp, "r+") as f:
+                    for name in names:
+                        loaded = self._journal.read(name)
+                        if loaded is not None:
+                            _apply(f, *loaded)
+                    write_catalog(f, self._tracks, self._errors)
+                    f.attrs["updated"] = timestamp()
+        except OSError as exc:  # e.g. a full disk; the journal still holds everything
+            raise StoreError(
+                f"cannot commit store {self.path} ({exc.strerror}); free disk space and "
+                "rerun: finished tracks are kept in the journal"
+            ) from exc
         if self._fresh:
             # before deleting entries: a marker left after them would rebuild from an empty store
             self._journal.remove_marker()
@@ -173,7 +164,7 @@ class StoreWriter(JournaledChanges):
     def _start(self, force: bool) -> None:
         """Pick the base store (existing, new, or --force), then merge any leftover journal."""
         self._journal.clean_temp()
-        self._tmp.unlink(missing_ok=True)  # a copy a killed commit left behind
+        self._remove_stale_copies()
         marker = self._journal.read_marker()
         if force:
             self._journal.clear()
@@ -194,6 +185,12 @@ class StoreWriter(JournaledChanges):
         if self._pending:
             self.commit()
 
+    def _remove_stale_copies(self) -> None:
+        """Delete copies a killed commit left (atomic_path's temp files; older <store>.tmp)."""
+        for stale in self.path.parent.glob(f".{self.path.name}.*.tmp"):
+            stale.unlink(missing_ok=True)
+        self.path.with_name(self.path.name + ".tmp").unlink(missing_ok=True)
+
     def _warn(self, dropped: int, why: str) -> None:
         if dropped:
             warnings.warn(
@@ -205,8 +202,8 @@ class StoreWriter(JournaledChanges):
             self._journal.write_marker(self._fp)
             self._fresh = True
         else:  # write an empty store atomically, so the file exists from the start
-            create_empty(self._tmp, self.header)
-            _install(self._tmp, self.path)
+            with atomic_path(self.path) as tmp:
+                create_empty(tmp, self.header)
 
     def _load_committed(self) -> None:
         with open_h5(self.path, "r") as f:
@@ -216,13 +213,13 @@ class StoreWriter(JournaledChanges):
                 raise StoreError(
                     f"store {self.path} was made with {old.describe(self.header)}{schema_note}; "
                     f"this run uses {self.header.describe(old)}; "
-                    "use another output file or --force to start over"
+                    "use another output file, or start it over with the force option"
                 )
             tracks, self._errors = read_index(f)
         if old.preprocessing != self.header.preprocessing:
             warnings.warn(
                 f"store {self.path} was made with preprocessing {old.preprocessing}; this run "
-                f"uses {self.header.preprocessing}; use --force to re-embed everything alike",
+                f"uses {self.header.preprocessing}; force a new store to re-embed everything alike",
                 stacklevel=4,
             )
         for tid, attrs in tracks.items():
@@ -233,7 +230,8 @@ def open_writer(path: Path, header: StoreHeader, *, force: bool = False) -> Stor
     """Lock a store for writing, creating it or recovering its journal first.
 
     Args:
-        path: the .h5 store; `<path>.lock`, `<path>.journal/` and `<path>.tmp` sit beside it.
+        path: the .h5 store; `<path>.lock`, `<path>.journal/` and, during a commit, a hidden
+            temp copy `.<name>.*.tmp` sit beside it.
         header: this run's model and preprocessing.
         force: start a new empty store; the old file is replaced at the first commit.
 

@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from clmr_embed.registry import DEFAULT_MODEL, MODELS, bundled_path
 
 HEAVY = ("torch", "onnxruntime", "numpy", "h5py", "av", "soundfile", "soxr", "training", "export")
@@ -39,6 +41,7 @@ def _real_song(shared_dir: Path) -> Path:
     return shared_dir / "audio" / "clmr_demo" / "queen_love_of_my_life.mp3"  # really MP4/AAC
 
 
+@pytest.mark.slow
 def test_extract_and_tag_without_torch(tmp_path: Path, shared_dir: Path) -> None:
     env = _blocked_env(tmp_path)
     check = subprocess.run([sys.executable, "-c", "import torch"], env=env, capture_output=True)

@@ -12,17 +12,20 @@ import numpy.typing as npt
 import soundfile as sf
 import soxr
 
+from clmr_embed.audio.resample import (
+    RESAMPLE_QUALITY,
+    Samples,
+    check_rate,
+    rechunk,
+    resample_chunks,
+)
 from clmr_embed.errors import AudioDecodeError, ConfigError
 
-BACKENDS = ("av", "soundfile")
-RESAMPLE_QUALITY = "HQ"
-MIN_SOURCE_RATE = 1000  # Hz; below this a "rate" is a corrupt header, not audio
-MAX_SOURCE_RATE = 768000  # Hz; the highest rate real converters produce
+DECODERS = ("av", "soundfile")  # PyAV/FFmpeg (every format), libsndfile
 # Full scale of integer PCM, to map decoded integers onto [-1, 1) as FFmpeg and libsndfile do.
 _INT_SCALE = {np.dtype(np.int16): 2.0**15, np.dtype(np.int32): 2.0**31, np.dtype(np.int64): 2.0**63}
 
 _CHUNK_SECONDS = 2.0  # source audio checked and resampled per step
-Samples = npt.NDArray[np.float32]
 
 
 @dataclass(frozen=True)
@@ -33,11 +36,11 @@ class AudioInfo:
     channels: int  # channels before the downmix
     duration_s: float  # from the stream/container header; NaN when it does not say
     codec: str  # FFmpeg codec name, or libsndfile "FORMAT/SUBTYPE"
-    backend: str  # "av" or "soundfile"
+    decoder: str  # "av" or "soundfile"
 
 
 def stream_audio(
-    path: Path, sample_rate: int, *, block_seconds: float = 30.0, backend: str = "av"
+    path: Path, sample_rate: int, *, block_seconds: float = 30.0, decoder: str = "av"
 ) -> tuple[AudioInfo, Iterator[Samples]]:
     """Open `path` now and return its info and a lazy iterator of mono blocks at `sample_rate`.
 
@@ -45,10 +48,10 @@ def stream_audio(
     downmix and the soxr resampling all run block by block.
 
     Args:
-        path: an audio file in any format the backend reads.
+        path: an audio file in any format the decoder reads.
         sample_rate: output rate in Hz.
         block_seconds: length of each yielded block; the last one may be shorter.
-        backend: "av" (PyAV/FFmpeg, every format) or "soundfile" (libsndfile).
+        decoder: "av" (PyAV/FFmpeg, every format) or "soundfile" (libsndfile).
 
     Returns:
         (info, blocks): blocks are float32 [n] at `sample_rate`.
@@ -56,42 +59,31 @@ def stream_audio(
     Raises:
         AudioDecodeError: now for open/probe errors, during iteration for decode errors, NaN/inf
             samples or a file without samples.
-        ConfigError: for a bad `sample_rate`, `block_seconds` or `backend`.
+        ConfigError: for a bad `sample_rate`, `block_seconds` or `decoder`.
     """
     if sample_rate <= 0 or not block_seconds > 0:
         raise ConfigError(
             f"sample_rate ({sample_rate}) and block_seconds ({block_seconds}) must be > 0"
         )
     path = Path(path)
-    opened = _open(path, backend)
+    opened = _open(path, decoder)
     out_block = max(1, round(block_seconds * sample_rate))
     # Resampling in short chunks keeps the peak memory near two output blocks.
     in_block = max(1, round(min(block_seconds, _CHUNK_SECONDS) * opened.info.source_rate))
     return opened.info, _guarded(path, opened, in_block, sample_rate, out_block)
 
 
-def load_audio(path: Path, sample_rate: int, *, backend: str = "av") -> tuple[Samples, AudioInfo]:
+def load_audio(path: Path, sample_rate: int, *, decoder: str = "av") -> tuple[Samples, AudioInfo]:
     """Decode a whole file to mono float32 [n] at `sample_rate`; see `stream_audio`."""
-    info, blocks = stream_audio(path, sample_rate, backend=backend)
+    info, blocks = stream_audio(path, sample_rate, decoder=decoder)
     return np.concatenate(list(blocks)), info
 
 
-def probe(path: Path, backend: str = "av") -> AudioInfo:
+def probe(path: Path, decoder: str = "av") -> AudioInfo:
     """Read a file's header only; raises AudioDecodeError as `stream_audio` does."""
-    opened = _open(Path(path), backend)
+    opened = _open(Path(path), decoder)
     opened.close()
     return opened.info
-
-
-def resample(samples: npt.ArrayLike, source_rate: int, target_rate: int) -> Samples:
-    """Resample an in-memory signal [n] or [n, channels] with soxr HQ; float32 out, same layout."""
-    data = np.asarray(samples, dtype=np.float32)
-    _check_rate(source_rate, "the samples")
-    if target_rate <= 0:
-        raise ConfigError(f"target_rate must be > 0, got {target_rate}")
-    if source_rate == target_rate or data.shape[0] == 0:
-        return data
-    return soxr.resample(data, source_rate, target_rate, quality=RESAMPLE_QUALITY)
 
 
 def to_mono(samples: npt.ArrayLike) -> Samples:
@@ -104,23 +96,23 @@ def to_mono(samples: npt.ArrayLike) -> Samples:
     return data.mean(axis=1, dtype=np.float32)
 
 
-def preprocessing_info(backend: str = "av") -> dict[str, str]:
+def preprocessing_info(decoder: str = "av") -> dict[str, str]:
     """The decoder, resampler and downmix that produced the audio, recorded with every store."""
-    if backend == "av":
-        decoder = f"PyAV {av.__version__} / FFmpeg {av.ffmpeg_version_info}"
-    elif backend == "soundfile":
-        decoder = f"soundfile {sf.__version__} / libsndfile {sf.__libsndfile_version__}"
+    if decoder == "av":
+        version = f"PyAV {av.__version__} / FFmpeg {av.ffmpeg_version_info}"
+    elif decoder == "soundfile":
+        version = f"soundfile {sf.__version__} / libsndfile {sf.__libsndfile_version__}"
     else:
-        raise ConfigError(_backend_message(backend))
+        raise ConfigError(_decoder_message(decoder))
     return {
-        "decoder": decoder,
+        "decoder": version,
         "resampler": f"soxr {soxr.__version__}",
         "quality": RESAMPLE_QUALITY,
         "downmix": "channel mean",
     }
 
 
-# --- decoding backends ---
+# --- the two decoders ---
 
 
 @dataclass(frozen=True)
@@ -132,14 +124,14 @@ class _Opened:
     close: Callable[[], None]
 
 
-def _open(path: Path, backend: str) -> _Opened:
-    if backend not in BACKENDS:
-        raise ConfigError(_backend_message(backend))
+def _open(path: Path, decoder: str) -> _Opened:
+    if decoder not in DECODERS:
+        raise ConfigError(_decoder_message(decoder))
     if not path.is_file():
         raise AudioDecodeError(f"{path}: no such file; check the path")
-    opened = _open_av(path) if backend == "av" else _open_soundfile(path)
+    opened = _open_av(path) if decoder == "av" else _open_soundfile(path)
     try:
-        _check_rate(opened.info.source_rate, str(path))
+        check_rate(opened.info.source_rate, str(path))
     except AudioDecodeError:
         opened.close()
         raise
@@ -170,7 +162,7 @@ def _open_av(path: Path) -> _Opened:
         channels=int(stream.codec_context.channels),
         duration_s=duration,
         codec=stream.codec_context.name,
-        backend="av",
+        decoder="av",
     )
     return _Opened(info, _decode_av(container, stream), container.close)
 
@@ -190,14 +182,14 @@ def _open_soundfile(path: Path) -> _Opened:
         handle = sf.SoundFile(path)
     except (sf.SoundFileError, OSError) as exc:
         raise AudioDecodeError(
-            f"{path}: libsndfile cannot read it ({_reason(exc)}); use the av backend"
+            f"{path}: libsndfile cannot read it ({_reason(exc)}); use the av decoder"
         ) from exc
     info = AudioInfo(
         source_rate=handle.samplerate,
         channels=handle.channels,
         duration_s=handle.frames / handle.samplerate if handle.samplerate > 0 else math.nan,
         codec=f"{handle.format}/{handle.subtype}",
-        backend="soundfile",
+        decoder="soundfile",
     )
     return _Opened(info, _decode_soundfile(handle), handle.close)
 
@@ -216,16 +208,16 @@ def _to_float(data: np.ndarray) -> npt.NDArray[np.float32]:
     return data.astype(np.float32, copy=False)
 
 
-# --- the shared pipeline: check, re-block, resample, re-block ---
+# --- the shared pipeline: check, re-block, resample, re-block (resample.py) ---
 
 
 def _guarded(
     path: Path, opened: _Opened, in_block: int, rate: int, out_block: int
 ) -> Iterator[Samples]:
-    """Run the pipeline, turning any backend failure into one AudioDecodeError naming the file."""
+    """Run the pipeline, turning any decoder failure into one AudioDecodeError naming the file."""
     try:
         total = 0
-        for block in _rechunk(_resampled(path, opened.chunks, in_block, rate), out_block):
+        for block in rechunk(resample_chunks(path, opened.chunks, in_block, rate), out_block):
             total += block.size
             yield block
         if total == 0:
@@ -237,74 +229,8 @@ def _guarded(
         opened.close()  # also when the consumer stops early (GeneratorExit)
 
 
-def _resampled(
-    path: Path, decoded: Iterator[tuple[int, Samples]], in_block: int, rate: int
-) -> Iterator[Samples]:
-    """Resample source chunks to `rate`; a stream whose rate changes restarts the resampler."""
-    stream, stream_rate = None, None
-    for source_rate, chunk in _rechunk_rated(decoded, in_block):
-        if not np.isfinite(chunk).all():
-            raise AudioDecodeError(f"{path}: contains NaN/inf samples; re-export the file")
-        if source_rate != stream_rate:
-            if stream is not None:
-                yield stream.resample_chunk(np.zeros(0, np.float32), last=True)
-            _check_rate(source_rate, str(path))
-            stream_rate = source_rate
-            stream = None if source_rate == rate else _resampler(source_rate, rate)
-        yield chunk if stream is None else stream.resample_chunk(chunk)
-    if stream is not None:
-        yield stream.resample_chunk(np.zeros(0, np.float32), last=True)
-
-
-def _resampler(source_rate: int, rate: int) -> soxr.ResampleStream:
-    return soxr.ResampleStream(source_rate, rate, 1, dtype="float32", quality=RESAMPLE_QUALITY)
-
-
-def _rechunk_rated(
-    decoded: Iterator[tuple[int, Samples]], size: int
-) -> Iterator[tuple[int, Samples]]:
-    """Group small decoded frames into chunks of about `size` samples, never mixing rates."""
-    pending: list[Samples] = []
-    pending_rate, count = None, 0
-    for rate, chunk in decoded:
-        if pending and (rate != pending_rate or count >= size):
-            yield pending_rate, np.concatenate(pending)
-            pending, count = [], 0
-        pending.append(chunk)
-        pending_rate, count = rate, count + chunk.size
-    if pending:
-        yield pending_rate, np.concatenate(pending)
-
-
-def _rechunk(chunks: Iterator[Samples], size: int) -> Iterator[Samples]:
-    """Re-block a stream of arrays into arrays of exactly `size` samples (the last may be short).
-
-    Chunks are copied into a preallocated block, so at most two blocks live at once: the one the
-    consumer holds and the one being filled.
-    """
-    block, filled = np.empty(size, np.float32), 0
-    for chunk in chunks:
-        while chunk.size:
-            take = min(size - filled, chunk.size)
-            block[filled : filled + take] = chunk[:take]
-            filled, chunk = filled + take, chunk[take:]
-            if filled == size:
-                yield block
-                block, filled = np.empty(size, np.float32), 0
-    if filled:
-        yield block[:filled]
-
-
-def _check_rate(rate: int, where: str) -> None:
-    if not MIN_SOURCE_RATE <= rate <= MAX_SOURCE_RATE:
-        raise AudioDecodeError(
-            f"{where}: sample rate {rate} Hz is outside {MIN_SOURCE_RATE}-{MAX_SOURCE_RATE} Hz;"
-            " the header is probably corrupt"
-        )
-
-
-def _backend_message(backend: str) -> str:
-    return f"unknown audio backend {backend!r}; use one of {', '.join(BACKENDS)}"
+def _decoder_message(decoder: str) -> str:
+    return f"unknown audio decoder {decoder!r}; use one of {', '.join(DECODERS)}"
 
 
 def _reason(exc: Exception) -> str:

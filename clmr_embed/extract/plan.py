@@ -47,8 +47,8 @@ class Plan:
     missing: list[str] = field(default_factory=list)  # stored ids no longer found
 
 
-def _hash_all(files: list[AudioFile], threads: int) -> list[str | BaseException]:
-    def one(file: AudioFile) -> str | BaseException:
+def _hash_all(files: list[AudioFile], threads: int) -> list[str | OSError]:
+    def one(file: AudioFile) -> str | OSError:
         try:
             return file_sha256(file.path)
         except OSError as exc:
@@ -72,7 +72,7 @@ def make_plan(
             plan.unreadable.append((file, reason))
             continue
         seen.add(track_id)
-        if isinstance(digest, BaseException):
+        if isinstance(digest, OSError):
             reason = f"{file.path}: cannot read ({digest.strerror or digest}); check permissions"
             plan.unreadable.append((file, reason))
             continue

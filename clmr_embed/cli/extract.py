@@ -1,0 +1,108 @@
+"""`clmr-embed extract`: embed every audio file under the inputs into one resumable store."""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from clmr_embed.cli.options import (
+    Decoder,
+    Device,
+    DeviceOpt,
+    HopOpt,
+    JsonOpt,
+    ModelOpt,
+    ThreadsOpt,
+    WorkersOpt,
+    handle_errors,
+    options_command,
+    resolve_or_fetch,
+)
+
+TRACE_ENV = "CLMR_EMBED_TRACE"  # a file (or pipe) for "start ID"/"done ID" lines (tests)
+
+
+@dataclass(frozen=True)
+class ExtractOptions:
+    """The command line of `clmr-embed extract`; each field's help is its option's."""
+
+    paths: Annotated[
+        list[Path], typer.Argument(help="Audio files/folders, then the output store (OUT.h5).")
+    ]
+    model: ModelOpt = None
+    hop_seconds: HopOpt = None
+    batch_size: Annotated[int, typer.Option(min=1, help="Windows per model call.")] = 16
+    workers: WorkersOpt = 1
+    device: DeviceOpt = Device.auto
+    threads: ThreadsOpt = 0
+    force: Annotated[bool, typer.Option(help="Start OUT afresh if made by another model.")] = False
+    prune: Annotated[bool, typer.Option(help="Remove stored tracks whose files are gone.")] = False
+    include: Annotated[list[str] | None, typer.Option(help="Only files matching glob.")] = None
+    exclude: Annotated[list[str] | None, typer.Option(help="Skip files matching glob.")] = None
+    decoder: Annotated[
+        Decoder, typer.Option(help="av (PyAV/FFmpeg, every format) or soundfile (libsndfile).")
+    ] = Decoder.av
+    backend: Annotated[
+        Decoder | None, typer.Option(hidden=True, help="The old name of --decoder.")
+    ] = None
+    commit_every: Annotated[
+        int, typer.Option(min=1, help="Merge finished tracks into OUT every N tracks.")
+    ] = 200
+    as_json: JsonOpt = False
+
+
+def _inputs_and_output(paths: list[Path]) -> tuple[tuple[Path, ...], Path]:
+    if len(paths) < 2:
+        raise typer.BadParameter("give at least one input and the output store: INPUT... OUT.h5")
+    *inputs, output = paths
+    if output.suffix.lower() not in (".h5", ".hdf5") or output.is_dir():
+        raise typer.BadParameter(f"the last argument must be the output .h5 store, got {output}")
+    return tuple(inputs), output
+
+
+def _decoder(options: ExtractOptions) -> Decoder:
+    if options.backend is None:
+        return options.decoder
+    if options.decoder is not Decoder.av and options.decoder is not options.backend:
+        raise typer.BadParameter("--backend is the old name of --decoder; give only one")
+    return options.backend
+
+
+@handle_errors
+@options_command(ExtractOptions)
+def extract_command(options: ExtractOptions) -> None:
+    """Embed every audio file under INPUT... into one resumable HDF5 store OUT.h5."""
+    inputs, output = _inputs_and_output(options.paths)
+    decoder = _decoder(options)
+    from clmr_embed.cli.render import ExtractProgress, extract_summary
+    from clmr_embed.extract import ExtractConfig, run_extract
+
+    trace = os.environ.get(TRACE_ENV)
+    config = ExtractConfig(
+        inputs=inputs,
+        output=output,
+        model=resolve_or_fetch(options.model),
+        hop_seconds=options.hop_seconds,
+        batch_size=options.batch_size,
+        workers=options.workers,
+        device=options.device.value,
+        threads=options.threads,
+        force=options.force,
+        prune=options.prune,
+        include=tuple(options.include or ()),
+        exclude=tuple(options.exclude or ()),
+        decoder=decoder.value,
+        commit_every=options.commit_every,
+        trace=Path(trace) if trace else None,
+    )
+    with ExtractProgress() as progress:
+        summary = run_extract(config, progress=progress)
+    extract_summary(summary)
+    if options.as_json:
+        typer.echo(json.dumps(summary.to_dict()))
+    raise typer.Exit(summary.exit_code)

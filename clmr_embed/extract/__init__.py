@@ -1,0 +1,14 @@
+"""`clmr-embed extract` as a library: plan, decode workers, packed batches, the store, a summary."""
+
+from clmr_embed.extract.config import ExtractConfig, Progress
+from clmr_embed.extract.run import run_extract
+from clmr_embed.extract.summary import ExtractSummary, FailedFile, FlaggedFile
+
+__all__ = [
+    "ExtractConfig",
+    "ExtractSummary",
+    "FailedFile",
+    "FlaggedFile",
+    "Progress",
+    "run_extract",
+]

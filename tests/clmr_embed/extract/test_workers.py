@@ -1,0 +1,64 @@
+"""Decode workers: typed messages per file; a crashing worker fails only the file it was on."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from clmr_embed.audio import WindowSpec
+from clmr_embed.extract import ExtractConfig, run_extract
+from clmr_embed.extract.messages import Decoded, DecodeJob, Failed, Windows
+from clmr_embed.extract.workers import CRASH_TEST_ENV, decode_messages, decode_track
+from tests.fixtures.audio import write_library, write_sine
+
+SPEC = WindowSpec(8000, 2187, 2187)
+
+
+def test_decode_track_sends_windows_then_decoded(tmp_path: Path) -> None:
+    song = write_sine(tmp_path / "song.wav", 440, 20.0, 8000)
+    messages = list(decode_track(DecodeJob(3, str(song), SPEC, chunk_windows=16)))
+    *chunks, last = messages
+    assert all(isinstance(m, Windows) and m.job == 3 for m in chunks)
+    assert [len(m.windows) for m in chunks] == [16, 16, 16, 16, 9]  # 73 windows in 16s
+    starts = np.concatenate([m.starts for m in chunks])
+    np.testing.assert_array_equal(starts, np.arange(73) * 2187)
+    assert isinstance(last, Decoded) and last.job == 3
+    assert last.file.duration_s == pytest.approx(20.0) and last.file.flags == ()
+
+
+def test_a_bad_file_ends_in_failed(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.mp3"
+    bad.write_bytes(b"nope" * 100)
+    (message,) = decode_track(DecodeJob(0, str(bad), SPEC))
+    assert isinstance(message, Failed) and "bad.mp3" in message.reason
+
+
+def test_worker_processes_deliver_every_file(tmp_path: Path) -> None:
+    paths = [write_sine(tmp_path / f"s{i}.wav", 200 + 50 * i, 3.0, 8000) for i in range(4)]
+    jobs = [DecodeJob(i, str(p), SPEC) for i, p in enumerate(paths)]
+    messages = [m for m in decode_messages(jobs, workers=2) if m is not None]
+    decoded = sorted(m.job for m in messages if isinstance(m, Decoded))
+    assert decoded == [0, 1, 2, 3]
+    counts = [0] * 4
+    for message in messages:
+        if isinstance(message, Windows):
+            counts[message.job] += len(message.windows)
+    assert counts == [3 * 8000 // 2187] * 4
+
+
+def test_a_crashing_decoder_fails_only_its_file(
+    tmp_path: Path, tiny_tagger: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    lib = write_library(tmp_path / "lib")
+    write_sine(lib / "crashme.wav", 440, 1.0, 8000)
+    monkeypatch.setenv(CRASH_TEST_ENV, "crashme")  # the worker process exits abruptly
+    config = ExtractConfig(
+        inputs=(lib,), output=tmp_path / "out.h5", model=str(tiny_tagger), workers=2
+    )
+    summary = run_extract(config)
+    assert summary.exit_code == 1
+    failed = {f.path: f.reason for f in summary.failed}
+    assert list(failed) == ["crashme.wav"] and "crashed" in failed["crashme.wav"]
+    assert summary.embedded == 5
