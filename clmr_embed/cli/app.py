@@ -9,6 +9,7 @@ import typer
 from clmr_embed import __version__
 from clmr_embed.cli.export import export_command
 from clmr_embed.cli.extract import extract_command
+from clmr_embed.cli.filters import filters_command
 from clmr_embed.cli.models import models_command
 from clmr_embed.cli.tag import tag_command
 from clmr_embed.cli.train import train_app
@@ -41,6 +42,7 @@ app.command("tag", no_args_is_help=True)(tag_command)
 app.command("models")(models_command)
 app.add_typer(train_app, name="train")
 app.command("export", no_args_is_help=True)(export_command)
+app.command("filters", no_args_is_help=True)(filters_command)
 
 
 def main() -> None:
