@@ -22,9 +22,10 @@ from export.onnx import ENCODER_IO, HEAD_IO, TAGGER_IO, GraphIO, example_audio
 from export.onnx import export_module as export_onnx_module
 from export.torchscript import export_torchscript
 from export.verify import BATCHES, Artifact, ParityRow, check_parity
-from training.checkpoint import Checkpoint, load_checkpoint
-from training.official import head_labels, load_head
+from training.checkpoint import Checkpoint
+from training.official import head_labels
 from training.samplecnn import SampleCNN, Tagger, TaggerHead
+from training.weights import load_checkpoint, load_head
 
 UNSPECIFIED_LICENCE = "unspecified (pass --licence when exporting)"
 

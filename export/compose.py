@@ -16,7 +16,7 @@ from clmr_embed.artifact import ModelInfo, parse_metadata
 from clmr_embed.errors import CheckpointError, ModelArtifactError
 from export.onnx import export_head
 from training.checkpoint import Checkpoint
-from training.linear_eval import head_task
+from training.linear.probe import head_task
 from training.samplecnn import TaggerHead
 
 HEAD_PREFIX = "head/"  # prefix of the head's graph names, so no name can clash with the encoder's

@@ -1,4 +1,4 @@
-"""clmr-embed's self-describing checkpoint format: save atomically, load without key surgery."""
+"""clmr-embed's self-describing checkpoint format: saved atomically, read without key surgery."""
 
 from __future__ import annotations
 
@@ -165,16 +165,6 @@ def checkpoint_from_payload(payload: dict[str, Any], path: Path) -> Checkpoint:
     )
 
 
-def load_checkpoint(path: Path) -> Checkpoint:
-    """Load a clmr-embed checkpoint, or import an official CLMR layout (see training.official)."""
-    payload = read_torch_file(path)
-    if is_clmr_embed_payload(payload):
-        return checkpoint_from_payload(payload, Path(path))
-    from training.official import import_official  # local: keeps the fast path light
-
-    return import_official(payload, Path(path))
-
-
 def weights_only(ckpt: Checkpoint, **extra: Any) -> Checkpoint:
     """`ckpt` without its optimiser and RNG state: weights, configs, labels, step (~1/3 the size).
 
@@ -182,26 +172,3 @@ def weights_only(ckpt: Checkpoint, **extra: Any) -> Checkpoint:
     resume one exactly. `extra` replaces the run state, e.g. with a note of where it came from.
     """
     return dataclasses.replace(ckpt, optimizer_state=None, extra=dict(extra))
-
-
-def load_weights(path: Path, encoder: torch.nn.Module, projector: torch.nn.Module | None) -> None:
-    """Initialise `encoder` (and `projector`, when the file has one) from a checkpoint's weights.
-
-    Raises:
-        CheckpointError: the file has no encoder, or its shapes differ from the model's.
-    """
-    ckpt = load_checkpoint(path)
-    if ckpt.encoder_state is None:
-        raise CheckpointError(f"{path} holds no encoder weights; pass a pre-training checkpoint")
-    pairs = [(encoder, ckpt.encoder_state, "encoder")]
-    if projector is not None and ckpt.projector_state is not None:
-        pairs.append((projector, ckpt.projector_state, "projector"))
-    for module, state, part in pairs:
-        try:
-            module.load_state_dict(state, strict=True)
-        except RuntimeError as exc:
-            first = str(exc).strip().splitlines()[-1].strip()[:160]
-            raise CheckpointError(
-                f"{path}: its {part} does not fit this config ({first}); "
-                "set encoder_channels/projection_* to the checkpoint's shape"
-            ) from None

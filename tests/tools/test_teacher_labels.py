@@ -10,7 +10,7 @@ import soundfile as sf
 from clmr_embed.constants import MTAT_TAGS
 from clmr_embed.errors import ConfigError, ModelArtifactError
 from tools import teacher_labels as tl
-from training.labels import read_labels
+from training.linear.labels import read_labels
 
 SHARED = Path(__file__).resolve().parents[2].parent / "shared"
 WEIGHTS = SHARED / "weights"
