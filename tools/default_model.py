@@ -19,12 +19,12 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
-import tempfile
 import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from clmr_embed.atomic import atomic_path, write_text
 from clmr_embed.digest import file_sha256
 from export.api import ExportConfig, run_export
 from export.linear import LinearExport
@@ -132,18 +132,16 @@ def build(args: argparse.Namespace) -> dict[str, Any]:
         "retrieval": retrieval(models, args.demo),
         "build_seconds": round(time.perf_counter() - start, 1),
     }
-    (run_dir / "figures.json").write_text(json.dumps(figures, indent=2))
+    write_text(run_dir / "figures.json", json.dumps(figures, indent=2))
     return figures
 
 
 def install(run_dir: Path, figures: dict[str, Any]) -> None:
     """Step 5: ship the tagger, refresh the golden embedding, record the figures."""
-    with tempfile.NamedTemporaryFile(dir=BUNDLED.parent, delete=False) as tmp:
-        shutil.copyfile(run_dir / "export" / f"{NAME}-tagger.onnx", tmp.name)
-    Path(tmp.name).chmod(0o644)  # package data: NamedTemporaryFile's 0600 would hide it from users
-    Path(tmp.name).replace(BUNDLED)
+    with atomic_path(BUNDLED) as tmp:  # package data: the umask's mode, readable by users
+        shutil.copyfile(run_dir / "export" / f"{NAME}-tagger.onnx", tmp)
     print(f"installed {BUNDLED} and {write_golden(BUNDLED)}")
-    FIGURES.write_text(json.dumps(figures, indent=2) + "\n")
+    write_text(FIGURES, json.dumps(figures, indent=2) + "\n")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -19,6 +19,7 @@ import numpy as np
 import numpy.typing as npt
 from tqdm import tqdm
 
+from clmr_embed.atomic import atomic_path, write_text
 from clmr_embed.audio import load_audio, preprocessing_info, probe, resample
 from clmr_embed.constants import MTAT_TAGS
 from clmr_embed.digest import file_sha256
@@ -223,8 +224,8 @@ def score_files(
 
 
 def write_manifest(out: Path, scored: Sequence[Scored], splits: dict[str, str]) -> None:
-    """Write CSV `path,split,group,<50 tags>`; training.labels.read_labels reads it as soft."""
-    with open(out, "w", newline="", encoding="utf-8") as handle:
+    """Write CSV `path,split,group,<50 tags>` atomically; read_labels reads it as soft targets."""
+    with atomic_path(out) as tmp, open(tmp, "w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle)
         writer.writerow(["path", "split", "group", *MTAT_TAGS])
         for s in scored:
@@ -279,7 +280,7 @@ def run(args: argparse.Namespace) -> dict:
     info["counts"]["skipped"] = len(skipped)
     info["skipped"] = skipped
     info["seconds_elapsed"] = round(time.perf_counter() - started, 2)
-    Path(f"{out}.json").write_text(json.dumps(info, indent=2) + "\n", encoding="utf-8")
+    write_text(Path(f"{out}.json"), json.dumps(info, indent=2) + "\n")
     return info
 
 

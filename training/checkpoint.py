@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-import os
 import pickle
-import tempfile
 import types
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -14,6 +12,7 @@ from typing import Any
 import torch
 
 from clmr_embed import __version__
+from clmr_embed.atomic import atomic_path
 from clmr_embed.errors import CheckpointError
 from training.config import (
     EncoderConfig,
@@ -48,7 +47,7 @@ class Checkpoint:
 
 
 def save_checkpoint(path: Path, ckpt: Checkpoint) -> None:
-    """Write `ckpt` to `path` atomically (temp file in the same folder, then rename)."""
+    """Write `ckpt` to `path` atomically (clmr_embed.atomic: temp file, fsync, rename)."""
     payload = {
         "format": FORMAT_NAME,
         "format_version": FORMAT_VERSION,
@@ -68,21 +67,8 @@ def save_checkpoint(path: Path, ckpt: Checkpoint) -> None:
         "extra": ckpt.extra,
         "source": ckpt.source,
     }
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(tmp, 0o666 & ~umask)  # mkstemp's 0600 would make checkpoints private to one user
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            torch.save(payload, handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_path(Path(path)) as tmp:  # the umask's mode, not mkstemp's private 0600
+        torch.save(payload, tmp)
 
 
 class _Stub(dict):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import stat
 import sys
 import types
 from pathlib import Path
@@ -51,3 +53,12 @@ def test_not_a_checkpoint(tmp_path: Path) -> None:
     path.write_text("hello")
     with pytest.raises(CheckpointError, match="notes.pt"):
         load_checkpoint(path)
+
+
+def test_checkpoint_gets_the_umask_mode_not_a_private_one(tmp_path: Path) -> None:
+    previous = os.umask(0o002)  # group-writable: neither mkstemp's 0600 nor the usual 0644
+    try:
+        save_checkpoint(tmp_path / "latest.pt", Checkpoint(encoder_config=SMALL, step=1))
+    finally:
+        os.umask(previous)
+    assert stat.S_IMODE((tmp_path / "latest.pt").stat().st_mode) == 0o666 & ~0o002

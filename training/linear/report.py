@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 
+from clmr_embed.atomic import atomic_path, write_text
 from training.linear.probe import PROTOCOL, EvalResult
 
 HEADLINE = (
@@ -133,7 +134,8 @@ def _plot_per_label(result: EvalResult, path: Path) -> None:
     ax.set_xlabel("score (mean over folds)")
     ax.legend(loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=2, frameon=False)
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=100, format="png")
 
 
 def _plot_fractions(results: Sequence[EvalResult], path: Path) -> None:
@@ -155,7 +157,8 @@ def _plot_fractions(results: Sequence[EvalResult], path: Path) -> None:
     ax.legend()
     ax.grid(alpha=0.3)
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=100, format="png")
 
 
 def write_report(
@@ -178,14 +181,12 @@ def write_report(
     if not results:
         raise ValueError("write_report needs at least one EvalResult")
     run_dir = Path(run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
     notes = notes or {}
-    payload = {"title": title, "notes": notes, "runs": [r.to_dict() for r in results]}
-    for run, r in zip(payload["runs"], results, strict=True):
-        run["per_label"] = per_label_means(r)
+    runs = [r.to_dict() | {"per_label": per_label_means(r)} for r in results]
+    payload = {"title": title, "notes": notes, "runs": runs}
     paths = [run_dir / "report.json", run_dir / "report.md", run_dir / "per_label.png"]
-    paths[0].write_text(json.dumps(_json_safe(payload), indent=2, allow_nan=False) + "\n")
-    paths[1].write_text(_markdown(results, title, notes))
+    write_text(paths[0], json.dumps(_json_safe(payload), indent=2, allow_nan=False) + "\n")
+    write_text(paths[1], _markdown(results, title, notes))
     _plot_per_label(max(results, key=lambda r: r.config.label_fraction), paths[2])
     if len({r.config.label_fraction for r in results}) > 1:
         paths.append(run_dir / "fractions.png")

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
+from clmr_embed.atomic import write_text
 from clmr_embed.digest import file_sha256
 from clmr_embed.extract import ExtractConfig, run_extract
 from clmr_embed.registry import cache_dir
@@ -103,7 +104,7 @@ def run_linear(config: LinearRunConfig, export: OnnxExport) -> LinearResult:
         tagger = run_dir / f"{name}-tagger.onnx"
         files.append(export.tagger(encoder, results[0].checkpoint, tagger, name))
     result = LinearResult(config.encoder, len(data), results[0].task, results, tuple(files), store)
-    (run_dir / "summary.json").write_text(json.dumps(result.to_dict(), indent=2))
+    write_text(run_dir / "summary.json", json.dumps(result.to_dict(), indent=2))
     return result
 
 

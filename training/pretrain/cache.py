@@ -6,9 +6,9 @@ import csv
 import hashlib
 import json
 import os
+import secrets
 import shutil
 import sys
-import tempfile
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +18,7 @@ import numpy as np
 import numpy.typing as npt
 from tqdm import tqdm
 
+from clmr_embed.atomic import fsync_path, write_text
 from clmr_embed.audio import stream_audio
 from clmr_embed.constants import WINDOW_SAMPLES
 from clmr_embed.digest import file_sha256
@@ -162,12 +163,13 @@ def resolve_inputs(inputs: list[Path]) -> list[Path]:
 
 def read_manifest(path: Path) -> list[Path]:
     """Paths listed in a text/CSV manifest: first column, '#' lines and a 'path' header skipped."""
-    delimiter = "\t" if path.suffix.lower() == ".tsv" else ","
-    rows = csv.reader(path.read_text().splitlines(), delimiter=delimiter)
+    lines = path.read_text().splitlines()
     if path.suffix.lower() in (".txt", ".lst", ".m3u", ".m3u8"):
-        rows = ([line] for line in path.read_text().splitlines())  # paths may contain commas
-    entries = [row[0].strip() for row in rows if row and row[0].strip()]
-    entries = [e for e in entries if not e.startswith("#")]
+        cells = [line.strip() for line in lines]  # paths may contain commas
+    else:
+        delimiter = "\t" if path.suffix.lower() == ".tsv" else ","
+        cells = [row[0].strip() for row in csv.reader(lines, delimiter=delimiter) if row]
+    entries = [c for c in cells if c and not c.startswith("#")]
     if entries and entries[0].lower() in ("path", "file", "filename", "filepath"):
         entries = entries[1:]
     return [(path.parent / e) if not Path(e).is_absolute() else Path(e) for e in entries]
@@ -194,45 +196,21 @@ def _cache_key(paths: list[Path], sample_rate: int, min_samples: int) -> str:
 def _write_cache(
     paths: list[Path], folder: Path, sample_rate: int, min_samples: int, progress: bool
 ) -> None:
-    """Build in a temporary sibling folder, then rename it into place (readers never see halves)."""
+    """Build in a hidden sibling folder, then rename it into place (readers never see halves)."""
     folder.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
+    tmp = folder.parent / f".{folder.name}.{os.getpid()}.{secrets.token_hex(4)}"
+    tmp.mkdir()  # mkdir, not mkdtemp: the umask's mode, so a shared cache is readable by others
     try:
-        tracks, skipped = [], []
-        common = Path(os.path.commonpath(paths)) if len(paths) > 1 else paths[0].parent
         with open(tmp / SAMPLES_FILE, "wb") as out:
-            bar = tqdm(paths, "caching audio", unit="file", file=sys.stderr, disable=not progress)
-            for path in bar:
-                start = out.tell() // 2
-                try:
-                    length = _append_track(out, path, sample_rate)
-                except AudioDecodeError as exc:
-                    length, reason = 0, str(exc)
-                else:
-                    reason = f"shorter than one window ({length} < {min_samples} samples)"
-                if length < min_samples:
-                    out.seek(start * 2)
-                    out.truncate()  # drop the partial track
-                    skipped.append({"path": str(path), "reason": reason})
-                    continue
-                relpath = path.relative_to(common).as_posix()
-                tracks.append(
-                    {
-                        "relpath": relpath,
-                        "offset": start,
-                        "length": length,
-                        "sha256": file_sha256(path),
-                    }
-                )
-            bar.close()
+            tracks, skipped = _decode_tracks(paths, out, sample_rate, min_samples, progress)
+        fsync_path(tmp / SAMPLES_FILE)
         index = {
             "version": CACHE_VERSION,
             "sample_rate": sample_rate,
             "tracks": tracks,
             "skipped": skipped,
         }
-        (tmp / INDEX_FILE).write_text(json.dumps(index))
-        os.chmod(tmp, 0o755)  # mkdtemp's 0700 would hide a shared cache from other users
+        write_text(tmp / INDEX_FILE, json.dumps(index))
         try:
             os.replace(tmp, folder)
         except OSError:  # another process (e.g. a DDP rank) finished the same cache first
@@ -240,6 +218,37 @@ def _write_cache(
                 raise
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+Row = dict[str, Any]  # one track's or skipped file's entry of index.json
+
+
+def _decode_tracks(
+    paths: list[Path], out: BinaryIO, sample_rate: int, min_samples: int, progress: bool
+) -> tuple[list[Row], list[Row]]:
+    """Append every usable file's PCM to `out`; returns the index rows of tracks and skips."""
+    tracks, skipped = [], []
+    common = Path(os.path.commonpath(paths)) if len(paths) > 1 else paths[0].parent
+    bar = tqdm(paths, "caching audio", unit="file", file=sys.stderr, disable=not progress)
+    for path in bar:
+        start = out.tell() // 2
+        try:
+            length = _append_track(out, path, sample_rate)
+        except AudioDecodeError as exc:
+            length, reason = 0, str(exc)
+        else:
+            reason = f"shorter than one window ({length} < {min_samples} samples)"
+        if length < min_samples:
+            out.seek(start * 2)
+            out.truncate()  # drop the partial track
+            skipped.append({"path": str(path), "reason": reason})
+            continue
+        relpath = path.relative_to(common).as_posix()
+        tracks.append(
+            {"relpath": relpath, "offset": start, "length": length, "sha256": file_sha256(path)}
+        )
+    bar.close()
+    return tracks, skipped
 
 
 def _append_track(out: BinaryIO, path: Path, sample_rate: int) -> int:
@@ -256,16 +265,3 @@ def _append_track(out: BinaryIO, path: Path, sample_rate: int) -> int:
 def pcm_to_float(pcm: npt.NDArray[np.int16]) -> npt.NDArray[np.float32]:
     """Cached int16 samples back to float32 in [-1, 1]."""
     return pcm.astype(np.float32) / _PCM_SCALE
-
-
-__all__ = [
-    "PROBE_SETS",
-    "AudioCache",
-    "CacheSummary",
-    "SkippedFile",
-    "build_cache",
-    "default_cache_root",
-    "pcm_to_float",
-    "read_manifest",
-    "resolve_inputs",
-]

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from clmr_embed.atomic import write_text
 from clmr_embed.errors import ConfigError
 from training.config import CLMR_CHANNELS, config_from_dict, config_to_dict, load_toml
 
@@ -161,12 +160,7 @@ def write_config(path: Path, config: PretrainConfig) -> None:
     lines = ["# resolved clmr-embed pretrain config"]
     lines += [f"{k} = {_toml_value(v)}" for k, v in top.items() if k != "augment"]
     lines += ["", "[augment]", *(f"{k} = {_toml_value(v)}" for k, v in top["augment"].items())]
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    with os.fdopen(fd, "w") as handle:
-        handle.write("\n".join(lines) + "\n")
-    os.chmod(tmp, 0o644)  # mkstemp's 0600 would hide the config from other users
-    os.replace(tmp, path)
+    write_text(path, "\n".join(lines) + "\n")
 
 
 def _toml_value(value: Any) -> str:

@@ -10,6 +10,8 @@ from typing import Any
 
 from tqdm import tqdm
 
+from clmr_embed.atomic import atomic_path, write_text
+
 METRICS_FILE = "metrics.jsonl"
 CURVE_FILE = "loss.png"
 
@@ -54,9 +56,8 @@ class MetricsLog:
         )
         self.board = _summary_writer(output_dir) if write else None
         if write:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
             kept = [r for r in read_metrics(self.path) if r["step"] <= start_step]
-            self.path.write_text("".join(json.dumps(r) + "\n" for r in kept))
+            write_text(self.path, "".join(json.dumps(r) + "\n" for r in kept))
 
     def wall_seconds(self) -> float:
         """Seconds since the run began, earlier (resumed) parts included."""
@@ -99,7 +100,8 @@ class MetricsLog:
         axes.set(xlabel="step", ylabel="NT-Xent loss", title="pre-training loss")
         axes.grid(alpha=0.3)
         figure.tight_layout()
-        figure.savefig(self.curve, dpi=100)  # Figure without pyplot renders with Agg
+        with atomic_path(self.curve) as tmp:  # Figure without pyplot renders with Agg
+            figure.savefig(tmp, dpi=100, format="png")
 
     def close(self) -> None:
         """Close the bar and the TensorBoard writer."""
