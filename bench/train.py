@@ -22,11 +22,12 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout
 
 from clmr_embed.constants import SAMPLE_RATE, WINDOW_SAMPLES  # noqa: E402
-from training.augment import AugmentChain, AugmentConfig  # noqa: E402
 from training.config import CLMR_CHANNELS, EncoderConfig, ProjectorConfig  # noqa: E402
-from training.pretrain_loop import autocast  # noqa: E402
+from training.pretrain.augment import AugmentChain  # noqa: E402
+from training.pretrain.config import AugmentConfig  # noqa: E402
+from training.pretrain.loop import autocast  # noqa: E402
+from training.pretrain.objectives import SimCLR, nt_xent_loss  # noqa: E402
 from training.samplecnn import Projector, SampleCNN  # noqa: E402
-from training.simclr import SimCLR, nt_xent_loss  # noqa: E402
 
 TINY_CHANNELS = (8, 8, 8, 16, 16, 16, 16, 16, 16, 32, 32)
 

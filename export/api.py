@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
-import os
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,6 +13,7 @@ from torch import nn
 
 from clmr_embed import __version__
 from clmr_embed.artifact import ModelInfo
+from clmr_embed.atomic import atomic_path
 from clmr_embed.constants import SAMPLE_RATE, WINDOW_SAMPLES
 from clmr_embed.digest import file_sha256
 from clmr_embed.errors import CheckpointError, ClmrEmbedError, ConfigError
@@ -22,9 +22,10 @@ from export.onnx import ENCODER_IO, HEAD_IO, TAGGER_IO, GraphIO, example_audio
 from export.onnx import export_module as export_onnx_module
 from export.torchscript import export_torchscript
 from export.verify import BATCHES, Artifact, ParityRow, check_parity
-from training.checkpoint import Checkpoint, load_checkpoint
-from training.official import head_labels, load_head
+from training.checkpoint import Checkpoint
+from training.official import head_labels
 from training.samplecnn import SampleCNN, Tagger, TaggerHead
+from training.weights import load_checkpoint, load_head
 
 UNSPECIFIED_LICENCE = "unspecified (pass --licence when exporting)"
 
@@ -68,6 +69,41 @@ class _Part:
     reference_io: GraphIO  # names of the reference's outputs
 
 
+def run_export(config: ExportConfig) -> ExportReport:
+    """Export a checkpoint's encoder (and tagger + head when there is a head), then check parity.
+
+    Writes `<name>-encoder.onnx` (`audio` (batch, 1, 59049) float32 -> `embedding` (batch, D)),
+    with a head also `<name>-tagger.onnx` (-> `embedding`, `logits`) and `<name>-head.onnx`
+    (`embedding` -> `logits`), plus a TorchScript `.pt` of each. Files appear only after every
+    artifact matched torch within 1e-4 on each batch size of `config.batch_check`.
+
+    Raises:
+        CheckpointError: a checkpoint or head file is missing, unreadable or mismatched.
+        OutputExistsError: an output exists and `config.force` is False.
+        ParityError: an artifact disagrees with torch (nothing is written).
+    """
+    start = time.perf_counter()
+    name = _check_name(config.name or config.checkpoint.stem)
+    ckpt = load_checkpoint(config.checkpoint)
+    head_ckpt = load_head(config.head) if config.head is not None else None
+    if head_ckpt is None and ckpt.head_state is not None:
+        head_ckpt = ckpt
+    encoder, head = _modules(ckpt, head_ckpt, config.checkpoint)
+    info = _info(config, name, ckpt, head_ckpt)
+    head_sha = file_sha256(config.head) if config.head is not None else info.source_sha256
+    parts = _parts(encoder, head, info, head_sha)
+    files = [config.output_dir / f"{name}-{p.kind}{ext}" for p in parts for ext in (".onnx", ".pt")]
+    _refuse_existing(files, config.force)
+    rows = _write_checked(parts, files, config.batch_check)
+    return ExportReport(tuple(files), tuple(rows), time.perf_counter() - start)
+
+
+def _check_name(name: str) -> str:
+    if not name or Path(name).name != name or name.startswith("."):
+        raise ConfigError(f"export name {name!r} must be a plain file name prefix, e.g. 'clmr'")
+    return name
+
+
 def _modules(
     ckpt: Checkpoint, head_ckpt: Checkpoint | None, path: Path
 ) -> tuple[SampleCNN | None, TaggerHead | None]:
@@ -88,7 +124,9 @@ def _modules(
     return encoder, head
 
 
-def _info(config: ExportConfig, ckpt: Checkpoint, head_ckpt: Checkpoint | None) -> ModelInfo:
+def _info(
+    config: ExportConfig, name: str, ckpt: Checkpoint, head_ckpt: Checkpoint | None
+) -> ModelInfo:
     sources = [ckpt.source] + ([head_ckpt.source] if head_ckpt else [])
     head_cfg = head_ckpt.head_config if head_ckpt else None
     labels = (head_ckpt.labels or head_labels(head_cfg.n_labels)) if head_ckpt and head_cfg else []
@@ -100,7 +138,7 @@ def _info(config: ExportConfig, ckpt: Checkpoint, head_ckpt: Checkpoint | None) 
     enc = ckpt.encoder_config
     return ModelInfo(
         kind="tagger",
-        name=config.name or config.checkpoint.stem,
+        name=name,
         sample_rate=enc.sample_rate if enc else SAMPLE_RATE,
         window_samples=enc.window_samples if enc else WINDOW_SAMPLES,
         embedding_dim=enc.embedding_dim if enc else (head_cfg.in_dim if head_cfg else 0),
@@ -132,8 +170,10 @@ def _parts(
         graph = SampleCNN2d(encoder)
         parts.append(_Part("encoder", encoder, graph, audio, ENCODER_IO, plain, ref, ref_io))
         if tagger is not None and head is not None:
-            graph = Tagger(SampleCNN2d(encoder), head).eval()
-            parts.append(_Part("tagger", tagger, graph, audio, TAGGER_IO, info, tagger, TAGGER_IO))
+            tagger_graph = Tagger(SampleCNN2d(encoder), head).eval()
+            parts.append(
+                _Part("tagger", tagger, tagger_graph, audio, TAGGER_IO, info, tagger, TAGGER_IO)
+            )
     if head is not None:
         head_info = dataclasses.replace(info, kind="head", source_sha256=head_sha)
         example = torch.zeros(2, head.config.in_dim)
@@ -141,56 +181,35 @@ def _parts(
     return parts
 
 
-def _check_name(name: str) -> str:
-    if not name or Path(name).name != name or name.startswith("."):
-        raise ConfigError(f"export name {name!r} must be a plain file name prefix, e.g. 'clmr'")
-    return name
+def _refuse_existing(files: list[Path], force: bool) -> None:
+    for path in files:
+        if path.exists() and not force:
+            raise OutputExistsError(f"{path} already exists; pass --force to overwrite it")
 
 
-def run_export(config: ExportConfig) -> ExportReport:
-    """Export a checkpoint's encoder (and tagger + head when there is a head), then check parity.
+def _write_checked(
+    parts: list[_Part], files: list[Path], batches: tuple[int, ...]
+) -> list[ParityRow]:
+    """Write every part to temp files beside its outputs, check parity, then publish them all.
 
-    Writes `<name>-encoder.onnx` (`audio` (batch, 1, 59049) float32 -> `embedding` (batch, D)),
-    with a head also `<name>-tagger.onnx` (-> `embedding`, `logits`) and `<name>-head.onnx`
-    (`embedding` -> `logits`), plus a TorchScript `.pt` of each. Files appear only after every
-    artifact matched torch within 1e-4 on each batch size of `config.batch_check`.
-
-    Raises:
-        CheckpointError: a checkpoint or head file is missing, unreadable or mismatched.
-        OutputExistsError: an output exists and `config.force` is False.
-        ParityError: an artifact disagrees with torch (nothing is written).
+    `files` holds each part's .onnx and .pt, in part order. If any part fails to export or
+    disagrees with torch, every temp file is removed: nothing appears.
     """
-    start = time.perf_counter()
-    name = _check_name(config.name or config.checkpoint.stem)
-    ckpt = load_checkpoint(config.checkpoint)
-    head_ckpt = load_head(config.head) if config.head is not None else None
-    if head_ckpt is None and ckpt.head_state is not None:
-        head_ckpt = ckpt
-    encoder, head = _modules(ckpt, head_ckpt, config.checkpoint)
-    info = dataclasses.replace(_info(config, ckpt, head_ckpt), name=name)
-    head_sha = file_sha256(config.head) if config.head is not None else info.source_sha256
-    parts = _parts(encoder, head, info, head_sha)
-    files = [f"{name}-{part.kind}{suffix}" for part in parts for suffix in (".onnx", ".pt")]
-    for filename in files:
-        if (config.output_dir / filename).exists() and not config.force:
-            raise OutputExistsError(
-                f"{config.output_dir / filename} already exists; pass --force to overwrite it"
-            )
-    config.output_dir.mkdir(parents=True, exist_ok=True)
-    # Write into a hidden folder beside the outputs, so a failed export leaves nothing behind.
-    with tempfile.TemporaryDirectory(prefix=".clmr-export-", dir=config.output_dir) as tmp:
+    with contextlib.ExitStack() as stack:
         artifacts = []
-        for part in parts:
-            onnx_path = Path(tmp) / f"{name}-{part.kind}.onnx"
-            script_path = onnx_path.with_suffix(".pt")
-            export_onnx_module(part.graph, part.example, onnx_path, part.io, part.info)
-            export_torchscript(part.module, part.example, script_path, part.info)
-            shape = tuple(part.example.shape[1:])
-            for path in (onnx_path, script_path):
-                ref_names = part.reference_io.outputs
-                artifacts.append(Artifact(path, part.io, shape, part.reference, ref_names))
-        rows = check_parity(artifacts, config.batch_check)
-        for artifact in artifacts:
-            os.replace(artifact.path, config.output_dir / artifact.path.name)
-    written = tuple(config.output_dir / filename for filename in files)
-    return ExportReport(written, tuple(rows), time.perf_counter() - start)
+        for part, onnx_file, script_file in zip(parts, files[::2], files[1::2], strict=True):
+            onnx_tmp = stack.enter_context(atomic_path(onnx_file))
+            script_tmp = stack.enter_context(atomic_path(script_file))
+            export_onnx_module(part.graph, part.example, onnx_tmp, part.io, part.info)
+            export_torchscript(part.module, part.example, script_tmp, part.info)
+            artifacts += [
+                _artifact(part, onnx_tmp, onnx_file),
+                _artifact(part, script_tmp, script_file),
+            ]
+        return check_parity(artifacts, batches)
+
+
+def _artifact(part: _Part, written: Path, output: Path) -> Artifact:
+    shape = tuple(part.example.shape[1:])
+    outputs = part.reference_io.outputs
+    return Artifact(written, part.io, shape, part.reference, outputs, name=output.name)

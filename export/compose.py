@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
@@ -13,10 +12,11 @@ import onnx.version_converter
 
 from clmr_embed import __version__
 from clmr_embed.artifact import ModelInfo, parse_metadata
+from clmr_embed.atomic import atomic_path
 from clmr_embed.errors import CheckpointError, ModelArtifactError
 from export.onnx import export_head
 from training.checkpoint import Checkpoint
-from training.linear_eval import head_task
+from training.linear.probe import head_task
 from training.samplecnn import TaggerHead
 
 HEAD_PREFIX = "head/"  # prefix of the head's graph names, so no name can clash with the encoder's
@@ -138,14 +138,6 @@ def compose_tagger(
     onnx.helper.set_model_props(merged, info.to_metadata())
     merged.doc_string = info.description
     onnx.checker.check_model(merged, full_check=True)
-    output = Path(output)
-    output.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{output.name}.", dir=output.parent)
-    os.close(fd)
-    try:
-        onnx.save_model(merged, tmp)
-        os.replace(tmp, output)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return output
+    with atomic_path(Path(output)) as tmp:
+        onnx.save_model(merged, str(tmp))
+    return Path(output)

@@ -14,6 +14,7 @@ import torch
 
 from clmr_embed import __version__
 from clmr_embed.artifact import ModelInfo
+from clmr_embed.atomic import atomic_path
 from clmr_embed.constants import MTAT_TAGS
 from export.onnx import TAGGER_IO, export_tagger
 from export.verify import Artifact, ParityRow, check_parity
@@ -71,11 +72,11 @@ def write_placeholder(output: Path) -> list[ParityRow]:
         trained=False,
         description=DESCRIPTION,
     )
-    output.parent.mkdir(parents=True, exist_ok=True)
-    export_tagger(encoder, head, output, info)
     reference = Tagger(encoder, head).eval()
     shape = (1, encoder.config.window_samples)
-    return check_parity([Artifact(output, TAGGER_IO, shape, reference)])
+    with atomic_path(output) as tmp:  # published only once it matches torch
+        export_tagger(encoder, head, tmp, info)
+        return check_parity([Artifact(tmp, TAGGER_IO, shape, reference, name=output.name)])
 
 
 def main(argv: list[str] | None = None) -> list[ParityRow]:

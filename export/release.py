@@ -6,6 +6,7 @@ import os
 import tempfile
 from pathlib import Path
 
+from clmr_embed.atomic import atomic_path
 from clmr_embed.registry import ModelEntry, cache_dir, cached_path, download_assets
 from export.api import ExportConfig, run_export
 
@@ -34,5 +35,6 @@ def fetch_and_convert(entry: ModelEntry) -> Path:
             licence=entry.licence,
         )
         run_export(config)
-        os.replace(Path(tmp) / f"{entry.name}-tagger.onnx", target)
+        with atomic_path(target) as installed:
+            os.replace(Path(tmp) / f"{entry.name}-tagger.onnx", installed)
     return target

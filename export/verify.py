@@ -44,11 +44,17 @@ class ParityRow:
 class Artifact:
     """An exported file and the torch module whose outputs it must reproduce."""
 
-    path: Path  # .onnx (run by onnxruntime) or .pt (run by torch.jit.load)
+    path: Path  # the file to run (may be a temporary file not yet published)
     io: GraphIO  # the file's input and output names
     input_shape: tuple[int, ...]  # one example without the batch axis, e.g. (1, 59049)
     reference: nn.Module  # torch module (eval mode) giving the expected outputs
     reference_outputs: tuple[str, ...] = ()  # names of its outputs, in order; () = io.outputs
+    name: str = ""  # its published file name: .onnx (onnxruntime) or .pt (TorchScript); "" = path's
+
+    @property
+    def file_name(self) -> str:
+        """The name the parity rows show, whose suffix picks the backend."""
+        return self.name or self.path.name
 
 
 def random_input(name: str, batch: int, shape: tuple[int, ...]) -> npt.NDArray[np.float32]:
@@ -111,7 +117,7 @@ def check_parity(
     rows: list[ParityRow] = []
     expected: dict[tuple[int, int], Arrays] = {}  # (id(reference), batch) -> torch outputs
     for artifact in artifacts:
-        onnx_file = artifact.path.suffix == ".onnx"
+        onnx_file = Path(artifact.file_name).suffix == ".onnx"
         make = _onnx_runner if onnx_file else _torchscript_runner
         run = make(artifact.path, artifact.io)
         for batch in batches:
@@ -125,7 +131,7 @@ def check_parity(
             diff = _max_diff(run(inputs), expected[key], artifact.io.outputs)
             scale = max(float(np.max(np.abs(expected[key][n]))) for n in artifact.io.outputs)
             backend = "onnxruntime" if onnx_file else "torchscript"
-            rows.append(ParityRow(artifact.path.name, backend, batch, diff, scale))
+            rows.append(ParityRow(artifact.file_name, backend, batch, diff, scale))
     bad = [row for row in rows if not row.max_abs_diff <= row.allowed(tolerance)]
     if bad:
         row = bad[0]

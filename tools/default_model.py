@@ -11,7 +11,7 @@
 4. scores it: agreement with the teacher on the held-out albums, excerpt retrieval on the demo
    songs against the random-init encoders (tools.model_eval);
 5. with --install: copies the tagger to clmr_embed/models/clmr-free.onnx, rewrites the golden
-   embedding of tests/runtime/golden.py, and writes docs/models.json (the model card's figures).
+   embedding (tools.golden), and writes docs/models.json (the model card's figures).
 """
 
 from __future__ import annotations
@@ -19,19 +19,23 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
-import tempfile
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
-from clmr_embed.cli.linear import LinearOptions, run_linear
+from clmr_embed.atomic import atomic_path, write_text
 from clmr_embed.digest import file_sha256
 from export.api import ExportConfig, run_export
+from export.linear import LinearExport
 from export.placeholder import write_placeholder
 from tools.golden import write_golden
 from tools.model_eval import DEMO_SONGS, agreement, retrieval
-from training.baselines import audio_windows, random_encoder_checkpoint
-from training.checkpoint import Checkpoint, load_checkpoint, save_checkpoint, weights_only
+from training.checkpoint import Checkpoint, save_checkpoint, weights_only
+from training.linear.baselines import audio_windows, random_encoder_checkpoint
+from training.linear.config import LinearEvalConfig, LinearRunConfig
+from training.linear.run import LinearResult, run_linear
+from training.weights import load_checkpoint
 
 ROOT = Path(__file__).resolve().parents[1]
 NAME = "clmr-free"
@@ -67,11 +71,15 @@ def describe(ckpt: Checkpoint) -> str:
     )
 
 
-def train_head(encoder: Path, labels: Path, run_dir: Path) -> tuple[Path, dict]:
-    """`clmr-embed train linear --split given` on the teacher manifest; returns head.pt, summary."""
-    options = LinearOptions(encoder=str(encoder), labels=labels, output_dir=run_dir, split="given")
-    summary = run_linear(options)
-    return run_dir / "head.pt", summary
+def train_head(encoder: Path, labels: Path, run_dir: Path) -> tuple[Path, LinearResult]:
+    """`clmr-embed train linear --split given` on the teacher manifest; returns head.pt, result."""
+    config = LinearRunConfig(
+        encoder=str(encoder),
+        labels=labels,
+        output_dir=run_dir,
+        probe=LinearEvalConfig(split="given"),
+    )
+    return run_dir / "head.pt", run_linear(config, LinearExport())
 
 
 def export_tagger(encoder: Path, head: Path, out_dir: Path, description: str) -> Path:
@@ -101,7 +109,7 @@ def baselines(out_dir: Path, demo: Path) -> dict[str, Path]:
     return {"random_init": placeholder, "random_init_bn": out_dir / "random-bn-encoder.onnx"}
 
 
-def build(args: argparse.Namespace) -> dict:
+def build(args: argparse.Namespace) -> dict[str, Any]:
     """Steps 1-4; returns the figures."""
     start = time.perf_counter()
     run_dir: Path = args.run_dir
@@ -119,23 +127,21 @@ def build(args: argparse.Namespace) -> dict:
         "pretrain_steps": slim.step,
         "pretrain_config": slim.train_config,
         "pretrain_run_state": slim.extra.get("run_state"),
-        "head_training": linear["results"],
+        "head_training": linear.to_dict()["results"],
         "agreement": agreement(tagger, args.labels),
         "retrieval": retrieval(models, args.demo),
         "build_seconds": round(time.perf_counter() - start, 1),
     }
-    (run_dir / "figures.json").write_text(json.dumps(figures, indent=2))
+    write_text(run_dir / "figures.json", json.dumps(figures, indent=2))
     return figures
 
 
-def install(run_dir: Path, figures: dict) -> None:
+def install(run_dir: Path, figures: dict[str, Any]) -> None:
     """Step 5: ship the tagger, refresh the golden embedding, record the figures."""
-    with tempfile.NamedTemporaryFile(dir=BUNDLED.parent, delete=False) as tmp:
-        shutil.copyfile(run_dir / "export" / f"{NAME}-tagger.onnx", tmp.name)
-    Path(tmp.name).chmod(0o644)  # package data: NamedTemporaryFile's 0600 would hide it from users
-    Path(tmp.name).replace(BUNDLED)
+    with atomic_path(BUNDLED) as tmp:  # package data: the umask's mode, readable by users
+        shutil.copyfile(run_dir / "export" / f"{NAME}-tagger.onnx", tmp)
     print(f"installed {BUNDLED} and {write_golden(BUNDLED)}")
-    FIGURES.write_text(json.dumps(figures, indent=2) + "\n")
+    write_text(FIGURES, json.dumps(figures, indent=2) + "\n")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -22,8 +22,8 @@ from pathlib import Path
 from clmr_embed.atomic import write_text
 from clmr_embed.constants import SAMPLE_RATE, WINDOW_SAMPLES
 from tools.unseen_probe import holdout_packages
-from training.cache import build_cache
-from training.targets import GridSpec, TargetJob, build_targets
+from training.pretrain.cache import build_cache
+from training.pretrain.targets import GridSpec, TargetJob, build_targets
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
+from clmr_embed.atomic import write_text
 from clmr_embed.digest import file_sha256
 
 # Read by tests/clmr_embed (the bundled model must still produce it); written here, never by tests.
@@ -44,7 +45,7 @@ def write_golden(model: Path) -> Path:
         "signal": "tools.golden.golden_signal()",
         "embedding": [float(f"{v:.7g}") for v in vector],
     }
-    GOLDEN_FILE.write_text(json.dumps(payload, indent=0) + "\n")
+    write_text(GOLDEN_FILE, json.dumps(payload, indent=0) + "\n")
     return GOLDEN_FILE
 
 

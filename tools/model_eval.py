@@ -10,8 +10,8 @@ import numpy.typing as npt
 from tqdm import tqdm
 
 from clmr_embed.embed import Embedder
-from training.labels import read_labels
-from training.metrics import tagwise
+from training.linear.labels import read_labels
+from training.linear.metrics import tagwise
 from training.retrieval import excerpt_retrieval
 
 TOP_K = 5  # a track's teacher tags: its TOP_K highest-scoring tags (musicnn's own tag lists)

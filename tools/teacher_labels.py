@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import importlib.util
 import json
 import math
 import os
@@ -13,12 +12,12 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from types import ModuleType
 
 import numpy as np
 import numpy.typing as npt
 from tqdm import tqdm
 
+from clmr_embed.atomic import atomic_path, write_text
 from clmr_embed.audio import load_audio, preprocessing_info, probe, resample
 from clmr_embed.constants import MTAT_TAGS
 from clmr_embed.digest import file_sha256
@@ -27,89 +26,19 @@ from clmr_embed.errors import (
     ClmrEmbedError,
     ConfigError,
     DataError,
-    MissingDependencyError,
-    ModelArtifactError,
 )
 from clmr_embed.scan import find_audio_files
+from training.pretrain.teacher import (
+    HOP,
+    PATCH_FRAMES,
+    PATCH_SECONDS,
+    TEACHER_RATE,
+    WEIGHT_FILES,
+    Teacher,
+)
 
-TEACHER_RATE = 16000  # Hz; musicnn's SR
-HOP = 256  # STFT hop in samples (musicnn FFT_HOP)
-PATCH_FRAMES = 187  # frames per patch: librosa.time_to_frames(3 s) + 1
-PATCH_SECONDS = PATCH_FRAMES * HOP / TEACHER_RATE  # 2.992 s, the span one taggram row scores
-PATCHES_PER_RUN = 8  # per ONNX run (~24 s): ~45 MB of activations a patch; speed peaks near 8
 SILENCE_PEAK = 1e-4  # files whose peak is below this (-80 dBFS) are skipped: musicnn tags silence
-WEIGHT_FILES = ("musicnn_mtt.onnx", "musicnn_frontend.py", "musicnn_mtt_reference.npz")
 TARGET_RULE = "track mean of the per-patch teacher sigmoids (musicnn.tagger's track tags)"
-
-
-def load_frontend(weights: Path) -> ModuleType:
-    """Import `musicnn_frontend.py` from the weights folder (never vendored into this repo)."""
-    file = Path(weights) / "musicnn_frontend.py"
-    spec = importlib.util.spec_from_file_location("musicnn_frontend", file)
-    if spec is None or spec.loader is None or not file.is_file():
-        raise ModelArtifactError(f"{file} not found; pass --weights the folder holding it")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-class Teacher:
-    """musicnn MTT_musicnn as ONNX plus its numpy front end: 16 kHz mono audio -> taggram."""
-
-    def __init__(self, weights: Path, threads: int = 0) -> None:
-        """Load the three teacher files from `weights`; `threads` 0 lets onnxruntime choose."""
-        try:
-            import onnxruntime as ort
-        except ImportError:
-            raise MissingDependencyError(
-                "onnxruntime is not installed; pip install 'clmr-embed[cpu]'"
-            ) from None
-        weights = Path(weights)
-        missing = [n for n in WEIGHT_FILES if not (weights / n).is_file()]
-        if missing:
-            raise ModelArtifactError(f"{weights} lacks {', '.join(missing)}; see docs/teacher.md")
-        self.onnx_path = weights / "musicnn_mtt.onnx"
-        self.frontend = load_frontend(weights)
-        with np.load(weights / "musicnn_mtt_reference.npz") as ref:
-            self.mel_basis = np.asarray(ref["mel_basis"], dtype=np.float32)  # [96, 257]
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = threads
-        options.inter_op_num_threads = 1
-        self.session = ort.InferenceSession(
-            str(self.onnx_path), options, providers=["CPUExecutionProvider"]
-        )
-        self.metadata = dict(self.session.get_modelmeta().custom_metadata_map)
-        self.tags = tuple(json.loads(self.metadata.get("tags", "[]")))
-        if self.tags != MTAT_TAGS:
-            raise ModelArtifactError(
-                f"{self.onnx_path}: its tags metadata is not the MTAT top-50 order; use musicnn_mtt"
-            )
-
-    def taggram(self, audio_16k: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
-        """Per-patch tag probabilities of mono float32 [n] audio at 16 kHz.
-
-        Returns:
-            float32 [n_patches, 50], one row per non-overlapping 187-frame (2.992 s) patch; the
-            trailing partial patch is dropped, so audio under one patch gives [0, 50].
-        """
-        n_patches = (1 + len(audio_16k) // HOP) // PATCH_FRAMES
-        rows = [np.zeros((0, len(self.tags)), np.float32)]
-        for p0 in range(0, n_patches, PATCHES_PER_RUN):
-            x = self._patches(audio_16k, p0, min(p0 + PATCHES_PER_RUN, n_patches))
-            rows.append(self.session.run(["taggram"], {"logmel": x})[0])
-        return np.concatenate(rows).astype(np.float32, copy=False)
-
-    def _patches(self, audio: npt.NDArray[np.float32], p0: int, p1: int) -> np.ndarray:
-        """Log-mel patches p0..p1-1, from just the audio they see (bit-equal to the whole track).
-
-        Frame t covers audio[t*HOP - HOP : t*HOP + HOP]; starting the segment one hop early keeps
-        the real left context of the first frame (the front end zero-pads a segment's edges).
-        """
-        lo = p0 * PATCH_FRAMES * HOP - HOP
-        segment = audio[max(lo, 0) : p1 * PATCH_FRAMES * HOP + HOP]
-        frames = self.frontend.logmel(segment, self.mel_basis)
-        first = 1 if lo >= 0 else 0
-        return self.frontend.patches(frames[first : first + (p1 - p0) * PATCH_FRAMES])
 
 
 def load_audio_16k(path: Path, backend: str = "av") -> npt.NDArray[np.float32]:
@@ -223,8 +152,8 @@ def score_files(
 
 
 def write_manifest(out: Path, scored: Sequence[Scored], splits: dict[str, str]) -> None:
-    """Write CSV `path,split,group,<50 tags>`; training.labels.read_labels reads it as soft."""
-    with open(out, "w", newline="", encoding="utf-8") as handle:
+    """Write CSV `path,split,group,<50 tags>` atomically; read_labels reads it as soft targets."""
+    with atomic_path(out) as tmp, open(tmp, "w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle)
         writer.writerow(["path", "split", "group", *MTAT_TAGS])
         for s in scored:
@@ -279,7 +208,7 @@ def run(args: argparse.Namespace) -> dict:
     info["counts"]["skipped"] = len(skipped)
     info["skipped"] = skipped
     info["seconds_elapsed"] = round(time.perf_counter() - started, 2)
-    Path(f"{out}.json").write_text(json.dumps(info, indent=2) + "\n", encoding="utf-8")
+    write_text(Path(f"{out}.json"), json.dumps(info, indent=2) + "\n")
     return info
 
 

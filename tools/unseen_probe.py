@@ -26,11 +26,11 @@ from clmr_embed.constants import SAMPLE_RATE, WINDOW_SAMPLES
 from clmr_embed.embed import Embedder
 from clmr_embed.errors import ClmrEmbedError
 from clmr_embed.windowing import frame
-from training.baselines import mfcc_window_features, random_encoder_checkpoint
-from training.checkpoint import load_checkpoint
+from training.linear.baselines import mfcc_window_features, random_encoder_checkpoint
+from training.pretrain.teacher import TEACHER_RATE, Teacher, centred_patches
 from training.retrieval import pair_mrr
 from training.samplecnn import SampleCNN
-from training.teacher import TEACHER_RATE, Teacher, centred_patches
+from training.weights import load_checkpoint
 
 HOLDOUT = Path(__file__).resolve().parents[1] / "configs" / "free-music-holdout.txt"
 EXCERPT_SECONDS = 20.0

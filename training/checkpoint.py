@@ -1,11 +1,9 @@
-"""clmr-embed's self-describing checkpoint format: save atomically, load without key surgery."""
+"""clmr-embed's self-describing checkpoint format: saved atomically, read without key surgery."""
 
 from __future__ import annotations
 
 import dataclasses
-import os
 import pickle
-import tempfile
 import types
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -14,6 +12,7 @@ from typing import Any
 import torch
 
 from clmr_embed import __version__
+from clmr_embed.atomic import atomic_path
 from clmr_embed.errors import CheckpointError
 from training.config import (
     EncoderConfig,
@@ -48,7 +47,7 @@ class Checkpoint:
 
 
 def save_checkpoint(path: Path, ckpt: Checkpoint) -> None:
-    """Write `ckpt` to `path` atomically (temp file in the same folder, then rename)."""
+    """Write `ckpt` to `path` atomically (clmr_embed.atomic: temp file, fsync, rename)."""
     payload = {
         "format": FORMAT_NAME,
         "format_version": FORMAT_VERSION,
@@ -68,21 +67,8 @@ def save_checkpoint(path: Path, ckpt: Checkpoint) -> None:
         "extra": ckpt.extra,
         "source": ckpt.source,
     }
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(tmp, 0o666 & ~umask)  # mkstemp's 0600 would make checkpoints private to one user
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            torch.save(payload, handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_path(Path(path)) as tmp:  # the umask's mode, not mkstemp's private 0600
+        torch.save(payload, tmp)
 
 
 class _Stub(dict):
@@ -165,16 +151,6 @@ def checkpoint_from_payload(payload: dict[str, Any], path: Path) -> Checkpoint:
     )
 
 
-def load_checkpoint(path: Path) -> Checkpoint:
-    """Load a clmr-embed checkpoint, or import an official CLMR layout (see training.official)."""
-    payload = read_torch_file(path)
-    if is_clmr_embed_payload(payload):
-        return checkpoint_from_payload(payload, Path(path))
-    from training.official import import_official  # local: keeps the fast path light
-
-    return import_official(payload, Path(path))
-
-
 def weights_only(ckpt: Checkpoint, **extra: Any) -> Checkpoint:
     """`ckpt` without its optimiser and RNG state: weights, configs, labels, step (~1/3 the size).
 
@@ -182,26 +158,3 @@ def weights_only(ckpt: Checkpoint, **extra: Any) -> Checkpoint:
     resume one exactly. `extra` replaces the run state, e.g. with a note of where it came from.
     """
     return dataclasses.replace(ckpt, optimizer_state=None, extra=dict(extra))
-
-
-def load_weights(path: Path, encoder: torch.nn.Module, projector: torch.nn.Module | None) -> None:
-    """Initialise `encoder` (and `projector`, when the file has one) from a checkpoint's weights.
-
-    Raises:
-        CheckpointError: the file has no encoder, or its shapes differ from the model's.
-    """
-    ckpt = load_checkpoint(path)
-    if ckpt.encoder_state is None:
-        raise CheckpointError(f"{path} holds no encoder weights; pass a pre-training checkpoint")
-    pairs = [(encoder, ckpt.encoder_state, "encoder")]
-    if projector is not None and ckpt.projector_state is not None:
-        pairs.append((projector, ckpt.projector_state, "projector"))
-    for module, state, part in pairs:
-        try:
-            module.load_state_dict(state, strict=True)
-        except RuntimeError as exc:
-            first = str(exc).strip().splitlines()[-1].strip()[:160]
-            raise CheckpointError(
-                f"{path}: its {part} does not fit this config ({first}); "
-                "set encoder_channels/projection_* to the checkpoint's shape"
-            ) from None

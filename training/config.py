@@ -1,4 +1,4 @@
-"""Frozen configuration dataclasses for the encoder and heads, stored inside checkpoints."""
+"""The shared model configs (encoder, projector, head) and the one dict/TOML round trip."""
 
 from __future__ import annotations
 
@@ -75,10 +75,19 @@ def config_from_dict(cls: type[T], data: dict[str, Any]) -> T:
 
 
 def config_to_dict(config: Any) -> dict[str, Any]:
-    """A plain dict (lists, not tuples) of a config dataclass, for checkpoints and TOML."""
-    return {
-        k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(config).items()
-    }
+    """A plain dict of a config dataclass (nested configs as dicts, tuples as lists).
+
+    What checkpoints store and what TOML writes; `config_from_dict` reads it back.
+    """
+    return _plain(dataclasses.asdict(config))
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    return value
 
 
 def load_toml(path: Path) -> dict[str, Any]:

@@ -16,9 +16,9 @@ import torch
 from torch import nn
 
 from clmr_embed.errors import CheckpointError, ConfigError
-from training.checkpoint import load_checkpoint
 from training.config import EncoderConfig
 from training.samplecnn import SampleCNN
+from training.weights import load_checkpoint
 
 MIN_SAMPLES = 729  # the thesis's input: 3^6 samples (one frame of layer 6)
 

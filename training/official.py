@@ -13,7 +13,7 @@ from torch import nn
 
 from clmr_embed.constants import MTAT_TAGS
 from clmr_embed.errors import CheckpointError
-from training.checkpoint import Checkpoint, StateDict, load_checkpoint
+from training.checkpoint import Checkpoint, StateDict
 from training.config import CLMR_CHANNELS, EncoderConfig, HeadConfig, ProjectorConfig
 from training.samplecnn import Projector, SampleCNN, TaggerHead
 
@@ -292,20 +292,3 @@ def import_official(payload: Any, path: Path) -> Checkpoint:
         return ckpt
     state = _tensor_dict(payload, path)
     return _import_state(state, _detect(state, path), path)
-
-
-def load_head(path: Path) -> Checkpoint:
-    """Load only the classifier head of a file (official finetuner head or any checkpoint).
-
-    Raises:
-        CheckpointError: the file is not a checkpoint or holds no head.
-    """
-    ckpt = load_checkpoint(path)
-    if ckpt.head_state is None or ckpt.head_config is None:
-        raise CheckpointError(
-            f"{path} holds no classifier head; pass a head file such as finetuner_checkpoint_200.pt"
-        )
-    labels = ckpt.labels or head_labels(ckpt.head_config.n_labels)
-    return Checkpoint(
-        head_config=ckpt.head_config, head_state=ckpt.head_state, labels=labels, source=ckpt.source
-    )

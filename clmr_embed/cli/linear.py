@@ -1,141 +1,74 @@
-"""`clmr-embed train linear`: features through the runtime's store, heads, report, tagger export.
-
-Part of the CLI: training and export are imported inside `run_linear` only (see cli_train).
-"""
+"""`clmr-embed train linear`: options in, training.linear.run.run_linear, its result rendered."""
 
 from __future__ import annotations
 
-import hashlib
 import json
-from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Annotated
 
-BASELINES = ("mfcc", "random")
+import typer
+from rich.markup import escape
 
+from clmr_embed.cli.options import handle_errors, require
 
-@dataclass(frozen=True)
-class LinearOptions:
-    """What `train linear` was asked to do."""
+if TYPE_CHECKING:  # annotations only: torch must not load before `require` has checked it
+    from training.linear.run import LinearResult
 
-    encoder: str  # checkpoint (.pt/.ckpt), ONNX file, "mfcc" or "random"
-    labels: Path  # manifest, class folders, or an MTAT folder
-    output_dir: Path  # run folder: report, head, tagger
-    mlp: bool = False  # one hidden layer instead of a linear head
-    fractions: tuple[float, ...] = (1.0,)  # label fractions to run
-    folds: int = 5  # k of the grouped k-fold when no split is given
-    split: str = "auto"  # "auto", "given" or "kfold"
-    repeats: int = 1  # k-fold repetitions
-    seed: int = 0  # seeds splits, heads and the random baseline
-    name: str | None = None  # tagger name (default: the run folder's name)
+# Summary entries that count labels and clips rather than score them: not shown per fraction.
+COUNTS = ("labels_scored", "labels_skipped", "clips_skipped")
 
 
-def _feature_store(model_sha: str, root: Path) -> Path:
-    """Where features of `root` under a model are cached, shared by every run."""
-    from clmr_embed.registry import cache_dir
+@handle_errors
+def linear_command(
+    encoder: Annotated[
+        str, typer.Option(help="Encoder: checkpoint (.pt/.ckpt), .onnx file, mfcc or random.")
+    ],
+    labels: Annotated[Path, typer.Option(help="Manifest CSV/TSV, class folders, or MTAT folder.")],
+    output_dir: Annotated[Path, typer.Option(help="Run folder: report, head, tagger.")],
+    mlp: Annotated[
+        bool, typer.Option(help="One hidden layer (512, ReLU) instead of linear.")
+    ] = False,
+    label_fraction: Annotated[
+        list[float] | None, typer.Option(help="Share of training labels; repeat for several.")
+    ] = None,
+    folds: Annotated[int, typer.Option(min=2, help="k of the grouped k-fold.")] = 5,
+    repeats: Annotated[int, typer.Option(min=1, help="k-fold repetitions.")] = 1,
+    split: Annotated[str, typer.Option(help="auto (given if present), given or kfold.")] = "auto",
+    seed: Annotated[int, typer.Option(help="Seed of splits, heads and baselines.")] = 0,
+    name: Annotated[str | None, typer.Option(help="Tagger name (default: run folder).")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Summary as JSON on stdout.")] = False,
+) -> None:
+    """Linear evaluation on frozen embeddings: metrics, report, head and a tagger ONNX."""
+    require("export", "train linear")
+    from export.linear import LinearExport
+    from training.linear.config import LinearEvalConfig, LinearRunConfig
+    from training.linear.run import run_linear
 
-    key = hashlib.sha1(f"{model_sha}:{root.resolve()}".encode()).hexdigest()[:16]
-    return cache_dir() / "features" / f"{key}.h5"
-
-
-def _encoder_onnx(options: LinearOptions, data: Any, run_dir: Path) -> Path:
-    """The encoder as an ONNX file: given, exported from a checkpoint, or the random baseline."""
-    from clmr_embed.digest import file_sha256
-    from export.api import ExportConfig, run_export
-
-    spec = options.encoder
-    if spec.endswith(".onnx"):
-        return Path(spec)
-    checkpoint = Path(spec)
-    if spec == "random":
-        from training.baselines import audio_windows, random_encoder_checkpoint
-        from training.checkpoint import save_checkpoint
-
-        ckpt = random_encoder_checkpoint(audio_windows(data.paths, per_file=4), seed=options.seed)
-        checkpoint = run_dir / "random-encoder.pt"
-        save_checkpoint(checkpoint, ckpt)
-    digest = file_sha256(checkpoint)[:12]
-    folder = run_dir / "encoder" / digest
-    name = "random" if spec == "random" else checkpoint.stem
-    onnx_file = folder / f"{name}-encoder.onnx"
-    if not onnx_file.is_file():
-        run_export(ExportConfig(checkpoint=checkpoint, output_dir=folder, name=name, force=True))
-    return onnx_file
-
-
-def _features(options: LinearOptions, data: Any, run_dir: Path) -> tuple[Any, Path | None, Any]:
-    """Per-clip window features, the encoder ONNX and the extract summary (None, None for MFCC)."""
-    if options.encoder == "mfcc":
-        from training.baselines import mfcc_features
-
-        return mfcc_features(data.paths), None, None
-    from clmr_embed.digest import file_sha256
-    from clmr_embed.extract import ExtractConfig, run_extract
-    from training.features import features_from_store
-
-    encoder = _encoder_onnx(options, data, run_dir)
-    store = _feature_store(file_sha256(encoder), data.root)
-    store.parent.mkdir(parents=True, exist_ok=True)
-    summary = run_extract(ExtractConfig(inputs=(data.root,), output=store, model=str(encoder)))
-    return features_from_store(store, data.relpaths), encoder, summary
-
-
-def run_linear(options: LinearOptions) -> dict[str, Any]:
-    """Run the probe for every label fraction; write report, head and tagger. Returns a summary."""
-    from training.checkpoint import save_checkpoint
-    from training.labels import keep_existing, read_labels
-    from training.linear_eval import LinearEvalConfig, run_linear_eval
-    from training.report import write_report
-
-    run_dir = options.output_dir
-    run_dir.mkdir(parents=True, exist_ok=True)
-    data, dropped = keep_existing(read_labels(options.labels))
-    features, encoder, extracted = _features(options, data, run_dir)
-    base = LinearEvalConfig(
-        mlp=options.mlp,
-        folds=options.folds,
-        split=options.split,
-        repeats=options.repeats,
-        seed=options.seed,
+    probe = LinearEvalConfig(mlp=mlp, folds=folds, split=split, repeats=repeats, seed=seed)
+    config = LinearRunConfig(
+        encoder=encoder,
+        labels=labels,
+        output_dir=output_dir,
+        probe=probe,
+        fractions=tuple(label_fraction or (1.0,)),
+        name=name,
     )
-    results = [
-        run_linear_eval(features, data, replace(base, label_fraction=fraction))
-        for fraction in options.fractions
-    ]
-    notes = {
-        "encoder": options.encoder,
-        "labels": str(options.labels),
-        "items": f"{len(data)} ({dropped} listed without audio were dropped)",
-        "head": "MLP (512 ReLU)" if options.mlp else "linear",
-    }
-    files = write_report(
-        run_dir, results, title=f"Linear evaluation: {options.encoder}", notes=notes
-    )
-    head = results[0].checkpoint
-    save_checkpoint(run_dir / "head.pt", head)
-    files.append(run_dir / "head.pt")
-    if encoder is not None:
-        from export.compose import compose_tagger
+    result = run_linear(config, LinearExport())
+    if as_json:
+        typer.echo(json.dumps(result.to_dict()))
+        return
+    render(result, output_dir)
 
-        name = options.name or run_dir.name
-        tagger = run_dir / f"{name}-tagger.onnx"
-        compose_tagger(encoder, head, tagger, results[0].labels, head.head_config.task, name)
-        files.append(tagger)
-    summary = {
-        "encoder": options.encoder,
-        "items": len(data),
-        "task": results[0].task,
-        "results": [
-            {"label_fraction": r.config.label_fraction, **r.to_dict()["summary"]} for r in results
-        ],
-        "files": [str(f) for f in files],
-    }
-    if extracted is not None:
-        summary["features"] = {
-            "store": extracted.store,
-            "embedded": extracted.embedded,
-            "unchanged": extracted.unchanged,
-            "failed": [{"path": p, "reason": r} for p, r in extracted.failed],
-        }
-    (run_dir / "summary.json").write_text(json.dumps(summary, indent=2))
-    return summary
+
+def render(result: LinearResult, output_dir: Path) -> None:
+    """One line of mean ± std scores per label fraction on stdout; where the files are on stderr."""
+    from clmr_embed.cli.render import err, out
+
+    for run in result.results:
+        shown = ", ".join(
+            f"{metric} {mean:.3f}±{std:.3f}"
+            for metric, (mean, std) in run.summary.items()
+            if metric not in COUNTS
+        )
+        out.print(f"label fraction {run.config.label_fraction:g}: {shown}")
+    err.print(f"[green]done:[/] report and tagger in {escape(str(output_dir))}")

@@ -1,5 +1,9 @@
 """compose_tagger: tiny encoder ONNX + trained head -> one tagger ONNX, run by onnxruntime."""
 
+import os
+import stat
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -148,3 +152,15 @@ def test_encoder_of_an_older_opset(tmp_path):
     want = embedding @ head.head_state["0.weight"].numpy().T + head.head_state["0.bias"].numpy()
     np.testing.assert_allclose(logits, want, atol=1e-5)
     assert parse_metadata(session.get_modelmeta().custom_metadata_map, out).sample_rate == 16000
+
+
+def test_tagger_gets_the_umask_mode_not_a_private_one(tiny_encoder: Path, tmp_path: Path) -> None:
+    head = TaggerHead(HeadConfig(16, 3))  # the tiny encoder's 16-d embeddings, its 3 labels
+    ckpt = Checkpoint(head_config=head.config, head_state=head.state_dict(), source="unit test")
+    previous = os.umask(0o002)  # group-writable: neither mkstemp's 0600 nor the usual 0644
+    try:
+        out = compose_tagger(tiny_encoder, ckpt, tmp_path / "t.onnx", ["a", "b", "c"], "soft", "t")
+    finally:
+        os.umask(previous)
+    assert stat.S_IMODE(out.stat().st_mode) == 0o666 & ~0o002
+    assert [p.name for p in tmp_path.iterdir()] == ["t.onnx"]  # no temp file left behind

@@ -10,7 +10,8 @@ import soundfile as sf
 from clmr_embed.constants import MTAT_TAGS
 from clmr_embed.errors import ConfigError, ModelArtifactError
 from tools import teacher_labels as tl
-from training.labels import read_labels
+from training.linear.labels import read_labels
+from training.pretrain import teacher as teacher_module
 
 SHARED = Path(__file__).resolve().parents[2].parent / "shared"
 WEIGHTS = SHARED / "weights"
@@ -34,7 +35,9 @@ def reference() -> dict[str, np.ndarray]:
 
 @needs_teacher
 def test_reference_patches_and_taggram(teacher, reference, monkeypatch):
-    monkeypatch.setattr(tl, "PATCHES_PER_RUN", 3)  # several runs: the segment seams are exercised
+    monkeypatch.setattr(
+        teacher_module, "PATCHES_PER_RUN", 3
+    )  # several runs: the segment seams are exercised
     for k in range(2):
         audio = reference["audio_16k"][k]
         # Patches 3..6 from their own audio segment equal musicnn's patches bit for bit.

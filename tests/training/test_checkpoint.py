@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import stat
 import sys
 import types
 from pathlib import Path
@@ -11,9 +13,10 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from clmr_embed.errors import CheckpointError  # noqa: E402
-from training.checkpoint import Checkpoint, load_checkpoint, save_checkpoint  # noqa: E402
+from training.checkpoint import Checkpoint, save_checkpoint  # noqa: E402
 from training.config import EncoderConfig  # noqa: E402
 from training.samplecnn import SampleCNN  # noqa: E402
+from training.weights import load_checkpoint  # noqa: E402
 
 SMALL = EncoderConfig(channels=(8, 8, 8, 16, 16, 16, 16, 16, 16, 32, 32))
 
@@ -50,3 +53,12 @@ def test_not_a_checkpoint(tmp_path: Path) -> None:
     path.write_text("hello")
     with pytest.raises(CheckpointError, match="notes.pt"):
         load_checkpoint(path)
+
+
+def test_checkpoint_gets_the_umask_mode_not_a_private_one(tmp_path: Path) -> None:
+    previous = os.umask(0o002)  # group-writable: neither mkstemp's 0600 nor the usual 0644
+    try:
+        save_checkpoint(tmp_path / "latest.pt", Checkpoint(encoder_config=SMALL, step=1))
+    finally:
+        os.umask(previous)
+    assert stat.S_IMODE((tmp_path / "latest.pt").stat().st_mode) == 0o666 & ~0o002

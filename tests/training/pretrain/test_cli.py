@@ -1,0 +1,80 @@
+"""`clmr-embed train pretrain` via the CLI: a SIGKILLed run resumes, and its checkpoint exports."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+torch = pytest.importorskip("torch")
+pytest.importorskip("onnx")
+
+from clmr_embed.cli import app  # noqa: E402
+from clmr_embed.model import OnnxModel  # noqa: E402
+from tests.fixtures.audio import write_audio  # noqa: E402
+from training.weights import load_checkpoint  # noqa: E402
+
+CONFIG = """
+encoder_channels = [8, 8, 8, 16, 16, 16, 16, 16, 16, 32, 32]
+projection_hidden_dim = 32
+projection_dim = 16
+batch_size = 4
+segment_seconds = 5.0
+workers = 0
+max_steps = 8
+warmup_steps = 1
+checkpoint_every = 2
+log_every = 1
+precision = "fp32"
+device = "cpu"
+[augment]
+pitch_p = 0.0
+reverb_p = 0.0
+"""
+
+
+def _music(root: Path) -> Path:
+    root.mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(4):
+        t = np.arange(8 * 22050) / 22050
+        audio = 0.3 * np.sin(2 * np.pi * (100 + 150 * i) * t) + 0.05 * rng.standard_normal(len(t))
+        write_audio(root / f"track{i}.flac", audio.astype(np.float32), 22050)
+    return root
+
+
+def test_killed_run_resumes_and_exports(tmp_path: Path) -> None:
+    music = _music(tmp_path / "music")
+    (tmp_path / "tiny.toml").write_text(CONFIG)
+    run = tmp_path / "run"
+    cmd = [
+        sys.executable, "-m", "clmr_embed", "train", "pretrain", str(music),
+        "--output-dir", str(run), "--config", str(tmp_path / "tiny.toml"),
+    ]  # fmt: skip
+    env = {**os.environ, "CLMR_EMBED_CACHE": str(tmp_path / "cache")}
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 120
+    while not (run / "latest.pt").exists() and proc.poll() is None and time.time() < deadline:
+        time.sleep(0.05)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    killed_at = load_checkpoint(run / "latest.pt").step
+    assert 0 < killed_at < 8
+    resumed = subprocess.run([*cmd, "--resume"], env=env, capture_output=True, text=True)
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    assert load_checkpoint(run / "latest.pt").step == 8
+
+    out = tmp_path / "export"
+    result = CliRunner().invoke(
+        app, ["export", "--checkpoint", str(run / "latest.pt"), "--output-dir", str(out)]
+    )
+    assert result.exit_code == 0, result.output
+    encoder = OnnxModel(out / "latest-encoder.onnx")
+    assert encoder.info.trained and encoder.info.embedding_dim == 32

@@ -1,0 +1,1 @@
+"""Linear evaluation: heads on frozen embeddings, reports, taggers (`run.run_linear`)."""

@@ -1,0 +1,169 @@
+"""Every setting of a pre-training run: the config dataclasses, TOML in and out, resume checks."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from clmr_embed.atomic import write_text
+from clmr_embed.errors import ConfigError
+from training.config import CLMR_CHANNELS, config_from_dict, config_to_dict, load_toml
+
+
+@dataclass(frozen=True)
+class AugmentConfig:
+    """Probabilities and ranges of CLMR v2's chain (torchaudio-augmentations 0.2.4 defaults)."""
+
+    polarity_p: float = 0.8  # PolarityInversion: x -> -x
+    noise_p: float = 0.01  # Noise: additive Gaussian
+    noise_min_ratio: float = 1e-4  # noise std >= this x the example's std
+    noise_max_ratio: float = 1e-2  # noise std <= this x the example's std
+    gain_p: float = 0.3  # Gain: attenuation, then clamp to [-1, 1]
+    gain_min_db: float = -20.0  # gain ~ U(min, max) dB
+    gain_max_db: float = -1.0
+    filter_p: float = 0.8  # HighLowPass: 50/50 high-pass or low-pass (julius windowed sinc)
+    highpass_min_hz: float = 200.0  # high-pass cutoff ~ U(min, max) Hz
+    highpass_max_hz: float = 1200.0
+    lowpass_min_hz: float = 2200.0  # low-pass cutoff ~ U(min, max) Hz
+    lowpass_max_hz: float = 4000.0
+    delay_p: float = 0.3  # Delay: (x + volume * x delayed) / 2
+    delay_ms: tuple[int, ...] = (200, 250, 300, 350, 400, 450)  # np.arange(200, 500, 50)
+    delay_volume: float = 0.5  # t-a 0.2.4 (CLMR v1 used 0.2)
+    pitch_p: float = 0.6  # PitchShift, length kept
+    pitch_min_cents: int = -700  # integer cents ~ U{min..max}
+    pitch_max_cents: int = 700
+    reverb_p: float = 0.6  # Reverb, length kept
+    reverb_max: int = 100  # reverberance, damping, room size each ~ U{0..reverb_max}
+    reverb_wet: float = 0.5  # ours: out = (1 - wet) x + wet (x * ir); sox mixes dry + wet
+    cpu_chunk: int = 8  # examples per transform call on CPU (cache-friendly, ~2x faster); 0: all
+
+    def __post_init__(self) -> None:
+        probs = {k: v for k, v in vars(self).items() if k.endswith("_p")}
+        bad = {k: v for k, v in probs.items() if not 0.0 <= v <= 1.0}
+        if bad:
+            raise ConfigError(f"augmentation probabilities must lie in [0, 1], got {bad}")
+
+
+CHOICES = {
+    "optimizer": ("adam", "lars"),
+    "precision": ("fp32", "bf16", "fp16"),
+    "device": ("auto", "cpu", "cuda"),
+    "schedule": ("cosine", "constant"),
+}
+POSITIVE = ("batch_size", "checkpoint_every", "log_every", "projection_dim")
+
+
+@dataclass(frozen=True)
+class PretrainConfig:
+    """Every setting of a pre-training run; saved resolved as output_dir/config.toml."""
+
+    # model
+    encoder_channels: tuple[int, ...] = CLMR_CHANNELS  # SampleCNN block widths (11)
+    projection_hidden_dim: int = 512  # projector Linear(512, hidden) -> ReLU -> Linear(hidden, dim)
+    projection_dim: int = 128  # CLMR v1 / released checkpoint: 128 (v2 used 64)
+    # data
+    batch_size: int = 48  # pairs per process (per GPU); the global batch is batch_size x world
+    segment_seconds: float = 30.0  # item length: tracks are cut into 30 s segments (MTAT clips)
+    same_track_negatives: bool = True  # v2: True; False masks segments of one track (v1)
+    workers: int = 0  # DataLoader worker processes (0: load in the training process)
+    cache_dir: str = ""  # audio cache root; "" = $XDG_CACHE_HOME/clmr-embed/audio-cache
+    allow_probe_sets: bool = False  # permit gtzan_subset/medley_solos_subset (test-data leak)
+    # length and optimisation
+    max_steps: int = 0  # optimiser steps; 0 = epochs x steps per epoch
+    epochs: int = 100  # passes over the segments, used when max_steps is 0
+    stop_at_step: int = 0  # end this run early at this step (0: at the end); the schedule
+    #   still spans the whole run, so a time-limited job can stop and resume later
+    optimizer: str = "adam"  # "adam" (CLMR v2) or "lars" (v1; set lr ~ 0.075 x sqrt(batch))
+    lr: float = 3e-4  # peak learning rate; CLMR v2's Adam: 3e-4
+    weight_decay: float = 1e-6  # CLMR's config value; never applied to BN weights or biases
+    schedule: str = "cosine"  # "cosine" (to lr x min_lr_ratio) or "constant" (v2), after warm-up
+    warmup_steps: int = 0  # linear warm-up steps
+    min_lr_ratio: float = 0.0  # cosine floor as a fraction of lr
+    temperature: float = 0.5  # NT-Xent tau, CLMR v1 and v2
+    # execution
+    precision: str = "fp32"  # "fp32", "bf16" (autocast, CPU or CUDA), "fp16" (CUDA + GradScaler)
+    compile: bool = False  # torch.compile the model (slow start, faster steps)
+    device: str = "auto"  # "auto" (CUDA when available), "cpu" or "cuda"
+    threads: int = 0  # torch intra-op threads on CPU; 0 = torch's default
+    seed: int = 42  # CLMR's seed; fixes init, data order, crops and augmentations
+    init_weights: str = ""  # checkpoint whose encoder (+ projector) weights start the run, e.g.
+    #   checkpoints/clmr-free.pt to continue the default model; optimiser and schedule start anew
+    # bookkeeping
+    checkpoint_every: int = 1000  # steps between latest.pt/best.pt saves (and at the end)
+    log_every: int = 10  # steps between metrics.jsonl lines
+    augment: AugmentConfig = field(default_factory=AugmentConfig)  # CLMR v2 chain, [augment]
+
+    def __post_init__(self) -> None:
+        for name, valid in CHOICES.items():
+            if getattr(self, name) not in valid:
+                raise ConfigError(f"{name} = {getattr(self, name)!r}; use one of {list(valid)}")
+        for name in POSITIVE:
+            if getattr(self, name) <= 0:
+                raise ConfigError(f"{name} must be > 0, got {getattr(self, name)}")
+        if self.max_steps <= 0 and self.epochs <= 0:
+            raise ConfigError("set max_steps or epochs to a value > 0")
+
+
+# Settings that may change on resume; any other difference means a different run.
+RESUMABLE = {
+    "max_steps",
+    "epochs",
+    "stop_at_step",
+    "checkpoint_every",
+    "log_every",
+    "device",
+    "threads",
+    "compile",
+    "workers",
+    "cache_dir",
+    "precision",
+    "init_weights",  # a resumed run takes its weights from latest.pt
+}
+
+
+def load_pretrain_config(
+    path: Path | None, overrides: dict[str, Any] | None = None
+) -> PretrainConfig:
+    """Defaults, then a TOML file, then `overrides` (dotted "augment.x" keys reach [augment]).
+
+    Raises:
+        ConfigError: unknown keys (named, with the valid ones), bad values, unreadable TOML.
+    """
+    data = load_toml(Path(path)) if path else {}
+    augment = dict(data.pop("augment", {}))
+    for key, value in (overrides or {}).items():
+        if key.startswith("augment."):
+            augment[key.removeprefix("augment.")] = value
+        elif key == "augment":
+            augment.update(value)
+        else:
+            data[key] = value
+    return config_from_dict(
+        PretrainConfig, {**data, "augment": config_from_dict(AugmentConfig, augment)}
+    )
+
+
+def resume_conflicts(saved: dict[str, Any], config: PretrainConfig, world: int) -> list[str]:
+    """Settings of `config` (and the process count) that differ from a saved run's config."""
+    now = config_to_dict(config)
+    changed = sorted(k for k in now if k not in RESUMABLE and saved.get(k) != now[k])
+    if saved.get("world_size", world) != world:
+        changed.append("world_size")
+    return changed
+
+
+def write_config(path: Path, config: PretrainConfig) -> None:
+    """The resolved config as TOML (readable back by load_pretrain_config), written atomically."""
+    top = config_to_dict(config)
+    lines = ["# resolved clmr-embed pretrain config"]
+    lines += [f"{k} = {_toml_value(v)}" for k, v in top.items() if k != "augment"]
+    lines += ["", "[augment]", *(f"{k} = {_toml_value(v)}" for k, v in top["augment"].items())]
+    write_text(path, "\n".join(lines) + "\n")
+
+
+def _toml_value(value: Any) -> str:
+    # JSON's strings, numbers, lists and lowercase booleans are valid TOML values
+    # (inf/nan never occur in a validated config).
+    return json.dumps(value)

@@ -1,0 +1,167 @@
+"""Contrastive pairs over the audio cache: two independent random crops of one segment per item."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator
+from typing import NamedTuple
+
+import numpy as np
+import numpy.typing as npt
+import torch
+from torch.utils.data import DataLoader, Dataset, Sampler
+
+from clmr_embed.constants import WINDOW_SAMPLES
+from clmr_embed.errors import DataError
+from training.pretrain.cache import AudioCache, pcm_to_float
+from training.pretrain.config import PretrainConfig
+from training.pretrain.distributed import Processes
+
+
+class CropKey(NamedTuple):
+    """One item of a step's batch: which segment, and where each view's window starts."""
+
+    segment: int  # index into CropPairs' segment table
+    start_i: int  # first sample of view i, relative to the segment start
+    start_j: int  # first sample of view j, relative to the segment start
+
+
+def step_seed(seed: int, *parts: int | str) -> int:
+    """A 63-bit seed derived from the run seed and e.g. (step, rank, "crop"): no stored RNG state.
+
+    Every random draw of a training step comes from a generator seeded this way, so step k's
+    batch and augmentations are the same whether the run was resumed or not.
+    """
+    text = ":".join(str(p) for p in (seed, *parts))
+    return int.from_bytes(hashlib.blake2b(text.encode(), digest_size=8).digest(), "little") >> 1
+
+
+class CropPairs(Dataset[dict[str, torch.Tensor]]):
+    """Items are segments of cached tracks (30 s by default, like MTAT clips); each item gives two
+    independent random `window`-sample crops of its segment (CLMR v2's two views).
+
+    A track of L samples gives max(1, L // segment_samples) segments; the last one absorbs the
+    remainder, so every segment holds at least one window (the cache dropped shorter tracks).
+    Segments of one track share a track id, for v1's same-track negative masking.
+
+    Args:
+        cache: the decoded corpus.
+        window: samples per view (59049).
+        segment_samples: item length (at least `window`); 0 makes each whole track one item.
+    """
+
+    def __init__(
+        self, cache: AudioCache, window: int = WINDOW_SAMPLES, segment_samples: int = 0
+    ) -> None:
+        self.cache = cache
+        self.window = window
+        tracks, starts, lengths = [], [], []
+        segment = max(segment_samples, window)  # a segment must hold a whole window
+        for track, length in enumerate(cache.lengths.tolist()):
+            count = max(1, length // segment) if segment_samples else 1
+            bounds = [k * segment for k in range(count)] + [length]
+            tracks += [track] * count
+            starts += bounds[:-1]
+            lengths += [b - a for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
+        self.tracks = np.array(tracks, dtype=np.int64)
+        self.starts = np.array(starts, dtype=np.int64)
+        self.lengths = np.array(lengths, dtype=np.int64)
+        self._epoch_order: tuple[int, torch.Tensor] | None = None  # (epoch, permutation) cache
+
+    def __len__(self) -> int:
+        return len(self.tracks)
+
+    def __getitem__(self, key: CropKey) -> dict[str, torch.Tensor]:
+        """Returns {"x_i", "x_j": float32 (1, window), "track": int64 ()}."""
+        track = int(self.tracks[key.segment])
+        seg = self.cache.track(track)[self.starts[key.segment] :]
+        return {
+            "x_i": _window(seg, key.start_i, self.window),
+            "x_j": _window(seg, key.start_j, self.window),
+            "track": torch.tensor(track),
+        }
+
+    def steps_per_epoch(self, global_batch: int) -> int:
+        """Full global batches per pass over the segments (the remainder is dropped, as CLMR does).
+
+        Raises:
+            DataError: fewer segments than one global batch.
+        """
+        if len(self) < global_batch:
+            raise DataError(
+                f"the corpus has {len(self)} segment(s), fewer than one global batch of "
+                f"{global_batch}; add audio, or lower batch_size or segment_seconds"
+            )
+        return len(self) // global_batch
+
+    def keys_for_step(
+        self, step: int, seed: int, batch_size: int, rank: int = 0, world: int = 1
+    ) -> list[CropKey]:
+        """This rank's `batch_size` items of global step `step`, a pure function of its arguments.
+
+        Epoch e visits the segments in a seeded permutation; rank r takes slice r of each global
+        batch (a rank-sliced DistributedSampler without state). Crop starts are uniform over
+        every position where a whole window fits, drawn independently for the two views.
+        """
+        spe = self.steps_per_epoch(batch_size * world)
+        epoch, position = divmod(step, spe)
+        if self._epoch_order is None or self._epoch_order[0] != epoch:
+            order = torch.Generator().manual_seed(step_seed(seed, "order", epoch))
+            self._epoch_order = (epoch, torch.randperm(len(self), generator=order))
+        first = (position * world + rank) * batch_size
+        segments = self._epoch_order[1][first : first + batch_size]
+        crop = torch.Generator().manual_seed(step_seed(seed, "crop", step, rank))
+        room = torch.from_numpy(self.lengths[segments.numpy()] - self.window + 1)
+        starts = (
+            torch.rand(batch_size, 2, generator=crop, dtype=torch.float64) * room[:, None]
+        ).long()
+        return [
+            CropKey(int(s), int(a), int(b))
+            for s, (a, b) in zip(segments, starts.tolist(), strict=True)
+        ]
+
+
+class StepBatchSampler(Sampler[list[CropKey]]):
+    """DataLoader `batch_sampler` yielding this rank's keys for steps `first_step..last_step - 1`.
+
+    Starting at a resumed step gives exactly the batches the uninterrupted run would have seen.
+    """
+
+    def __init__(
+        self,
+        pairs: CropPairs,
+        steps: range,
+        seed: int,
+        batch_size: int,
+        rank: int = 0,
+        world: int = 1,
+    ) -> None:
+        self.pairs, self.steps, self.seed = pairs, steps, seed
+        self.batch_size, self.rank, self.world = batch_size, rank, world
+
+    def __iter__(self) -> Iterator[list[CropKey]]:
+        for step in self.steps:
+            yield self.pairs.keys_for_step(step, self.seed, self.batch_size, self.rank, self.world)
+
+    def __len__(self) -> int:
+        return len(self.steps)
+
+
+def make_loader(
+    pairs: CropPairs, steps: range, config: PretrainConfig, processes: Processes
+) -> DataLoader[dict[str, torch.Tensor]]:
+    """Batches of `steps`, this rank's slice; workers read the memory-mapped cache."""
+    sampler = StepBatchSampler(
+        pairs, steps, config.seed, config.batch_size, processes.rank, processes.world
+    )
+    return DataLoader(
+        pairs,
+        batch_sampler=sampler,
+        num_workers=config.workers,
+        pin_memory=processes.device.type == "cuda",
+        persistent_workers=config.workers > 0,
+    )
+
+
+def _window(segment: npt.NDArray[np.int16], start: int, window: int) -> torch.Tensor:
+    return torch.from_numpy(pcm_to_float(segment[start : start + window]))[None]

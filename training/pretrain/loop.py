@@ -1,0 +1,138 @@
+"""The pre-training step loop: schedule, augment, forward, NT-Xent, backward, log, checkpoint."""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from training.config import config_to_dict
+from training.pretrain.augment import AugmentChain
+from training.pretrain.config import PretrainConfig
+from training.pretrain.data import step_seed
+from training.pretrain.distributed import Processes
+from training.pretrain.metrics_log import MetricsLog
+from training.pretrain.objectives import global_nt_xent
+from training.pretrain.parts import TrainingParts
+from training.pretrain.state import save_run
+
+Batch = dict[str, Tensor]  # "x_i", "x_j": [B, 1, window] float32; "track": [B] int64
+
+
+@dataclass(frozen=True)
+class Loop:
+    """Everything the step loop reads, built once by run_pretrain."""
+
+    config: PretrainConfig  # the run's settings
+    processes: Processes  # rank, world and device of this process
+    parts: TrainingParts  # model, optimiser, scaler and the run state the loop advances
+    augment: AugmentChain  # the augmentation chain, on the device
+    schedule: Callable[[int], float]  # learning rate of a step: a pure function, nothing to save
+    log: MetricsLog  # progress bar, metrics.jsonl, loss.png
+    output_dir: Path  # where latest.pt and best.pt go
+    end_step: int  # the step this call stops at (stop_at_step or the end of the run)
+
+
+@dataclass
+class LossWindow:
+    """Losses since the last metrics line, summed on the device so steps do not synchronise."""
+
+    total: Tensor  # summed loss, a device scalar
+    steps: int = 0  # steps summed
+    started: float = field(default_factory=time.perf_counter)  # when the window opened
+
+    def add(self, loss: Tensor) -> None:
+        """One step's (detached) loss."""
+        self.total += loss
+        self.steps += 1
+
+    def close(self) -> tuple[float, float]:
+        """(mean loss, steps per second) of the window, then start a new one."""
+        mean, rate = (
+            self.total.item() / self.steps,
+            self.steps / (time.perf_counter() - self.started),
+        )
+        self.total.zero_()
+        self.steps, self.started = 0, time.perf_counter()
+        return mean, rate
+
+
+def run_steps(loop: Loop, loader: Iterable[Batch]) -> None:
+    """Train on every batch of `loader`: a metrics line every log_every steps (and after steps 1
+    and end_step), latest.pt/best.pt every checkpoint_every steps and at end_step (rank 0)."""
+    state, config = loop.parts.state, loop.config
+    window = LossWindow(torch.zeros((), device=loop.processes.device))
+    for batch in loader:
+        lr = _set_lr(loop.parts.optimizer, loop.schedule(state.step))
+        window.add(train_step(loop, batch))
+        state.step += 1
+        loop.log.advance()
+        if state.step % config.log_every == 0 or state.step in (1, loop.end_step):
+            _record(loop, window, lr)
+        if loop.processes.main and (
+            state.step % config.checkpoint_every == 0 or state.step == loop.end_step
+        ):
+            _checkpoint(loop)
+
+
+def train_step(loop: Loop, batch: Batch) -> Tensor:
+    """One optimiser step on a batch of pairs; returns the detached loss, still on the device."""
+    parts, config, device = loop.parts, loop.config, loop.processes.device
+    x_i, x_j = augmented_views(loop, batch)
+    with autocast(device, config.precision):  # the forward in the chosen precision
+        _, _, z_i, z_j = parts.trainable(x_i, x_j)
+    groups = None if config.same_track_negatives else batch["track"].to(device)
+    # NT-Xent in fp32; under DDP the negatives are gathered from all ranks
+    loss = global_nt_xent(z_i.float(), z_j.float(), config.temperature, groups)
+    parts.optimizer.zero_grad(set_to_none=True)
+    parts.scaler.scale(loss).backward()
+    parts.scaler.step(parts.optimizer)
+    parts.scaler.update()
+    return loss.detach()
+
+
+def augmented_views(loop: Loop, batch: Batch) -> tuple[Tensor, Tensor]:
+    """Both views on the device, augmented with a generator seeded by (seed, step, rank)."""
+    device, step = loop.processes.device, loop.parts.state.step
+    x_i = batch["x_i"].to(device, non_blocking=True)
+    x_j = batch["x_j"].to(device, non_blocking=True)
+    seed = step_seed(loop.config.seed, "augment", step, loop.processes.rank)
+    generator = torch.Generator(device).manual_seed(seed)
+    with torch.no_grad():
+        return loop.augment(x_i, generator), loop.augment(x_j, generator)
+
+
+def autocast(device: torch.device, precision: str) -> contextlib.AbstractContextManager[Any]:
+    """bf16/fp16 autocast, or nothing for fp32."""
+    if precision == "fp32":
+        return contextlib.nullcontext()
+    dtype = torch.bfloat16 if precision == "bf16" else torch.float16
+    return torch.autocast(device.type, dtype=dtype)
+
+
+def _set_lr(optimizer: torch.optim.Optimizer, lr: float) -> float:
+    for group in optimizer.param_groups:
+        group["lr"] = lr
+    return lr
+
+
+def _record(loop: Loop, window: LossWindow, lr: float) -> None:
+    """A metrics line: mean loss, lr and windows (two per pair, all ranks) per second."""
+    mean_loss, steps_per_s = window.close()
+    clips_per_s = 2 * loop.config.batch_size * loop.processes.world * steps_per_s
+    loop.parts.state.observe(mean_loss)
+    loop.log.record(loop.parts.state.step, mean_loss, lr, clips_per_s)
+
+
+def _checkpoint(loop: Loop) -> None:
+    parts = loop.parts
+    parts.state.wall_seconds = loop.log.wall_seconds()
+    saved = config_to_dict(loop.config) | {"world_size": loop.processes.world}
+    save_run(loop.output_dir, parts.model, parts.optimizer, parts.scaler, parts.state, saved)
+    loop.log.plot()

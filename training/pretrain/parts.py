@@ -1,0 +1,84 @@
+"""What the step loop drives: the seeded SimCLR model, its optimiser and loss scaler, wrapped."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import cast
+
+import torch
+from torch import nn
+
+from training.config import EncoderConfig, ProjectorConfig
+from training.pretrain.config import PretrainConfig
+from training.pretrain.distributed import Processes
+from training.pretrain.lars import LARS, decay_groups
+from training.pretrain.objectives import SimCLR
+from training.pretrain.state import RunState, refuse_overwrite, restore, restore_optimizer
+from training.samplecnn import Projector, SampleCNN
+from training.weights import load_weights
+
+
+@dataclass
+class TrainingParts:
+    """What the loop drives."""
+
+    model: SimCLR  # the unwrapped module on the device: what checkpoints save
+    trainable: nn.Module  # the same model compiled and/or DDP-wrapped: what the loop calls
+    optimizer: torch.optim.Optimizer  # Adam or LARS, BN and biases without weight decay
+    scaler: torch.amp.GradScaler  # fp16 loss scaling; a no-op otherwise
+    state: RunState  # step, losses, wall time (restored on resume)
+
+
+def build_parts(
+    config: PretrainConfig, output_dir: Path, resume: bool, processes: Processes
+) -> TrainingParts:
+    """Seeded model, optimiser and scaler, restored from output_dir/latest.pt when resuming."""
+    torch.manual_seed(config.seed)  # identical initial weights on every rank
+    model = build_model(config)
+    ckpt = restore(output_dir, model, config, processes.world) if resume else None
+    if ckpt is None:
+        refuse_overwrite(output_dir)
+        if config.init_weights:
+            load_weights(Path(config.init_weights), model.encoder, model.projector)
+    model, optimizer = place(model, config, processes)
+    state = restore_optimizer(ckpt, optimizer, processes.device) if ckpt else RunState()
+    scaler = torch.amp.GradScaler("cuda", enabled=config.precision == "fp16")
+    if ckpt is not None and ckpt.extra.get("scaler"):
+        scaler.load_state_dict(ckpt.extra["scaler"])  # a resumed fp16 run keeps its loss scale
+    trainable = wrap(model, config, processes)
+    return TrainingParts(model, trainable, optimizer, scaler, state)
+
+
+def build_model(config: PretrainConfig) -> SimCLR:
+    """SimCLR(SampleCNN, Projector 512 -> hidden ReLU -> projection_dim), on the CPU."""
+    encoder = SampleCNN(EncoderConfig(channels=tuple(config.encoder_channels)))
+    projector = Projector(
+        ProjectorConfig(
+            encoder.config.embedding_dim, config.projection_hidden_dim, config.projection_dim
+        )
+    )
+    return SimCLR(encoder, projector)
+
+
+def place(
+    model: SimCLR, config: PretrainConfig, processes: Processes
+) -> tuple[SimCLR, torch.optim.Optimizer]:
+    """SyncBatchNorm (multi-GPU CUDA only: it refuses CPU tensors), move, build the optimiser."""
+    if processes.world > 1 and processes.device.type == "cuda":
+        model = nn.SyncBatchNorm.convert_sync_batchnorm(model)  # same state-dict keys
+    model.to(processes.device)
+    groups = decay_groups(model, config.weight_decay)
+    if config.optimizer == "lars":
+        return model, LARS(groups, lr=config.lr, weight_decay=config.weight_decay)
+    return model, torch.optim.Adam(groups, lr=config.lr)
+
+
+def wrap(model: SimCLR, config: PretrainConfig, processes: Processes) -> nn.Module:
+    """torch.compile, then DDP (nanoGPT's order); `model` itself stays the unwrapped module."""
+    # torch.compile is typed as returning a callable; it returns the wrapped module.
+    trainable = cast(nn.Module, torch.compile(model)) if config.compile else model
+    if processes.world > 1:
+        ids = [processes.local_rank] if processes.device.type == "cuda" else None
+        trainable = nn.parallel.DistributedDataParallel(trainable, device_ids=ids)
+    return trainable
