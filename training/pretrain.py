@@ -19,6 +19,7 @@ from training.cache import SkippedFile
 from training.config import CLMR_CHANNELS, config_from_dict, load_toml
 from training.datasets import CropPairs, step_seed
 from training.distributed import global_nt_xent, teardown
+from training.layout import LAYOUTS
 from training.metrics_log import MetricsLog
 from training.schedule import lr_at
 
@@ -55,6 +56,7 @@ class PretrainConfig:
     compile: bool = False  # torch.compile the model (slow start, faster steps)
     device: str = "auto"  # "auto" (CUDA when available), "cpu" or "cuda"
     threads: int = 0  # torch intra-op threads on CPU; 0 = torch's default
+    encoder_layout: str = "auto"  # "conv1d", "conv2d" (channels-last CPU) or "auto": see layout
     seed: int = 42  # CLMR's seed; fixes init, data order, crops and augmentations
     init_weights: str = ""  # checkpoint whose encoder (+ projector) weights start the run, e.g.
     #   checkpoints/clmr-free.pt to continue the default model; optimiser and schedule start anew
@@ -69,6 +71,7 @@ class PretrainConfig:
             "precision": ("fp32", "bf16", "fp16"),
             "device": ("auto", "cpu", "cuda"),
             "schedule": ("cosine", "constant"),
+            "encoder_layout": LAYOUTS,
         }
         for name, valid in choices.items():
             if getattr(self, name) not in valid:

@@ -24,6 +24,7 @@ from training.checkpoint import Checkpoint, load_checkpoint, load_weights, save_
 from training.config import EncoderConfig, ProjectorConfig
 from training.datasets import CropPairs, StepBatchSampler
 from training.lars import LARS, decay_groups
+from training.layout import choose_layout
 from training.samplecnn import Projector, SampleCNN
 from training.simclr import SimCLR
 
@@ -45,6 +46,7 @@ RESUMABLE = {
     "cache_dir",
     "precision",
     "init_weights",  # a resumed run takes its weights from latest.pt
+    "encoder_layout",  # how the encoder computes, not what it stores
 }
 
 
@@ -130,6 +132,8 @@ def build_training(
         if config.init_weights:
             load_weights(Path(config.init_weights), model.encoder, model.projector)
     model, optimizer = place(model, config, device, world)
+    # A compute layout only (same state dict): "auto" picks channels-last 2-D on AMX CPUs.
+    model.encoder.layout = choose_layout(config.encoder_layout, device, config.precision)
     state = restore_optimizer(ckpt, optimizer, device) if ckpt else RunState()
     scaler = torch.amp.GradScaler("cuda", enabled=config.precision == "fp16")
     if ckpt is not None and ckpt.extra.get("scaler"):
