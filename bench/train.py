@@ -1,28 +1,35 @@
-"""Benchmark of one pre-training step: windows/s and peak memory per batch size and precision.
+"""Benchmark of one pre-training step, encoder layouts side by side, against the bf16 GEMM rate.
 
-Augmentation (AugmentChain on both views) is timed apart from the model step (forward, NT-Xent,
-backward, Adam). Random audio stands in for the cache, so only compute is measured.
+The layouts' steps (forward, NT-Xent, backward, Adam) run interleaved in one process, repetition
+by repetition, and medians are reported, so a busy machine slows each alike; the bf16 GEMM rate
+is measured between the repetitions too. Augmentation (AugmentChain on both views) is timed apart.
+Random audio stands in for the cache. A profiled step per layout splits its time into
+convolutions / BN+ReLU+pool / augmentation / optimiser / other.
 
-    .venv/bin/python bench/train.py                   # CPU, batch 8/16/32, fp32 vs bf16
-    .venv/bin/python bench/train.py --device cuda --batches 48 96 --precisions fp32 bf16 fp16
+    .venv/bin/python bench/train.py                        # CPU, 32 pairs (configs/pretrain-cpu)
+    .venv/bin/python bench/train.py --batches 32 48 64 --reps 5
+    .venv/bin/python bench/train.py --precision fp32 --tiny
 """
 
 from __future__ import annotations
 
 import argparse
-import contextlib
-import resource
+import functools
+import statistics
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
+from torch.profiler import ProfilerActivity, profile, record_function
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout
 
 from clmr_embed.constants import SAMPLE_RATE, WINDOW_SAMPLES  # noqa: E402
 from training.config import CLMR_CHANNELS, EncoderConfig, ProjectorConfig  # noqa: E402
+from training.layout import choose_layout, cpu_flags  # noqa: E402
 from training.pretrain.augment import AugmentChain  # noqa: E402
 from training.pretrain.config import AugmentConfig  # noqa: E402
 from training.pretrain.loop import autocast  # noqa: E402
@@ -30,37 +37,45 @@ from training.pretrain.objectives import SimCLR, nt_xent_loss  # noqa: E402
 from training.samplecnn import Projector, SampleCNN  # noqa: E402
 
 TINY_CHANNELS = (8, 8, 8, 16, 16, 16, 16, 16, 16, 32, 32)
+GEMM_N = 2048  # square bf16 matmul for the machine's GEMM rate
+# Profiler op names per bucket (forward and backward kernels).
+CONV_OPS = ("convolution", "conv1d", "conv2d")
+NORM_OPS = ("batch_norm", "max_pool", "relu", "threshold_backward", "clamp_min")
 
 
-@dataclass(frozen=True)
-class Row:
-    """One measured configuration."""
+@dataclass
+class Setup:
+    """One layout's model, optimiser and inputs, built from the same seed."""
 
-    device: str  # "cpu" or "cuda"
-    batch: int  # pairs per step (2 x batch windows through the encoder)
-    precision: str  # fp32 / bf16 / fp16
-    augment_ms: float  # both views, per step
-    step_ms: float  # forward + loss + backward + optimiser, per step
-    windows_per_s: float  # 2 x batch / (augment + step)
-    model_windows_per_s: float  # 2 x batch / step (augmentation excluded)
-    peak_rss_mb: float  # process peak RSS during this configuration
-    cuda_peak_mb: float  # torch.cuda.max_memory_allocated, 0 on CPU
+    layout: str  # "conv1d" or "conv2d"
+    model: SimCLR  # encoder + projector
+    optimizer: torch.optim.Optimizer  # Adam, as configs/pretrain-cpu.toml
+    times: list[float]  # seconds per timed step
 
 
-def reset_peak_rss() -> None:
-    """Linux: writing 5 to clear_refs resets VmHWM, so each configuration gets its own peak."""
-    with contextlib.suppress(OSError):
-        Path("/proc/self/clear_refs").write_text("5")
+def training_flops(channels: tuple[int, ...]) -> float:
+    """FLOPs of one training window: 3x the forward convolutions (forward, 2 backward GEMMs)."""
+    widths, length, total = (1, *channels), WINDOW_SAMPLES, 0.0
+    for i, c_out in enumerate(channels):
+        length = length // 3 if i == 0 else length  # block 0: stride-3 conv
+        total += 2 * widths[i] * c_out * 3 * length
+        length = length // 3 if 1 <= i <= 9 else length  # blocks 1-9 pool by 3
+    return 3 * total
 
 
-def peak_rss_mb() -> float:
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+def gemm_tflops(device: torch.device, n: int = GEMM_N, reps: int = 3) -> float:
+    """Measured bf16 matmul rate in TFLOP/s (median of `reps`)."""
+    a = torch.randn(n, n, device=device, dtype=torch.bfloat16)
+    b = torch.randn(n, n, device=device, dtype=torch.bfloat16)
+    a @ b  # warm-up: oneDNN kernel selection
+    seconds = []
+    for _ in range(reps):
+        sync(device)
+        start = time.perf_counter()
+        a @ b
+        sync(device)
+        seconds.append(time.perf_counter() - start)
+    return 2 * n**3 / statistics.median(seconds) / 1e12
 
 
 def sync(device: torch.device) -> None:
@@ -68,91 +83,123 @@ def sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def measure(device: torch.device, batch: int, precision: str, steps: int, channels: tuple) -> Row:
+def build(layout: str, channels: tuple[int, ...], device: torch.device) -> Setup:
     torch.manual_seed(0)
-    encoder = SampleCNN(EncoderConfig(channels=channels))
+    encoder = SampleCNN(EncoderConfig(channels=channels), layout=layout)
     model = SimCLR(encoder, Projector(ProjectorConfig(in_dim=channels[-1]))).to(device)
-    optimizer = torch.optim.Adam(model.parameters(), lr=3e-4)
-    augment = AugmentChain(AugmentConfig(), SAMPLE_RATE).to(device)
-    scaler = torch.amp.GradScaler("cuda", enabled=precision == "fp16")
-    x_i = (0.1 * torch.randn(batch, 1, WINDOW_SAMPLES)).to(device)
-    x_j = (0.1 * torch.randn(batch, 1, WINDOW_SAMPLES)).to(device)
+    return Setup(layout, model, torch.optim.Adam(model.parameters(), lr=3e-4), [])
+
+
+def train_step(setup: Setup, views: tuple[torch.Tensor, torch.Tensor], precision: str) -> None:
+    device = views[0].device
+    with autocast(device, precision):
+        _, _, z_i, z_j = setup.model(*views)
+    loss = nt_xent_loss(z_i.float(), z_j.float(), 0.5)
+    setup.optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    setup.optimizer.step()
+
+
+def timed(fn: Callable[[], object], device: torch.device) -> float:
+    sync(device)
+    start = time.perf_counter()
+    fn()
+    sync(device)
+    return time.perf_counter() - start
+
+
+def profile_split(setup: Setup, augment: Callable[[], tuple], precision: str) -> dict[str, float]:
+    """Fractions of one profiled step (augmentation included) per bucket."""
+    with profile(activities=[ProfilerActivity.CPU]) as prof:
+        start = time.perf_counter()
+        with record_function("augment"), torch.no_grad():
+            views = augment()
+        train_step(setup, views, precision)
+        wall_us = 1e6 * (time.perf_counter() - start)
+    split = dict.fromkeys(("conv", "bn+relu+pool", "augment", "optimiser"), 0.0)
+    for event in prof.key_averages():
+        name = event.key.lower()
+        if name == "augment":
+            split["augment"] = event.cpu_time_total
+        elif name.startswith("optimizer.step"):
+            split["optimiser"] = event.cpu_time_total
+        elif name.startswith("aten::") and any(op in name for op in CONV_OPS):
+            split["conv"] += event.self_cpu_time_total
+        elif name.startswith("aten::") and any(op in name for op in NORM_OPS):
+            split["bn+relu+pool"] += event.self_cpu_time_total
+    split = {k: v / wall_us for k, v in split.items()}
+    return split | {"other": max(0.0, 1 - sum(split.values()))}
+
+
+def run(args: argparse.Namespace, batch: int, channels: tuple[int, ...]) -> None:
+    device = torch.device(args.device)
+    setups = [build(layout, channels, device) for layout in args.layouts]
+    augment_chain = AugmentChain(AugmentConfig(), SAMPLE_RATE).to(device)
+    crops = [(0.1 * torch.randn(batch, 1, WINDOW_SAMPLES)).to(device) for _ in range(2)]
     generator = torch.Generator(device).manual_seed(0)
-    reset_peak_rss()
-    if device.type == "cuda":
-        torch.cuda.reset_peak_memory_stats(device)
-    aug_s = step_s = 0.0
-    for step in range(steps + 1):  # step 0 warms up (allocations, kernel selection)
-        sync(device)
-        t0 = time.perf_counter()
+
+    def augment() -> tuple[torch.Tensor, torch.Tensor]:
+        return augment_chain(crops[0], generator), augment_chain(crops[1], generator)
+
+    with torch.no_grad():
+        views = augment()
+    for setup in setups:  # warm-up: allocations, oneDNN kernel selection
+        train_step(setup, views, args.precision)
+    augment_s, gemm = [], []
+    for _ in range(args.reps):
+        gemm.append(gemm_tflops(device))
         with torch.no_grad():
-            a_i, a_j = augment(x_i, generator), augment(x_j, generator)
-        sync(device)
-        t1 = time.perf_counter()
-        with autocast(device, precision):
-            _, _, z_i, z_j = model(a_i, a_j)
-        loss = nt_xent_loss(z_i.float(), z_j.float(), 0.5)
-        optimizer.zero_grad(set_to_none=True)
-        scaler.scale(loss).backward()
-        scaler.step(optimizer)
-        scaler.update()
-        sync(device)
-        t2 = time.perf_counter()
-        if step > 0:
-            aug_s, step_s = aug_s + t1 - t0, step_s + t2 - t1
-    windows = 2 * batch * steps
-    cuda_peak = torch.cuda.max_memory_allocated(device) / 2**20 if device.type == "cuda" else 0.0
-    return Row(
-        device.type,
-        batch,
-        precision,
-        1e3 * aug_s / steps,
-        1e3 * step_s / steps,
-        windows / (aug_s + step_s),
-        windows / step_s,
-        peak_rss_mb(),
-        cuda_peak,
-    )
+            augment_s.append(timed(augment, device))
+        for setup in setups:
+            call = functools.partial(train_step, setup, views, args.precision)
+            setup.times.append(timed(call, device))
+    rate, aug = statistics.median(gemm), statistics.median(augment_s)
+    flops = training_flops(channels)
+    print(f"\nbatch {batch} pairs ({2 * batch} windows/step), {args.precision}, {args.reps} reps")
+    print(f"bf16 GEMM {GEMM_N}^3: {rate:.2f} TFLOP/s (min {min(gemm):.2f}, max {max(gemm):.2f})")
+    print(f"augmentation, both views: {1e3 * aug:.0f} ms/step ({2 * batch / aug:.1f} windows/s)")
+    base = statistics.median(setups[0].times)
+    ratio = "vs " + setups[0].layout
+    print(f"{'layout':7} {'step ms':>8} {'win/s':>7} {ratio:>10} {'of GEMM':>8}  (win/s + augment)")
+    for setup in setups:
+        step = statistics.median(setup.times)
+        per_s = 2 * batch / step
+        fraction = per_s * flops / (rate * 1e12)
+        print(
+            f"{setup.layout:7} {1e3 * step:8.0f} {per_s:7.1f} {base / step:9.2f}x {fraction:8.1%}"
+            f"  ({2 * batch / (step + aug):.1f})"
+        )
+    if args.profile:
+        print("profile split of one step:")
+        for setup in setups:
+            split = profile_split(setup, augment, args.precision)
+            cells = "  ".join(f"{k} {v:5.1%}" for k, v in split.items())
+            print(f"  {setup.layout:7} {cells}")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--batches", type=int, nargs="+", default=[8, 16, 32])
-    parser.add_argument("--precisions", nargs="+", default=["fp32", "bf16"])
-    parser.add_argument("--steps", type=int, default=2, help="timed steps per configuration")
-    parser.add_argument("--device", choices=["cpu", "cuda", "all"], default="all")
-    parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: default)")
+    parser.add_argument("--batches", type=int, nargs="+", default=[32], help="pairs per step")
+    parser.add_argument("--layouts", nargs="+", default=["conv1d", "conv2d"])
+    parser.add_argument("--precision", choices=["fp32", "bf16"], default="bf16")
+    parser.add_argument("--reps", type=int, default=3, help="timed steps per layout")
+    parser.add_argument("--threads", type=int, default=2, help="torch CPU threads (0: default)")
+    parser.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
     parser.add_argument("--tiny", action="store_true", help="reduced-width encoder (tests' size)")
+    parser.add_argument("--no-profile", dest="profile", action="store_false")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
-    devices = ["cpu", "cuda"] if args.device == "all" else [args.device]
-    devices = [d for d in devices if d == "cpu" or torch.cuda.is_available()]
     channels = TINY_CHANNELS if args.tiny else CLMR_CHANNELS
+    amx = sorted(f for f in cpu_flags() if f.startswith(("amx", "avx512_bf16")))
+    auto = choose_layout("auto", torch.device(args.device), args.precision)
     print(
-        f"torch {torch.__version__}, {torch.get_num_threads()} CPU threads, "
-        f"encoder {'tiny' if args.tiny else 'full (CLMR)'}, {args.steps} timed steps each"
+        f"torch {torch.__version__}, {torch.get_num_threads()} threads, CPU flags {amx or 'none'}"
+        f" -> auto layout {auto}; encoder {'tiny' if args.tiny else 'full (CLMR)'},"
+        f" {training_flops(channels) / 1e9:.1f} GFLOP per training window"
     )
-    if torch.cuda.is_available():
-        print(f"GPU: {torch.cuda.get_device_name(0)}")
-    header = (
-        f"{'device':6} {'batch':>5} {'prec':>5} {'augment ms':>10} {'step ms':>9} "
-        f"{'win/s':>7} {'model win/s':>11} {'peak RSS MB':>11} {'CUDA MB':>8}"
-    )
-    print(header)
-    print("-" * len(header))
-    for device in devices:
-        for batch in args.batches:
-            for precision in args.precisions:
-                if precision == "fp16" and device == "cpu":
-                    continue  # fp16 needs CUDA's GradScaler; bf16 is the CPU option
-                r = measure(torch.device(device), batch, precision, args.steps, channels)
-                print(
-                    f"{r.device:6} {r.batch:5d} {r.precision:>5} {r.augment_ms:10.0f} "
-                    f"{r.step_ms:9.0f} {r.windows_per_s:7.1f} {r.model_windows_per_s:11.1f} "
-                    f"{r.peak_rss_mb:11.0f} {r.cuda_peak_mb:8.0f}",
-                    flush=True,
-                )
+    for batch in args.batches:
+        run(args, batch, channels)
 
 
 if __name__ == "__main__":

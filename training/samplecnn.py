@@ -6,6 +6,7 @@ import torch
 from torch import nn
 
 from training.config import EncoderConfig, HeadConfig, ProjectorConfig
+from training.layout import forward_channels_last
 
 
 def _block(c_in: int, c_out: int, first: bool, pool: bool) -> nn.Sequential:
@@ -26,11 +27,16 @@ class SampleCNN(nn.Module):
 
     State dict keys are `sequential.{i}.{0,1}.*`, so official CLMR encoder weights load with
     strict=True. There is no `fc`: classifiers live in separate heads.
+
+    `layout` is how forward computes, not what it stores: "conv1d" runs the modules, "conv2d"
+    the same parameters and buffers as unit-height 2-D ops in channels-last memory
+    (training.layout; ~2-3x faster bf16 training on AMX CPUs). It is not saved.
     """
 
-    def __init__(self, config: EncoderConfig | None = None) -> None:
+    def __init__(self, config: EncoderConfig | None = None, layout: str = "conv1d") -> None:
         super().__init__()
         self.config = config or EncoderConfig()
+        self.layout = layout
         widths = (1, *self.config.channels)
         blocks = [
             _block(widths[i], widths[i + 1], first=i == 0, pool=1 <= i <= 9)
@@ -39,6 +45,8 @@ class SampleCNN(nn.Module):
         self.sequential = nn.Sequential(*blocks)
 
     def forward(self, audio: torch.Tensor) -> torch.Tensor:
+        if self.layout == "conv2d":
+            return forward_channels_last(self.sequential, audio)
         out = self.sequential(audio)
         # CLMR flattens (length is 1 at 59049 samples); this is not global pooling.
         return out.reshape(audio.shape[0], -1)

@@ -8,8 +8,12 @@ from pathlib import Path
 from typing import Any
 
 from clmr_embed.atomic import write_text
+from clmr_embed.constants import SAMPLE_RATE
 from clmr_embed.errors import ConfigError
 from training.config import CLMR_CHANNELS, config_from_dict, config_to_dict, load_toml
+from training.layout import LAYOUTS
+from training.pretrain.distill import HEADS
+from training.pretrain.teacher import OUTPUTS
 
 
 @dataclass(frozen=True)
@@ -51,6 +55,9 @@ CHOICES = {
     "precision": ("fp32", "bf16", "fp16"),
     "device": ("auto", "cpu", "cuda"),
     "schedule": ("cosine", "constant"),
+    "encoder_layout": LAYOUTS,
+    "teacher_head": HEADS,
+    "teacher_output": tuple(OUTPUTS),
 }
 POSITIVE = ("batch_size", "checkpoint_every", "log_every", "projection_dim")
 
@@ -87,9 +94,20 @@ class PretrainConfig:
     compile: bool = False  # torch.compile the model (slow start, faster steps)
     device: str = "auto"  # "auto" (CUDA when available), "cpu" or "cuda"
     threads: int = 0  # torch intra-op threads on CPU; 0 = torch's default
+    encoder_layout: str = "auto"  # "conv1d", "conv2d" (channels-last CPU) or "auto": see layout
     seed: int = 42  # CLMR's seed; fixes init, data order, crops and augmentations
     init_weights: str = ""  # checkpoint whose encoder (+ projector) weights start the run, e.g.
     #   checkpoints/clmr-free.pt to continue the default model; optimiser and schedule start anew
+    # knowledge distillation (off unless `teacher` is set): a head on the embedding of each view
+    # regresses the teacher's output for that view's clean crop, beside NT-Xent
+    teacher: str = ""  # folder with musicnn_mtt.onnx + musicnn_frontend.py (../shared/weights)
+    teacher_output: str = "max_pool"  # max_pool (753-d), mean_pool, penultimate (200), taggram (50)
+    teacher_weight: float = 1.0  # loss = NT-Xent + teacher_weight x MSE(standardised targets)
+    teacher_head: str = "linear"  # "linear" or "mlp" (one hidden layer of 512)
+    teacher_hop_seconds: float = 1.0  # grid of crop starts with a cached target; crops snap to it
+    teacher_workers: int = 2  # teacher processes when targets must be computed first
+    teacher_min_coverage: float = 1.0  # share of tracks with targets needed to start; below it
+    #   the missing ones are computed first (lower: start on a partial target cache, masked)
     # bookkeeping
     checkpoint_every: int = 1000  # steps between latest.pt/best.pt saves (and at the end)
     log_every: int = 10  # steps between metrics.jsonl lines
@@ -104,6 +122,18 @@ class PretrainConfig:
                 raise ConfigError(f"{name} must be > 0, got {getattr(self, name)}")
         if self.max_steps <= 0 and self.epochs <= 0:
             raise ConfigError("set max_steps or epochs to a value > 0")
+        if self.teacher:
+            self._check_teacher()
+
+    def _check_teacher(self) -> None:
+        if not self.teacher_weight > 0 or not 0 < self.teacher_min_coverage <= 1:
+            raise ConfigError("teacher_weight must be > 0 and teacher_min_coverage in (0, 1]")
+        hop = round(self.teacher_hop_seconds * SAMPLE_RATE)
+        if hop < 1 or round(self.segment_seconds * SAMPLE_RATE) % hop:
+            raise ConfigError(
+                f"teacher_hop_seconds = {self.teacher_hop_seconds} must divide segment_seconds "
+                f"= {self.segment_seconds} (segments start on the target grid)"
+            )
 
 
 # Settings that may change on resume; any other difference means a different run.
@@ -120,6 +150,10 @@ RESUMABLE = {
     "cache_dir",
     "precision",
     "init_weights",  # a resumed run takes its weights from latest.pt
+    "encoder_layout",  # how the encoder computes, not what it stores
+    "teacher",  # where the teacher files are; the targets' grid and output must stay
+    "teacher_workers",
+    "teacher_min_coverage",
 }
 
 

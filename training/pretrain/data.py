@@ -16,6 +16,7 @@ from clmr_embed.errors import DataError
 from training.pretrain.cache import AudioCache, pcm_to_float
 from training.pretrain.config import PretrainConfig
 from training.pretrain.distributed import Processes
+from training.pretrain.targets import TeacherTargets
 
 
 class CropKey(NamedTuple):
@@ -51,10 +52,17 @@ class CropPairs(Dataset[dict[str, torch.Tensor]]):
     """
 
     def __init__(
-        self, cache: AudioCache, window: int = WINDOW_SAMPLES, segment_samples: int = 0
+        self,
+        cache: AudioCache,
+        window: int = WINDOW_SAMPLES,
+        segment_samples: int = 0,
+        targets: TeacherTargets | None = None,
     ) -> None:
         self.cache = cache
         self.window = window
+        # With teacher targets, crop starts snap to their grid (segments start on it too).
+        self.targets = targets
+        self.grid = targets.spec.hop if targets is not None else 1
         tracks, starts, lengths = [], [], []
         segment = max(segment_samples, window)  # a segment must hold a whole window
         for track, length in enumerate(cache.lengths.tolist()):
@@ -72,14 +80,21 @@ class CropPairs(Dataset[dict[str, torch.Tensor]]):
         return len(self.tracks)
 
     def __getitem__(self, key: CropKey) -> dict[str, torch.Tensor]:
-        """Returns {"x_i", "x_j": float32 (1, window), "track": int64 ()}."""
+        """Returns {"x_i", "x_j": float32 (1, window), "track": int64 ()}; with teacher targets
+        also "t_i", "t_j" (float32 (dim,), standardised) and "m_i", "m_j" (bool: has a target)."""
         track = int(self.tracks[key.segment])
         seg = self.cache.track(track)[self.starts[key.segment] :]
-        return {
+        item = {
             "x_i": _window(seg, key.start_i, self.window),
             "x_j": _window(seg, key.start_j, self.window),
             "track": torch.tensor(track),
         }
+        if self.targets is not None:
+            starts = self.starts[key.segment] + np.array([key.start_i, key.start_j])
+            rows, mask = self.targets.lookup(np.array([track, track]), starts)
+            item["t_i"], item["t_j"] = torch.from_numpy(rows[0]), torch.from_numpy(rows[1])
+            item["m_i"], item["m_j"] = torch.tensor(bool(mask[0])), torch.tensor(bool(mask[1]))
+        return item
 
     def steps_per_epoch(self, global_batch: int) -> int:
         """Full global batches per pass over the segments (the remainder is dropped, as CLMR does).
@@ -111,10 +126,11 @@ class CropPairs(Dataset[dict[str, torch.Tensor]]):
         first = (position * world + rank) * batch_size
         segments = self._epoch_order[1][first : first + batch_size]
         crop = torch.Generator().manual_seed(step_seed(seed, "crop", step, rank))
-        room = torch.from_numpy(self.lengths[segments.numpy()] - self.window + 1)
+        # every start where a whole window fits (on the teacher grid when distilling)
+        room = torch.from_numpy((self.lengths[segments.numpy()] - self.window) // self.grid + 1)
         starts = (
             torch.rand(batch_size, 2, generator=crop, dtype=torch.float64) * room[:, None]
-        ).long()
+        ).long() * self.grid
         return [
             CropKey(int(s), int(a), int(b))
             for s, (a, b) in zip(segments, starts.tolist(), strict=True)

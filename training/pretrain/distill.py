@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
@@ -39,9 +38,8 @@ def distill_loss(predicted: Tensor, target: Tensor) -> Tensor:
     return F.mse_loss(predicted.float(), target.float())
 
 
-def both_views_loss(
-    head: DistillHead, h_i: Tensor, h_j: Tensor, t_i: Tensor, t_j: Tensor
-) -> Tensor:
-    """The teacher term of one step: each augmented view regresses its own clean crop's target."""
-    predicted = head(torch.cat([h_i, h_j]))
-    return distill_loss(predicted, torch.cat([t_i, t_j]))
+def masked_loss(predicted: Tensor, target: Tensor, mask: Tensor) -> Tensor:
+    """distill_loss over the rows whose crop has a target (a partial target cache); 0 if none."""
+    if not bool(mask.any()):
+        return predicted.float().sum() * 0.0  # keeps the graph (and DDP) intact
+    return distill_loss(predicted[mask], target[mask])

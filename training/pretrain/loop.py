@@ -16,6 +16,7 @@ from training.config import config_to_dict
 from training.pretrain.augment import AugmentChain
 from training.pretrain.config import PretrainConfig
 from training.pretrain.data import step_seed
+from training.pretrain.distill import masked_loss
 from training.pretrain.distributed import Processes
 from training.pretrain.metrics_log import MetricsLog
 from training.pretrain.objectives import global_nt_xent
@@ -41,33 +42,31 @@ class Loop:
 
 @dataclass
 class LossWindow:
-    """Losses since the last metrics line, summed on the device so steps do not synchronise."""
+    """Loss terms since the last metrics line, summed on the device so steps do not synchronise."""
 
-    total: Tensor  # summed loss, a device scalar
+    total: Tensor  # summed (NT-Xent, teacher) terms, a device vector of 2
     steps: int = 0  # steps summed
     started: float = field(default_factory=time.perf_counter)  # when the window opened
 
-    def add(self, loss: Tensor) -> None:
-        """One step's (detached) loss."""
-        self.total += loss
+    def add(self, terms: Tensor) -> None:
+        """One step's (detached) loss terms."""
+        self.total += terms
         self.steps += 1
 
-    def close(self) -> tuple[float, float]:
-        """(mean loss, steps per second) of the window, then start a new one."""
-        mean, rate = (
-            self.total.item() / self.steps,
-            self.steps / (time.perf_counter() - self.started),
-        )
+    def close(self) -> tuple[list[float], float]:
+        """(mean terms, steps per second) of the window, then start a new one."""
+        means = (self.total / self.steps).tolist()
+        rate = self.steps / (time.perf_counter() - self.started)
         self.total.zero_()
         self.steps, self.started = 0, time.perf_counter()
-        return mean, rate
+        return means, rate
 
 
 def run_steps(loop: Loop, loader: Iterable[Batch]) -> None:
     """Train on every batch of `loader`: a metrics line every log_every steps (and after steps 1
     and end_step), latest.pt/best.pt every checkpoint_every steps and at end_step (rank 0)."""
     state, config = loop.parts.state, loop.config
-    window = LossWindow(torch.zeros((), device=loop.processes.device))
+    window = LossWindow(torch.zeros(2, device=loop.processes.device))
     for batch in loader:
         lr = _set_lr(loop.parts.optimizer, loop.schedule(state.step))
         window.add(train_step(loop, batch))
@@ -82,19 +81,29 @@ def run_steps(loop: Loop, loader: Iterable[Batch]) -> None:
 
 
 def train_step(loop: Loop, batch: Batch) -> Tensor:
-    """One optimiser step on a batch of pairs; returns the detached loss, still on the device."""
+    """One optimiser step on a batch of pairs; returns the detached (NT-Xent, teacher) terms
+    (teacher 0 when not distilling), still on the device."""
     parts, config, device = loop.parts, loop.config, loop.processes.device
     x_i, x_j = augmented_views(loop, batch)
     with autocast(device, config.precision):  # the forward in the chosen precision
-        _, _, z_i, z_j = parts.trainable(x_i, x_j)
+        out = parts.trainable(x_i, x_j)
     groups = None if config.same_track_negatives else batch["track"].to(device)
     # NT-Xent in fp32; under DDP the negatives are gathered from all ranks
-    loss = global_nt_xent(z_i.float(), z_j.float(), config.temperature, groups)
+    nt_xent = global_nt_xent(out[2].float(), out[3].float(), config.temperature, groups)
+    teacher = teacher_term(out[4:], batch, device) if len(out) > 4 else torch.zeros_like(nt_xent)
+    loss = nt_xent + config.teacher_weight * teacher
     parts.optimizer.zero_grad(set_to_none=True)
     parts.scaler.scale(loss).backward()
     parts.scaler.step(parts.optimizer)
     parts.scaler.update()
-    return loss.detach()
+    return torch.stack([nt_xent.detach(), teacher.detach()])
+
+
+def teacher_term(predicted: tuple[Tensor, ...], batch: Batch, device: torch.device) -> Tensor:
+    """Each view regresses its own clean crop's standardised teacher target (masked MSE)."""
+    target = torch.cat([batch["t_i"], batch["t_j"]]).to(device, non_blocking=True)
+    mask = torch.cat([batch["m_i"], batch["m_j"]]).to(device, non_blocking=True)
+    return masked_loss(torch.cat(predicted), target, mask)
 
 
 def augmented_views(loop: Loop, batch: Batch) -> tuple[Tensor, Tensor]:
@@ -123,11 +132,13 @@ def _set_lr(optimizer: torch.optim.Optimizer, lr: float) -> float:
 
 
 def _record(loop: Loop, window: LossWindow, lr: float) -> None:
-    """A metrics line: mean loss, lr and windows (two per pair, all ranks) per second."""
-    mean_loss, steps_per_s = window.close()
+    """A metrics line: mean loss (and its terms when distilling), lr and windows per second."""
+    (nt_xent, teacher), steps_per_s = window.close()
+    mean_loss = nt_xent + loop.config.teacher_weight * teacher
     clips_per_s = 2 * loop.config.batch_size * loop.processes.world * steps_per_s
     loop.parts.state.observe(mean_loss)
-    loop.log.record(loop.parts.state.step, mean_loss, lr, clips_per_s)
+    terms = [nt_xent, teacher] if loop.parts.model.distill is not None else None
+    loop.log.record(loop.parts.state.step, mean_loss, lr, clips_per_s, terms)
 
 
 def _checkpoint(loop: Loop) -> None:

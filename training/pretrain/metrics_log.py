@@ -67,8 +67,18 @@ class MetricsLog:
         """One optimiser step done."""
         self.bar.update(1)
 
-    def record(self, step: int, loss: float, lr: float, clips_per_s: float) -> None:
-        """Append one metrics line; `clips_per_s` counts windows (two per pair) per second."""
+    def record(
+        self,
+        step: int,
+        loss: float,
+        lr: float,
+        clips_per_s: float,
+        terms: list[float] | None = None,
+    ) -> None:
+        """Append one metrics line; `clips_per_s` counts windows (two per pair) per second.
+
+        `terms` are (NT-Xent, teacher) means when distilling: both parts of `loss` are logged.
+        """
         self.bar.set_postfix(loss=f"{loss:.4f}", lr=f"{lr:.2e}", clips_s=f"{clips_per_s:.1f}")
         if not self.write:
             return
@@ -79,6 +89,8 @@ class MetricsLog:
             "clips_per_s": clips_per_s,
             "wall_s": round(self.wall_seconds(), 3),
         }
+        if terms is not None:
+            row["nt_xent"], row["teacher"] = terms
         with open(self.path, "a") as handle:
             handle.write(json.dumps(row) + "\n")
         if self.board is not None:

@@ -124,20 +124,31 @@ def global_nt_xent(
 
 
 class SimCLR(nn.Module):
-    """Encoder + projector. forward(x_i, x_j) -> (h_i, h_j, z_i, z_j).
+    """Encoder + projector (+ an optional distillation head).
 
-    Each view goes through the encoder separately, as in CLMR/SimCLR, so BatchNorm statistics are
-    per view.
+    forward(x_i, x_j) -> (h_i, h_j, z_i, z_j), and with a distillation head also its predictions
+    (p_i, p_j): computed inside forward, so DDP synchronises the head like the rest. Each view
+    goes through the encoder separately, as in CLMR/SimCLR, so BatchNorm statistics are per view.
     """
 
-    def __init__(self, encoder: SampleCNN, projector: Projector | None = None) -> None:
+    def __init__(
+        self,
+        encoder: SampleCNN,
+        projector: Projector | None = None,
+        distill: nn.Module | None = None,
+    ) -> None:
         super().__init__()
         self.encoder = encoder
         self.projector = projector or Projector(
             ProjectorConfig(in_dim=encoder.config.embedding_dim)
         )
+        self.distill = distill  # embedding -> teacher target (training.pretrain.distill)
 
-    def forward(self, x_i: Tensor, x_j: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
-        """Args: x_i, x_j [B, 1, 59049] float32. Returns h [B, D] and z [B, out_dim] per view."""
+    def forward(self, x_i: Tensor, x_j: Tensor) -> tuple[Tensor, ...]:
+        """Args: x_i, x_j [B, 1, 59049] float32. Returns h [B, D] and z [B, out_dim] per view,
+        then p [B, target_dim] per view when there is a distillation head."""
         h_i, h_j = self.encoder(x_i), self.encoder(x_j)
-        return h_i, h_j, self.projector(h_i), self.projector(h_j)
+        out = (h_i, h_j, self.projector(h_i), self.projector(h_j))
+        if self.distill is None:
+            return out
+        return (*out, self.distill(h_i), self.distill(h_j))

@@ -10,7 +10,9 @@ import torch
 from torch import nn
 
 from training.config import EncoderConfig, ProjectorConfig
+from training.layout import choose_layout
 from training.pretrain.config import PretrainConfig
+from training.pretrain.distill import DistillHead
 from training.pretrain.distributed import Processes
 from training.pretrain.lars import LARS, decay_groups
 from training.pretrain.objectives import SimCLR
@@ -31,17 +33,26 @@ class TrainingParts:
 
 
 def build_parts(
-    config: PretrainConfig, output_dir: Path, resume: bool, processes: Processes
+    config: PretrainConfig,
+    output_dir: Path,
+    resume: bool,
+    processes: Processes,
+    target_dim: int = 0,
 ) -> TrainingParts:
-    """Seeded model, optimiser and scaler, restored from output_dir/latest.pt when resuming."""
+    """Seeded model, optimiser and scaler, restored from output_dir/latest.pt when resuming.
+
+    `target_dim` > 0 adds the distillation head (teacher targets of that width).
+    """
     torch.manual_seed(config.seed)  # identical initial weights on every rank
-    model = build_model(config)
+    model = build_model(config, target_dim)
     ckpt = restore(output_dir, model, config, processes.world) if resume else None
     if ckpt is None:
         refuse_overwrite(output_dir)
         if config.init_weights:
             load_weights(Path(config.init_weights), model.encoder, model.projector)
     model, optimizer = place(model, config, processes)
+    # A compute layout only (same state dict): "auto" picks channels-last 2-D on AMX CPUs.
+    model.encoder.layout = choose_layout(config.encoder_layout, processes.device, config.precision)
     state = restore_optimizer(ckpt, optimizer, processes.device) if ckpt else RunState()
     scaler = torch.amp.GradScaler("cuda", enabled=config.precision == "fp16")
     if ckpt is not None and ckpt.extra.get("scaler"):
@@ -50,15 +61,18 @@ def build_parts(
     return TrainingParts(model, trainable, optimizer, scaler, state)
 
 
-def build_model(config: PretrainConfig) -> SimCLR:
-    """SimCLR(SampleCNN, Projector 512 -> hidden ReLU -> projection_dim), on the CPU."""
+def build_model(config: PretrainConfig, target_dim: int = 0) -> SimCLR:
+    """SimCLR(SampleCNN, Projector 512 -> hidden ReLU -> projection_dim), on the CPU; with
+    `target_dim`, a distillation head embedding -> teacher target too."""
     encoder = SampleCNN(EncoderConfig(channels=tuple(config.encoder_channels)))
     projector = Projector(
         ProjectorConfig(
             encoder.config.embedding_dim, config.projection_hidden_dim, config.projection_dim
         )
     )
-    return SimCLR(encoder, projector)
+    dim = encoder.config.embedding_dim
+    head = DistillHead(dim, target_dim, config.teacher_head) if target_dim else None
+    return SimCLR(encoder, projector, head)
 
 
 def place(

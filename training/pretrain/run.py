@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import functools
 import time
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
-from clmr_embed.constants import SAMPLE_RATE
+from clmr_embed.constants import SAMPLE_RATE, WINDOW_SAMPLES
+from clmr_embed.errors import DataError
 from training.pretrain.augment import AugmentChain
 from training.pretrain.cache import AudioCache, SkippedFile, build_cache
 from training.pretrain.config import PretrainConfig, write_config
@@ -20,6 +22,7 @@ from training.pretrain.metrics_log import MetricsLog
 from training.pretrain.parts import build_parts
 from training.pretrain.schedule import lr_at
 from training.pretrain.state import BEST, LATEST
+from training.pretrain.targets import GridSpec, TargetJob, TeacherTargets, build_targets
 
 
 @dataclass(frozen=True)
@@ -62,7 +65,9 @@ def run_pretrain(
     if config.threads > 0:
         torch.set_num_threads(config.threads)
     cache, skipped = prepare_cache(config, data, processes, progress)
-    pairs = CropPairs(cache, segment_samples=round(config.segment_seconds * SAMPLE_RATE))
+    targets = prepare_targets(config, cache, processes, progress) if config.teacher else None
+    segment = round(config.segment_seconds * SAMPLE_RATE)
+    pairs = CropPairs(cache, segment_samples=segment, targets=targets)
     loop = build_loop(config, pairs, output_dir, resume, processes, progress)
     if processes.main:
         write_config(output_dir / "config.toml", config)
@@ -103,6 +108,38 @@ def prepare_cache(
     return result if processes.main else build()
 
 
+def prepare_targets(
+    config: PretrainConfig, cache: AudioCache, processes: Processes, progress: bool
+) -> TeacherTargets:
+    """The teacher targets of the cache's crop grid: computed once (rank 0), then reused.
+
+    Never in the training step: missing targets are computed before the first step, unless
+    the share of tracks that have them already reaches teacher_min_coverage (then the rest
+    train on NT-Xent alone, masked, with a warning).
+    """
+    hop = round(config.teacher_hop_seconds * SAMPLE_RATE)
+    spec = GridSpec(config.teacher_output, hop, WINDOW_SAMPLES)
+    if processes.main and _coverage(cache, spec) < config.teacher_min_coverage:
+        job = TargetJob(spec, Path(config.teacher), config.teacher_workers)
+        build_targets(cache, job, progress)
+    barrier()
+    targets = TeacherTargets(cache, spec)
+    if processes.main and targets.coverage < 1:
+        warnings.warn(
+            f"distilling on a partial target cache: {targets.available.mean():.0%} of the "
+            f"tracks ({targets.coverage:.0%} of the crops) have teacher targets",
+            stacklevel=2,
+        )
+    return targets
+
+
+def _coverage(cache: AudioCache, spec: GridSpec) -> float:
+    try:
+        return float(TeacherTargets(cache, spec).available.mean())
+    except (DataError, FileNotFoundError):  # nothing built yet
+        return 0.0
+
+
 def build_loop(
     config: PretrainConfig,
     pairs: CropPairs,
@@ -115,7 +152,8 @@ def build_loop(
     total_steps = config.max_steps or config.epochs * pairs.steps_per_epoch(
         config.batch_size * processes.world
     )
-    parts = build_parts(config, output_dir, resume, processes)
+    target_dim = pairs.targets.dim if pairs.targets is not None else 0
+    parts = build_parts(config, output_dir, resume, processes, target_dim)
     schedule = functools.partial(
         lr_at,
         base_lr=config.lr,

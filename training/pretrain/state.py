@@ -62,6 +62,8 @@ def restore(output_dir: Path, model: SimCLR, config: PretrainConfig, world: int)
         raise CheckpointError(f"cannot resume {path}: it holds no encoder and projector")
     model.encoder.load_state_dict(ckpt.encoder_state)
     model.projector.load_state_dict(ckpt.projector_state)
+    if model.distill is not None:
+        model.distill.load_state_dict(ckpt.extra["distill_head"])
     return ckpt
 
 
@@ -106,6 +108,8 @@ def save_run(
             "torch_rng": torch.get_rng_state(),
             "cuda_rng": torch.cuda.get_rng_state(device) if device.type == "cuda" else None,
             "scaler": scaler.state_dict() if scaler.is_enabled() else None,
+            # the distillation head: only to resume; export drops it
+            "distill_head": _cpu(model.distill.state_dict()) if model.distill else None,
         },
         source="clmr-embed pretrain",
     )
