@@ -5,8 +5,6 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
-import pytest
-
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGES = ("clmr_embed", "training", "export", "tools")
 
@@ -104,7 +102,6 @@ def test_imports_inside_functions_and_type_checking_count(tmp_path):
     assert _imports("p.a", tmp_path / "a.py", modules) == {"p.b", "p.c"}
 
 
-@pytest.mark.xfail(strict=True, reason="four known cycles; the layout work removes them")
 def test_the_project_has_no_import_cycle():
     modules = _modules()
     graph = {name: _imports(name, path, modules) for name, path in modules.items()}
