@@ -136,8 +136,15 @@ def require(extra: str, command: str) -> None:
             ) from None
 
 
+LOCAL_MODEL_HINT = "pass --model PATH to use a local .onnx file"
+
+
 def resolve_or_fetch(model: str | None) -> str:
-    """A model path for --model, fetching and converting a downloadable model on first use."""
+    """A model path for --model, fetching and converting a downloadable model on first use.
+
+    A model that cannot be fetched fails with the library's message plus the CLI's way out.
+    """
+    from clmr_embed.errors import ModelArtifactError
     from clmr_embed.registry import ModelNotCachedError, resolve_model
 
     try:
@@ -149,5 +156,8 @@ def resolve_or_fetch(model: str | None) -> str:
         try:
             from export.release import fetch_and_convert
         except ImportError:
-            raise exc from None
-        return str(fetch_and_convert(exc.entry))
+            raise ModelArtifactError(f"{exc}; {LOCAL_MODEL_HINT}") from None
+        try:
+            return str(fetch_and_convert(exc.entry))
+        except ModelArtifactError as failed:
+            raise ModelArtifactError(f"{failed}; {LOCAL_MODEL_HINT}") from None
