@@ -13,6 +13,8 @@ import typer
 from clmr_embed import __version__
 from clmr_embed.cli.export import export_command
 from clmr_embed.cli.options import DeviceOpt, JsonOpt, ModelOpt, ThreadsOpt, handle_errors
+from clmr_embed.cli.serve import serve_command
+from clmr_embed.cli.similar import similar_command
 from clmr_embed.cli.train import train_app
 
 app = typer.Typer(
@@ -175,6 +177,8 @@ def models(as_json: JsonOpt = False) -> None:
 
 app.add_typer(train_app, name="train")
 app.command("export", no_args_is_help=True)(export_command)
+app.command("similar", no_args_is_help=True)(similar_command)
+app.command("serve", no_args_is_help=True)(serve_command)
 
 
 def main() -> None:
