@@ -47,6 +47,15 @@ function drawMap(library) {
     dot.addEventListener("click", () => selectTrack(track.id, true));
     map.appendChild(dot);
   }
+  if (library.tracks.length <= 40) {  // names fit on small maps; large ones keep the tooltips
+    for (const track of library.tracks) {
+      const label = document.createElementNS(SVG, "text");
+      label.setAttribute("x", track.x + 0.05);
+      label.setAttribute("y", -track.y + 0.015);
+      label.textContent = track.relpath.split("/").pop();
+      map.appendChild(label);
+    }
+  }
 }
 
 async function colourBy(label) {
@@ -158,11 +167,11 @@ async function upload(event) {
   try {
     const placed = await getJSON(`/api/upload?name=${encodeURIComponent(file.name)}`, { method: "POST", body: file });
     const result = $("upload-result");
-    result.replaceChildren(el("h3", {}, `${placed.name} (${placed.duration_s.toFixed(0)} s)`));
+    result.replaceChildren(el("p", { class: "upload-name" }, `${placed.name} (${placed.duration_s.toFixed(0)} s)`));
     const tags = el("ol", { id: "upload-tags" }), near = el("ol", { id: "upload-neighbours" });
     listTags(tags, placed.tags);
     listNeighbours(near, placed.neighbours);
-    result.append(tags, el("h3", {}, "nearest tracks"), near);
+    result.append(el("h3", {}, "top tags"), tags, el("h3", {}, "nearest tracks"), near);
     if (state.uploadMarker) state.uploadMarker.remove();
     const star = document.createElementNS(SVG, "circle");
     star.setAttribute("class", "upload");
