@@ -7,7 +7,7 @@ index memory, query latency and recall@10 against exact numpy search on the cent
 L2-normalised vectors that `clmr-embed similar` searches. Rows above the real count (100k, 1M) are
 the real vectors replicated with small Gaussian noise (sigma 0.05 before re-normalising), so they
 keep the real vectors' anisotropy (random vectors flatter an index); 1M is latency only, for
-exact numpy and the chosen library.
+exact numpy and the chosen library (usearch, float16).
 
 Usage: python bench/similar.py --corpus /data/free-music [--max-windows 10000]
        [--sizes 10000 100000] [--million] [--threads 2] [--queries 200]
@@ -114,34 +114,45 @@ def exact(vectors: Matrix, queries: Matrix, top_k: int) -> npt.NDArray[np.int64]
     return np.stack([top_k_rows(vectors, q, top_k)[0] for q in queries])
 
 
-def build(library: str, vectors: Matrix) -> Any:
-    """An HNSW index of `library` over unit vectors, inner-product metric."""
-    n, dim = vectors.shape
-    if library.startswith("usearch"):
-        from usearch.index import Index
+def build_usearch(vectors: Matrix, dtype: str) -> Any:
+    """usearch HNSW, inner product, vectors kept as `dtype` ("f32" or "f16")."""
+    from usearch.index import Index
 
-        dtype = "f16" if library.endswith("f16") else "f32"
-        index = Index(
-            ndim=dim, metric="ip", dtype=dtype, connectivity=CONNECTIVITY,
-            expansion_add=EF_CONSTRUCTION, expansion_search=EF_SEARCH,
-        )  # fmt: skip
-        index.add(np.arange(n), vectors)
-        return index
-    if library == "faiss":
-        import faiss
+    index = Index(
+        ndim=vectors.shape[1], metric="ip", dtype=dtype, connectivity=CONNECTIVITY,
+        expansion_add=EF_CONSTRUCTION, expansion_search=EF_SEARCH,
+    )  # fmt: skip
+    index.add(np.arange(len(vectors)), vectors)
+    return index
 
-        index = faiss.IndexHNSWFlat(dim, CONNECTIVITY, faiss.METRIC_INNER_PRODUCT)
-        index.hnsw.efConstruction = EF_CONSTRUCTION
-        index.hnsw.efSearch = EF_SEARCH
-        index.add(vectors)
-        return index
+
+def build_faiss(vectors: Matrix) -> Any:
+    """faiss IndexHNSWFlat, inner product."""
+    import faiss
+
+    index = faiss.IndexHNSWFlat(vectors.shape[1], CONNECTIVITY, faiss.METRIC_INNER_PRODUCT)
+    index.hnsw.efConstruction = EF_CONSTRUCTION
+    index.hnsw.efSearch = EF_SEARCH
+    index.add(vectors)
+    return index
+
+
+def build_hnswlib(vectors: Matrix) -> Any:
+    """hnswlib, inner product."""
     import hnswlib
 
-    index = hnswlib.Index(space="ip", dim=dim)
-    index.init_index(max_elements=n, M=CONNECTIVITY, ef_construction=EF_CONSTRUCTION)
-    index.add_items(vectors, np.arange(n))
+    index = hnswlib.Index(space="ip", dim=vectors.shape[1])
+    index.init_index(max_elements=len(vectors), M=CONNECTIVITY, ef_construction=EF_CONSTRUCTION)
+    index.add_items(vectors, np.arange(len(vectors)))
     index.set_ef(EF_SEARCH)
     return index
+
+
+def build(library: str, vectors: Matrix) -> Any:
+    """An HNSW index of `library` over unit vectors, inner-product metric."""
+    if library.startswith("usearch"):
+        return build_usearch(vectors, "f16" if library.endswith("f16") else "f32")
+    return build_faiss(vectors) if library == "faiss" else build_hnswlib(vectors)
 
 
 def query(library: str, index: Any, q: Matrix, top_k: int) -> npt.NDArray[np.int64]:
@@ -212,7 +223,7 @@ def run_size(real: Matrix, n: int, args: argparse.Namespace, libraries: tuple[st
     picks = rng.choice(len(real), args.queries, replace=False)
     noisy = real[picks] + rng.normal(0, 0.05, (args.queries, real.shape[1]))
     queries = (noisy / np.linalg.norm(noisy, axis=1, keepdims=True)).astype(np.float32)
-    truth = exact(vectors, queries, 10)
+    truth = exact(vectors, queries, 10) if libraries else None
     rows = [exact_row(vectors, queries[:50])]
     for library in libraries:
         rows.append(measure(library, vectors, queries, truth, args.threads))
@@ -225,8 +236,12 @@ def main() -> None:
     parser.add_argument("--corpus", type=Path, required=True, help="free-music corpus folder")
     parser.add_argument("--store", type=Path, default=Path("/tmp/clmr-bench/free.h5"))
     parser.add_argument("--max-windows", type=int, default=10_000)
-    parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000])
+    parser.add_argument("--sizes", type=int, nargs="*", default=[10_000, 100_000])
     parser.add_argument("--million", action="store_true", help="add the 1M latency rows")
+    parser.add_argument(
+        "--million-libraries", nargs="*", default=["usearch-f16"],
+        help="libraries to build at 1M (none: exact numpy only; a 1M build takes long)",
+    )  # fmt: skip
     parser.add_argument("--libraries", nargs="+", default=list(LIBRARIES))
     parser.add_argument("--queries", type=int, default=200)
     parser.add_argument("--threads", type=int, default=2)
@@ -239,7 +254,7 @@ def main() -> None:
     for n in args.sizes:
         rows += run_size(real, n, args, tuple(args.libraries))
     if args.million:
-        rows += run_size(real, 1_000_000, args, ("usearch",))
+        rows += run_size(real, 1_000_000, args, tuple(args.million_libraries))
     print("| library | vectors | build s | index MB | query ms p50 | p99 | recall@10 |")
     print("|---|---|---|---|---|---|---|")
     for r in rows:

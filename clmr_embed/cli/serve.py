@@ -23,16 +23,8 @@ def serve_command(
         typer.Option(help="Library folder the store was extracted from (repeatable); plays audio."),
     ] = None,
     model: ModelOpt = None,
-    max_upload_mb: Annotated[int, typer.Option(min=1, help="Largest upload accepted.")] = 64,
-    projection: Annotated[
-        str, typer.Option(help="Map: auto (UMAP if installed), pca, umap.")
-    ] = "auto",
 ) -> None:
     """Explore a store in the browser: map, tags, neighbours, units, upload (local only)."""
-    if projection not in ("auto", "pca", "umap"):
-        raise typer.BadParameter(
-            f"must be auto, pca or umap, got {projection!r}", param_hint="--projection"
-        )
     for folder in root or ():
         if not folder.is_dir():
             raise typer.BadParameter(f"{folder} is not a folder", param_hint="--root")
@@ -58,8 +50,6 @@ def serve_command(
         model=model,
         host=host,
         port=port,
-        max_upload_bytes=max_upload_mb * 2**20,
-        projection=projection,
     )
     err.print("preparing the library (map, tags) ...")
     app = create_app(config)

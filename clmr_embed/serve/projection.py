@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -36,12 +37,8 @@ class TrackMap:
 
 
 def umap_installed() -> bool:
-    """True when umap-learn can be imported."""
-    try:
-        import umap  # noqa: F401
-    except ImportError:
-        return False
-    return True
+    """True when umap-learn is installed (found, not imported: its import takes seconds)."""
+    return importlib.util.find_spec("umap") is not None
 
 
 def choose_method(method: str, n_tracks: int) -> str:
@@ -51,7 +48,7 @@ def choose_method(method: str, n_tracks: int) -> str:
     if method == "umap" and not umap_installed():
         raise MissingDependencyError("the UMAP map needs umap-learn: pip install umap-learn")
     if method == "auto":
-        return "umap" if umap_installed() and n_tracks >= UMAP_MIN_TRACKS else "pca"
+        return "umap" if n_tracks >= UMAP_MIN_TRACKS and umap_installed() else "pca"
     return method
 
 

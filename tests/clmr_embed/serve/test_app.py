@@ -9,7 +9,7 @@ import pytest
 
 from clmr_embed.embed import Embedder
 from clmr_embed.store import open_store
-from tests.clmr_embed.search.stores import TINY_RATE, extract, require, tone
+from tests.clmr_embed.search.stores import TINY_RATE, extract, require, tiny_library, tone
 from tests.fixtures.audio import write_audio
 
 require("starlette")
@@ -146,3 +146,19 @@ def test_without_roots_no_audio_is_served(tiny_h5: Path, tiny_tagger: Path) -> N
         library = client.get("/api/library").json()
         assert library["audio"] is False
         assert client.get(f"/audio/{library['tracks'][0]['id']}").status_code == 404
+
+
+def test_umap_maps_a_larger_store_when_installed(tmp_path: Path, tiny_tagger: Path) -> None:
+    pytest.importorskip("umap")  # optional: `auto` falls back to PCA without it
+    library = tiny_library(tmp_path / "lib", n=24)
+    store = extract(library, tmp_path / "s.h5", tiny_tagger)
+    config = ServeConfig(store=store, roots=(library,), model=tiny_tagger)
+    with TestClient(create_app(config), base_url=LOCAL) as client:
+        summary = client.get("/api/library").json()
+        assert summary["projection"] == "umap" and len(summary["tracks"]) == 24
+        xy = np.array([[t["x"], t["y"]] for t in summary["tracks"]])
+        assert np.abs(xy).max() <= 1.0 + 1e-6 and len(np.unique(xy, axis=0)) > 20
+        body = (library / "tone_07.wav").read_bytes()
+        placed = client.post("/api/upload", content=body).json()
+        assert placed["neighbours"][0]["relpath"] == "tone_07.wav"
+        assert np.abs(np.array(placed["xy"])).max() <= 1.0 + 1e-6
