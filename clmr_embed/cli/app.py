@@ -11,6 +11,8 @@ from clmr_embed.cli.export import export_command
 from clmr_embed.cli.extract import extract_command
 from clmr_embed.cli.filters import filters_command
 from clmr_embed.cli.models import models_command
+from clmr_embed.cli.serve import serve_command
+from clmr_embed.cli.similar import similar_command
 from clmr_embed.cli.tag import tag_command
 from clmr_embed.cli.train import train_app
 
@@ -43,6 +45,8 @@ app.command("models")(models_command)
 app.add_typer(train_app, name="train")
 app.command("export", no_args_is_help=True)(export_command)
 app.command("filters", no_args_is_help=True)(filters_command)
+app.command("similar", no_args_is_help=True)(similar_command)
+app.command("serve", no_args_is_help=True)(serve_command)
 
 
 def main() -> None:

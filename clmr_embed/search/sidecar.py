@@ -1,0 +1,61 @@
+"""Files derived from a store (indexes, maps), kept beside it, rebuilt when its content changes."""
+
+from __future__ import annotations
+
+import hashlib
+import warnings
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from clmr_embed.atomic import atomic_path
+from clmr_embed.search.vectors import StoreView
+
+Arrays = dict[str, npt.NDArray[np.generic]]
+
+
+def store_fingerprint(store: StoreView) -> str:
+    """A hash of what the store's vectors depend on: model, hop, and every track's content.
+
+    Schema 1 has no change counter, so this hashes the header fingerprint and each track's
+    (id, content sha256, alias target, window count); it is the same for a copy of the store and
+    changes with any commit that adds, replaces or removes a track. With schema 2 this becomes
+    the store's `generation` (plus the header fingerprint).
+    """
+    digest = hashlib.sha256(store.header.fingerprint().encode())
+    for tid in sorted(store.track_ids):
+        a = store.attrs(tid)
+        digest.update(f"\n{tid}:{a['content_sha256']}:{a['alias_of']}:{a['n_windows']}".encode())
+    return digest.hexdigest()
+
+
+def sidecar_dir(store_path: Path) -> Path:
+    """`<store>.cache/`, beside the store like its journal and lock."""
+    store_path = Path(store_path)
+    return store_path.with_name(store_path.name + ".cache")
+
+
+def read_arrays(path: Path, fingerprint: str) -> Arrays | None:
+    """The arrays saved by `write_arrays`, or None if missing, unreadable or of another store."""
+    try:
+        with np.load(path, allow_pickle=False) as saved:
+            if str(saved["fingerprint"]) != fingerprint:
+                return None
+            return {name: saved[name] for name in saved.files if name != "fingerprint"}
+    except (OSError, ValueError, KeyError):
+        return None
+
+
+def write_arrays(path: Path, fingerprint: str, arrays: Arrays) -> bool:
+    """Save arrays tagged with the store fingerprint, atomically; False (and a warning) if the
+    folder is not writable, since a cache is an optimisation and never a reason to fail."""
+    try:
+        with atomic_path(path) as tmp, open(tmp, "wb") as handle:
+            named: dict[str, Any] = {"fingerprint": np.array(fingerprint), **arrays}
+            np.savez(handle, **named)
+    except OSError as exc:
+        warnings.warn(f"cannot cache {path} ({exc.strerror}); recomputed next time", stacklevel=2)
+        return False
+    return True

@@ -1,0 +1,72 @@
+"""Stores the search and serve tests share: the real demo songs, and a tiny generated library."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from clmr_embed.extract import ExtractConfig, run_extract
+from clmr_embed.registry import DEFAULT_MODEL
+from tests.fixtures.audio import write_audio
+
+ROOT = Path(__file__).resolve().parents[3]
+TINY_RATE = 8000  # the tiny models' rate (tests/fixtures/models.py)
+
+
+def require(module: str) -> None:
+    """Skip without an optional module, except under CI=true, where its absence fails."""
+    if os.environ.get("CI") == "true":
+        __import__(module)
+    else:
+        pytest.importorskip(module)
+
+
+def demo_store(shared_dir: Path, into: Path) -> Path:
+    """The six demo songs embedded with the bundled model, as a fresh copy under `into`.
+
+    Extracting them takes ~10 s of CPU; the store is kept (resumable, checked by extract
+    itself) in the temp folder per checkout, so later sessions only re-hash the files.
+    """
+    target = into / "demo.h5"
+    if target.is_file():
+        return target
+    key = hashlib.sha256(str(ROOT).encode()).hexdigest()[:12]
+    kept = Path(tempfile.gettempdir()) / f"clmr-embed-tests-{key}" / "demo.h5"
+    kept.parent.mkdir(parents=True, exist_ok=True)
+    library = shared_dir / "audio" / "clmr_demo"
+    config = ExtractConfig(inputs=(library,), output=kept, model=DEFAULT_MODEL, threads=2)
+    summary = run_extract(config).to_dict()
+    assert summary["embedded"] + summary["unchanged"] == 6, summary
+    into.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(kept, target)
+    return target
+
+
+def tone(freq: float, seconds: float, seed: int) -> np.ndarray:
+    """A tone with a little noise: distinct tracks whose embeddings are not all alike."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(round(seconds * TINY_RATE)) / TINY_RATE
+    wave = 0.4 * np.sin(2 * np.pi * freq * t) + 0.05 * rng.standard_normal(t.size)
+    return wave.astype(np.float32)
+
+
+def tiny_library(folder: Path, n: int = 8) -> Path:
+    """n wav tones of 1-4 s (several windows each of the tiny models) in `folder`."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for i in range(n):
+        write_audio(folder / f"tone_{i:02d}.wav", tone(110 * (i + 1), 1 + i % 4, i), TINY_RATE)
+    return folder
+
+
+def extract(library: Path, store: Path, model: Path) -> Path:
+    """Embed `library` into `store` with `model`, in-process."""
+    config = ExtractConfig(inputs=(library,), output=store, model=str(model), workers=0)
+    summary = run_extract(config)
+    assert not summary.failed
+    return store

@@ -1,0 +1,105 @@
+"""Audio files: only stored tracks, only under the roots, only with their recorded content."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from clmr_embed.digest import file_sha256
+from clmr_embed.store import StoreHeader, TrackRecord, open_store, open_writer
+from tests.clmr_embed.search.stores import TINY_RATE, extract, require, tone
+from tests.fixtures.audio import write_audio
+
+require("starlette")
+from starlette.exceptions import HTTPException  # noqa: E402
+from starlette.testclient import TestClient  # noqa: E402
+
+from clmr_embed.serve.media import AudioFiles  # noqa: E402
+
+HEADER = StoreHeader(
+    model_name="crafted",
+    model_sha256="0" * 64,
+    model_trained=False,
+    sample_rate=TINY_RATE,
+    window_samples=2187,
+    hop_samples=2187,
+    embedding_dim=4,
+    preprocessing={},
+)
+
+
+def _status(files: AudioFiles, track_id: str) -> int:
+    with pytest.raises(HTTPException) as refused:
+        files.path(track_id)
+    return refused.value.status_code
+
+
+def test_a_symlink_out_of_the_root_is_refused(tmp_path: Path, tiny_tagger: Path) -> None:
+    library, outside = tmp_path / "lib", tmp_path / "outside"
+    library.mkdir()
+    outside.mkdir()
+    write_audio(library / "inside.wav", tone(220, 1, 0), TINY_RATE)
+    write_audio(outside / "secret.wav", tone(330, 1, 1), TINY_RATE)
+    os.symlink(outside / "secret.wav", library / "link.wav")
+    with open_store(extract(library, tmp_path / "s.h5", tiny_tagger)) as store:
+        files = AudioFiles(store, (library,))
+        ids = dict(zip(store.paths, store.track_ids, strict=True))
+        assert files.path(ids["inside.wav"]) == (library / "inside.wav").resolve()
+        assert _status(files, ids["link.wav"]) == 403
+
+
+def test_crafted_relpaths_never_leave_the_root(tmp_path: Path) -> None:
+    library = tmp_path / "lib"
+    library.mkdir()
+    target = write_audio(tmp_path / "outside.wav", tone(440, 1, 2), TINY_RATE)
+    store_path = tmp_path / "crafted.h5"
+    relpaths = {"up": "../outside.wav", "absolute": str(target), "deep": "a/../../outside.wav"}
+    with open_writer(store_path, HEADER) as writer:
+        for track_id, relpath in relpaths.items():
+            writer.add_track(
+                TrackRecord(
+                    track_id=track_id,
+                    relpath=relpath,
+                    content_sha256=file_sha256(target),
+                    duration_s=1.0,
+                    source_rate=TINY_RATE,
+                    channels=1,
+                    embeddings=np.ones((1, 4), np.float32),
+                    starts_s=np.zeros(1, np.float32),
+                )
+            )
+    with open_store(store_path) as store:
+        files = AudioFiles(store, (library,))
+        assert {tid: _status(files, tid) for tid in relpaths} == dict.fromkeys(relpaths, 403)
+
+
+def test_unknown_missing_and_changed_files_are_not_found(
+    tiny_h5: Path, tiny_lib: Path, tmp_path: Path
+):
+    copy = Path(shutil.copytree(tiny_lib, tmp_path / "lib"))
+    with open_store(tiny_h5) as store:
+        ids = dict(zip(store.paths, store.track_ids, strict=True))
+        files = AudioFiles(store, (tmp_path / "empty", copy))
+        assert files.path(ids["tone_01.wav"]) == (copy / "tone_01.wav").resolve()  # second root
+        assert _status(files, "no-such-id") == 404
+        (copy / "tone_02.wav").unlink()
+        assert _status(files, ids["tone_02.wav"]) == 404
+        write_audio(copy / "tone_03.wav", tone(100, 1, 5), TINY_RATE)  # same path, new content
+        assert _status(files, ids["tone_03.wav"]) == 404
+
+
+def test_paths_in_urls_reach_no_file(client: TestClient) -> None:
+    for url in (
+        "/audio/..%2F..%2F..%2Fetc%2Fpasswd",
+        "/audio/%2Fetc%2Fpasswd",
+        "/audio/tone_01.wav",  # a relpath is not an id
+        "/static/..%2F..%2Fpyproject.toml",
+        "/static/%2Fetc%2Fpasswd",
+    ):
+        response = client.get(url)
+        assert response.status_code in (403, 404), url
+        assert b"root:" not in response.content
