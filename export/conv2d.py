@@ -16,9 +16,10 @@ def _conv2d(conv: nn.Conv1d) -> nn.Conv2d:
         stride=(1, conv.stride[0]),
         padding=(0, int(conv.padding[0])),  # type: ignore[arg-type]
     )
+    assert conv.bias is not None and out.bias is not None  # SampleCNN's convs have biases
     with torch.no_grad():
         out.weight.copy_(conv.weight.unsqueeze(2))  # (out, in, k) -> (out, in, 1, k)
-        out.bias.copy_(conv.bias)  # type: ignore[union-attr]
+        out.bias.copy_(conv.bias)
     return out
 
 
@@ -52,7 +53,7 @@ class SampleCNN2d(nn.Module):
         super().__init__()
         self.config = encoder.config
         self.sequential = nn.Sequential(
-            *(nn.Sequential(*(_layer2d(layer) for layer in block)) for block in encoder.sequential)
+            *(nn.Sequential(*map(_layer2d, block.children())) for block in encoder.sequential)
         )
         self.train(encoder.training)
 

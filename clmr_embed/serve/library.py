@@ -24,7 +24,7 @@ from clmr_embed.search.vectors import Labels, Matrix, StoreView, raw_rows
 from clmr_embed.serve.config import ServeConfig
 from clmr_embed.serve.head import TagHead, open_head, tag_matrix
 from clmr_embed.serve.projection import TrackMap, choose_method, load_map
-from clmr_embed.tagging import top_k
+from clmr_embed.tagging import best_tags
 
 
 @dataclass(frozen=True)
@@ -190,4 +190,4 @@ class Library:
 
 
 def _tag_list(scores: Matrix, labels: tuple[str, ...], count: int) -> list[dict[str, Any]]:
-    return [{"label": t.label, "score": round(t.score, 5)} for t in top_k(scores, labels, count)]
+    return [{"label": t.label, "score": round(t.score, 5)} for t in best_tags(scores, labels, count)]
