@@ -2,45 +2,52 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from clmr_embed.cli.options import handle_errors, require
+from clmr_embed.cli.options import handle_errors, options_command, require
+
+
+@dataclass(frozen=True)
+class ExportOptions:
+    """The command line of `clmr-embed export`; each field's help is its option's."""
+
+    checkpoint: Annotated[
+        Path, typer.Option(help="clmr-embed or official CLMR checkpoint (.pt/.ckpt).")
+    ]
+    output_dir: Annotated[Path, typer.Option(help="Folder for the ONNX/TorchScript files.")]
+    head: Annotated[
+        Path | None, typer.Option(help="Tagger head checkpoint (e.g. finetuner_checkpoint_200.pt).")
+    ] = None
+    name: Annotated[str | None, typer.Option(help="Model name (default: checkpoint stem).")] = None
+    licence: Annotated[
+        str | None, typer.Option(help="Licence note stored in the files' metadata.")
+    ] = None
+    description: Annotated[
+        str | None, typer.Option(help="Description stored in the metadata (data, steps, ...).")
+    ] = None
+    force: Annotated[bool, typer.Option(help="Overwrite existing output files.")] = False
 
 
 @handle_errors
-def export_command(
-    checkpoint: Annotated[
-        Path, typer.Option(help="clmr-embed or official CLMR checkpoint (.pt/.ckpt).")
-    ],
-    output_dir: Annotated[Path, typer.Option(help="Folder for the ONNX/TorchScript files.")],
-    head: Annotated[
-        Path | None, typer.Option(help="Tagger head checkpoint (e.g. finetuner_checkpoint_200.pt).")
-    ] = None,
-    name: Annotated[str | None, typer.Option(help="Model name (default: checkpoint stem).")] = None,
-    licence: Annotated[
-        str | None, typer.Option(help="Licence note stored in the files' metadata.")
-    ] = None,
-    description: Annotated[
-        str | None, typer.Option(help="Description stored in the metadata (data, steps, ...).")
-    ] = None,
-    force: Annotated[bool, typer.Option(help="Overwrite existing output files.")] = False,
-) -> None:
+@options_command(ExportOptions)
+def export_command(options: ExportOptions) -> None:
     """Export an encoder (and tagger head) to ONNX + TorchScript, with metadata and parity."""
     require("export", "export")
     from clmr_embed.cli.render import err, out
     from export.api import ExportConfig, run_export
 
     config = ExportConfig(
-        checkpoint=checkpoint,
-        head=head,
-        output_dir=output_dir,
-        force=force,
-        name=name,
-        licence=licence,
-        description=description,
+        checkpoint=options.checkpoint,
+        head=options.head,
+        output_dir=options.output_dir,
+        force=options.force,
+        name=options.name,
+        licence=options.licence,
+        description=options.description,
     )
     report = run_export(config)
     for row in report.parity:

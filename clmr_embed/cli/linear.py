@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
+from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.markup import escape
 
-from clmr_embed.cli.options import handle_errors, require
+from clmr_embed.cli.options import handle_errors, options_command, require
 
 if TYPE_CHECKING:  # annotations only: torch must not load before `require` has checked it
     from training.linear.run import LinearResult
@@ -18,46 +20,67 @@ if TYPE_CHECKING:  # annotations only: torch must not load before `require` has 
 COUNTS = ("labels_scored", "labels_skipped", "clips_skipped")
 
 
-@handle_errors
-def linear_command(
+class Split(StrEnum):
+    """How clips are split for the probe."""
+
+    auto = "auto"  # the labels' own split column when present, else k-fold
+    given = "given"
+    kfold = "kfold"
+
+
+@dataclass(frozen=True)
+class LinearOptions:
+    """The command line of `clmr-embed train linear`; each field's help is its option's."""
+
     encoder: Annotated[
         str, typer.Option(help="Encoder: checkpoint (.pt/.ckpt), .onnx file, mfcc or random.")
-    ],
-    labels: Annotated[Path, typer.Option(help="Manifest CSV/TSV, class folders, or MTAT folder.")],
-    output_dir: Annotated[Path, typer.Option(help="Run folder: report, head, tagger.")],
-    mlp: Annotated[
-        bool, typer.Option(help="One hidden layer (512, ReLU) instead of linear.")
-    ] = False,
+    ]
+    labels: Annotated[Path, typer.Option(help="Manifest CSV/TSV, class folders, or MTAT folder.")]
+    output_dir: Annotated[Path, typer.Option(help="Run folder: report, head, tagger.")]
+    mlp: Annotated[bool, typer.Option(help="One hidden layer (512, ReLU) instead of linear.")] = (
+        False
+    )
     label_fraction: Annotated[
-        list[float] | None, typer.Option(help="Share of training labels; repeat for several.")
-    ] = None,
-    folds: Annotated[int, typer.Option(min=2, help="k of the grouped k-fold.")] = 5,
-    repeats: Annotated[int, typer.Option(min=1, help="k-fold repetitions.")] = 1,
-    split: Annotated[str, typer.Option(help="auto (given if present), given or kfold.")] = "auto",
-    seed: Annotated[int, typer.Option(help="Seed of splits, heads and baselines.")] = 0,
-    name: Annotated[str | None, typer.Option(help="Tagger name (default: run folder).")] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Summary as JSON on stdout.")] = False,
-) -> None:
+        list[float] | None,
+        typer.Option(min=0.0, max=1.0, help="Share of training labels; repeat for several."),
+    ] = None
+    folds: Annotated[int, typer.Option(min=2, help="k of the grouped k-fold.")] = 5
+    repeats: Annotated[int, typer.Option(min=1, help="k-fold repetitions.")] = 1
+    split: Annotated[Split, typer.Option(help="Which split the probe uses.")] = Split.auto
+    seed: Annotated[int, typer.Option(help="Seed of splits, heads and baselines.")] = 0
+    name: Annotated[str | None, typer.Option(help="Tagger name (default: run folder).")] = None
+    as_json: Annotated[bool, typer.Option("--json", help="Summary as JSON on stdout.")] = False
+
+
+@handle_errors
+@options_command(LinearOptions)
+def linear_command(options: LinearOptions) -> None:
     """Linear evaluation on frozen embeddings: metrics, report, head and a tagger ONNX."""
     require("export", "train linear")
     from export.linear import LinearExport
     from training.linear.config import LinearEvalConfig, LinearRunConfig
     from training.linear.run import run_linear
 
-    probe = LinearEvalConfig(mlp=mlp, folds=folds, split=split, repeats=repeats, seed=seed)
+    probe = LinearEvalConfig(
+        mlp=options.mlp,
+        folds=options.folds,
+        split=options.split.value,
+        repeats=options.repeats,
+        seed=options.seed,
+    )
     config = LinearRunConfig(
-        encoder=encoder,
-        labels=labels,
-        output_dir=output_dir,
+        encoder=options.encoder,
+        labels=options.labels,
+        output_dir=options.output_dir,
         probe=probe,
-        fractions=tuple(label_fraction or (1.0,)),
-        name=name,
+        fractions=tuple(options.label_fraction or (1.0,)),
+        name=options.name,
     )
     result = run_linear(config, LinearExport())
-    if as_json:
+    if options.as_json:
         typer.echo(json.dumps(result.to_dict()))
         return
-    render(result, output_dir)
+    render(result, options.output_dir)
 
 
 def render(result: LinearResult, output_dir: Path) -> None:

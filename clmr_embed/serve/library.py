@@ -190,4 +190,6 @@ class Library:
 
 
 def _tag_list(scores: Matrix, labels: tuple[str, ...], count: int) -> list[dict[str, Any]]:
-    return [{"label": t.label, "score": round(t.score, 5)} for t in best_tags(scores, labels, count)]
+    return [
+        {"label": t.label, "score": round(t.score, 5)} for t in best_tags(scores, labels, count)
+    ]
