@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -18,6 +19,21 @@ if TYPE_CHECKING:  # annotations only: torch must not load before `require` has 
 COUNTS = ("labels_scored", "labels_skipped", "clips_skipped")
 
 
+class Split(StrEnum):
+    """Where the evaluation rounds come from."""
+
+    auto = "auto"  # the data's split column when every item has one, else k-fold
+    given = "given"  # the split column
+    kfold = "kfold"  # grouped stratified k-fold
+
+
+def _fractions(values: list[float] | None) -> list[float] | None:
+    bad = [v for v in values or [] if not 0.0 < v <= 1.0]
+    if bad:
+        raise typer.BadParameter(f"label fractions must lie in (0, 1], got {bad[0]}")
+    return values
+
+
 @handle_errors
 def linear_command(
     encoder: Annotated[
@@ -29,12 +45,15 @@ def linear_command(
         bool, typer.Option(help="One hidden layer (512, ReLU) instead of linear.")
     ] = False,
     label_fraction: Annotated[
-        list[float] | None, typer.Option(help="Share of training labels; repeat for several.")
+        list[float] | None,
+        typer.Option(callback=_fractions, help="Share of training labels; repeat for several."),
     ] = None,
     folds: Annotated[int, typer.Option(min=2, help="k of the grouped k-fold.")] = 5,
     repeats: Annotated[int, typer.Option(min=1, help="k-fold repetitions.")] = 1,
-    split: Annotated[str, typer.Option(help="auto (given if present), given or kfold.")] = "auto",
-    seed: Annotated[int, typer.Option(help="Seed of splits, heads and baselines.")] = 0,
+    split: Annotated[Split, typer.Option(help="auto (given if present), given or kfold.")] = (
+        Split.auto
+    ),
+    seed: Annotated[int, typer.Option(min=0, help="Seed of splits, heads and baselines.")] = 0,
     name: Annotated[str | None, typer.Option(help="Tagger name (default: run folder).")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Summary as JSON on stdout.")] = False,
 ) -> None:
@@ -44,7 +63,7 @@ def linear_command(
     from training.linear.config import LinearEvalConfig, LinearRunConfig
     from training.linear.run import run_linear
 
-    probe = LinearEvalConfig(mlp=mlp, folds=folds, split=split, repeats=repeats, seed=seed)
+    probe = LinearEvalConfig(mlp=mlp, folds=folds, split=split.value, repeats=repeats, seed=seed)
     config = LinearRunConfig(
         encoder=encoder,
         labels=labels,

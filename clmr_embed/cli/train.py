@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -16,19 +17,37 @@ train_app = typer.Typer(
 )
 
 
+class Device(StrEnum):
+    """Where pre-training runs."""
+
+    auto = "auto"  # CUDA when torch sees it, else the CPU
+    cpu = "cpu"
+    cuda = "cuda"
+
+
+class Precision(StrEnum):
+    """The forward pass's precision (the loss is always fp32)."""
+
+    fp32 = "fp32"
+    bf16 = "bf16"  # autocast, CPU or CUDA
+    fp16 = "fp16"  # autocast + GradScaler, CUDA only
+
+
 @train_app.command("pretrain", no_args_is_help=True)
 @handle_errors
 def pretrain_command(
     data: Annotated[list[Path], typer.Argument(help="Audio folders/files or a manifest.")],
     output_dir: Annotated[Path, typer.Option(help="Run folder (checkpoints, metrics).")],
     config: Annotated[Path | None, typer.Option(help="TOML config file.")] = None,
-    epochs: Annotated[int | None, typer.Option(help="Epochs (or use --max-steps).")] = None,
-    max_steps: Annotated[int | None, typer.Option(help="Optimiser steps.")] = None,
-    batch_size: Annotated[int | None, typer.Option(help="Clips per batch (per rank).")] = None,
-    device: Annotated[str | None, typer.Option(help="auto, cpu or cuda.")] = None,
-    precision: Annotated[str | None, typer.Option(help="fp32, bf16 or fp16 (CUDA).")] = None,
+    epochs: Annotated[int | None, typer.Option(min=1, help="Epochs (or use --max-steps).")] = None,
+    max_steps: Annotated[int | None, typer.Option(min=1, help="Optimiser steps.")] = None,
+    batch_size: Annotated[
+        int | None, typer.Option(min=1, help="Clips per batch (per rank).")
+    ] = None,
+    device: Annotated[Device | None, typer.Option(help="Where to train.")] = None,
+    precision: Annotated[Precision | None, typer.Option(help="fp32, bf16 or fp16 (CUDA).")] = None,
     stop_at_step: Annotated[
-        int | None, typer.Option(help="Stop early at this step, keeping the schedule.")
+        int | None, typer.Option(min=1, help="Stop early at this step, keeping the schedule.")
     ] = None,
     allow_probe_sets: Annotated[
         bool, typer.Option(help="Allow evaluation probe sets (GTZAN, Medley) as training data.")
@@ -47,8 +66,8 @@ def pretrain_command(
             ("epochs", epochs),
             ("max_steps", max_steps),
             ("batch_size", batch_size),
-            ("device", device),
-            ("precision", precision),
+            ("device", device.value if device else None),
+            ("precision", precision.value if precision else None),
             ("stop_at_step", stop_at_step),
             ("allow_probe_sets", allow_probe_sets or None),
         )

@@ -85,3 +85,22 @@ def test_checkpoint_encoder_gives_a_tagger(
     assert again.exit_code == 0, again.output
     features = json.loads(again.stdout)["features"]
     assert features["embedded"] == 0 and features["unchanged"] == 18
+
+
+@pytest.mark.parametrize(
+    "option",
+    [
+        ["--split", "random"],
+        ["--label-fraction", "0"],
+        ["--label-fraction", "1.5"],
+        ["--folds", "1"],
+        ["--repeats", "0"],
+        ["--seed", "-1"],
+    ],
+)
+def test_bad_options_are_usage_errors_before_any_work(tmp_path: Path, option: list[str]) -> None:
+    run = tmp_path / "run"
+    args = ["train", "linear", "--encoder", "mfcc", "--labels", str(tmp_path)]
+    result = runner.invoke(app, [*args, "--output-dir", str(run), *option])
+    assert result.exit_code == 2, result.output
+    assert option[0] in result.output and not run.exists()
