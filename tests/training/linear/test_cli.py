@@ -40,6 +40,7 @@ def class_folders(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root
 
 
+@pytest.mark.slow  # a whole linear-evaluation run
 def test_mfcc_baseline_separates_classes(class_folders: Path, tmp_path: Path) -> None:
     args = ["train", "linear", "--encoder", "mfcc", "--labels", str(class_folders)]
     result = runner.invoke(app, [*args, "--output-dir", str(tmp_path / "run"), "--folds", "3"])
@@ -51,6 +52,7 @@ def test_mfcc_baseline_separates_classes(class_folders: Path, tmp_path: Path) ->
     assert (tmp_path / "run" / "report.md").is_file() and (tmp_path / "run" / "head.pt").is_file()
 
 
+@pytest.mark.slow  # a whole linear-evaluation run
 def test_checkpoint_encoder_gives_a_tagger(
     class_folders: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

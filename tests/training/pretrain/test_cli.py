@@ -50,6 +50,7 @@ def _music(root: Path) -> Path:
     return root
 
 
+@pytest.mark.slow  # two CLI subprocesses and an export
 def test_killed_run_resumes_and_exports(tmp_path: Path) -> None:
     music = _music(tmp_path / "music")
     (tmp_path / "tiny.toml").write_text(CONFIG)
