@@ -11,14 +11,14 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from clmr_embed import __version__
-from clmr_embed.artifact import ModelInfo
+from clmr_embed.artifact import ENCODER_IO, HEAD_IO, TAGGER_IO, GraphIO, ModelInfo
 from clmr_embed.atomic import atomic_path
 from clmr_embed.constants import SAMPLE_RATE, WINDOW_SAMPLES
 from clmr_embed.digest import file_sha256
 from clmr_embed.errors import CheckpointError, ClmrEmbedError, ConfigError
 from export.conv2d import SampleCNN2d
-from export.onnx import ENCODER_IO, HEAD_IO, TAGGER_IO, GraphIO, example_audio
+from export.info import Provenance, Shape, model_info
+from export.onnx import example_audio
 from export.onnx import export_module as export_onnx_module
 from export.torchscript import export_torchscript
 from export.verify import BATCHES, Artifact, ParityRow, check_parity
@@ -127,7 +127,7 @@ def _modules(
 def _info(
     config: ExportConfig, name: str, ckpt: Checkpoint, head_ckpt: Checkpoint | None
 ) -> ModelInfo:
-    sources = [ckpt.source] + ([head_ckpt.source] if head_ckpt else [])
+    """The tagger's metadata; the encoder's and head's are derived from it in `_parts`."""
     head_cfg = head_ckpt.head_config if head_ckpt else None
     labels = (head_ckpt.labels or head_labels(head_cfg.n_labels)) if head_ckpt and head_cfg else []
     description = f"exported from {config.checkpoint.name} ({ckpt.source})"
@@ -136,25 +136,19 @@ def _info(
     if config.description:
         description = f"{config.description} ({description})"
     enc = ckpt.encoder_config
-    return ModelInfo(
-        kind="tagger",
-        name=name,
-        sample_rate=enc.sample_rate if enc else SAMPLE_RATE,
-        window_samples=enc.window_samples if enc else WINDOW_SAMPLES,
-        embedding_dim=enc.embedding_dim if enc else (head_cfg.in_dim if head_cfg else 0),
-        labels=tuple(labels),
-        task=head_cfg.task if head_cfg else "",
+    width = head_cfg.in_dim if head_cfg else 0
+    shape = Shape.of_encoder(enc) if enc else Shape(SAMPLE_RATE, WINDOW_SAMPLES, width)
+    provenance = Provenance(
         # Not guessed from the key layout: an "official" layout does not make official weights.
         licence=config.licence or UNSPECIFIED_LICENCE,
         source_sha256=file_sha256(config.checkpoint),
-        version=__version__,
-        # Imported official weights are trained; our own checkpoints once a step was taken,
-        # unless the checkpoint says otherwise (the random-init baseline sets extra["trained"]).
-        trained=bool(
-            ckpt.extra.get("trained", all(s != "clmr-embed" for s in sources) or ckpt.step > 0)
-        ),
         description=description,
+        sources=(ckpt.source, *([head_ckpt.source] if head_ckpt else [])),
+        step=ckpt.step,
+        declared=ckpt.extra.get("trained"),  # the random-init baseline says False
     )
+    task = head_cfg.task if head_cfg else ""
+    return model_info("tagger", name, shape, provenance, tuple(labels), task)
 
 
 def _parts(

@@ -14,6 +14,7 @@ from clmr_embed import __version__
 from clmr_embed.artifact import ModelInfo, parse_metadata
 from clmr_embed.atomic import atomic_path
 from clmr_embed.errors import CheckpointError, ModelArtifactError
+from export.info import Provenance, Shape, model_info
 from export.onnx import export_head
 from training.checkpoint import Checkpoint
 from training.linear.probe import head_task
@@ -107,22 +108,16 @@ def compose_tagger(
     """
     encoder, enc_info = _read_encoder(Path(encoder_onnx))
     module = _head_module(head, enc_info, labels)
-    info = ModelInfo(
-        kind="tagger",
-        name=name,
-        sample_rate=enc_info.sample_rate,
-        window_samples=enc_info.window_samples,
-        embedding_dim=enc_info.embedding_dim,
-        labels=tuple(labels),
-        task=head_task(task),
+    kind = "MLP" if module.config.hidden_dim else "linear"
+    provenance = Provenance(
         licence=enc_info.licence,
         source_sha256=enc_info.source_sha256,
-        version=__version__,
-        trained=enc_info.trained,
-        description=(
-            f"encoder {enc_info.name} ({Path(encoder_onnx).name}) + "
-            f"{'MLP' if module.config.hidden_dim else 'linear'} head ({head.source})"
-        ),
+        description=f"encoder {enc_info.name} ({Path(encoder_onnx).name}) + {kind} head "
+        f"({head.source})",
+        declared=enc_info.trained,  # the encoder's file already says whether it is trained
+    )
+    info = model_info(
+        "tagger", name, Shape.of_info(enc_info), provenance, tuple(labels), head_task(task)
     )
     head_model = _head_graph(module, info, encoder)
     del encoder.metadata_props[:]

@@ -6,33 +6,19 @@ import logging
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 
 import onnx
 import torch
 from torch import nn
 
-from clmr_embed.artifact import ModelInfo
+from clmr_embed.artifact import ENCODER_IO, HEAD_IO, TAGGER_IO, GraphIO, ModelInfo
 from export.conv2d import SampleCNN2d
 from training.samplecnn import SampleCNN, Tagger, TaggerHead
 
 # Opset 18 is the torch.export-based exporter's native opset (>= 17 for every op used here).
 OPSET = 18
 EXAMPLE_BATCH = 2  # a batch of 1 would let torch.export specialise the batch axis to 1
-
-
-@dataclass(frozen=True)
-class GraphIO:
-    """Input and output names of one kind of artifact (clmr_embed.artifact's I/O contract)."""
-
-    inputs: tuple[str, ...]  # graph input names, each (batch, ...)
-    outputs: tuple[str, ...]  # graph output names, each (batch, ...)
-
-
-ENCODER_IO = GraphIO(("audio",), ("embedding",))
-TAGGER_IO = GraphIO(("audio",), ("embedding", "logits"))
-HEAD_IO = GraphIO(("embedding",), ("logits",))
 
 
 @contextmanager
@@ -63,7 +49,7 @@ def export_module(
     Args:
         module: a torch module taking one float32 tensor (batch, ...).
         example: an example input with batch size > 1.
-        path: the .onnx file to write.
+        path: the .onnx file to write (callers publish it atomically, see clmr_embed.atomic).
         io: input/output names.
         info: the artifact's ModelInfo, written as `clmr.*` metadata_props.
     """

@@ -12,11 +12,11 @@ from pathlib import Path
 
 import torch
 
-from clmr_embed import __version__
-from clmr_embed.artifact import ModelInfo
+from clmr_embed.artifact import TAGGER_IO
 from clmr_embed.atomic import atomic_path
 from clmr_embed.constants import MTAT_TAGS
-from export.onnx import TAGGER_IO, export_tagger
+from export.info import Provenance, Shape, model_info
+from export.onnx import export_tagger
 from export.verify import Artifact, ParityRow, check_parity
 from training.config import EncoderConfig, HeadConfig
 from training.samplecnn import SampleCNN, Tagger, TaggerHead
@@ -58,25 +58,19 @@ def write_placeholder(output: Path) -> list[ParityRow]:
         The onnxruntime-vs-torch parity rows (batch sizes 1, 3, 17).
     """
     encoder, head = build_placeholder()
-    info = ModelInfo(
-        kind="tagger",
-        name=NAME,
-        sample_rate=encoder.config.sample_rate,
-        window_samples=encoder.config.window_samples,
-        embedding_dim=encoder.config.embedding_dim,
-        labels=MTAT_TAGS,
-        task="multilabel",
+    provenance = Provenance(
         licence=LICENCE,
         source_sha256=weights_sha256(encoder, head),
-        version=__version__,
-        trained=False,
         description=DESCRIPTION,
+        declared=False,
     )
+    shape = Shape.of_encoder(encoder.config)
+    info = model_info("tagger", NAME, shape, provenance, MTAT_TAGS, "multilabel")
     reference = Tagger(encoder, head).eval()
-    shape = (1, encoder.config.window_samples)
     with atomic_path(output) as tmp:  # published only once it matches torch
         export_tagger(encoder, head, tmp, info)
-        return check_parity([Artifact(tmp, TAGGER_IO, shape, reference, name=output.name)])
+        artifact = Artifact(tmp, TAGGER_IO, (1, shape.window_samples), reference, name=output.name)
+        return check_parity([artifact])
 
 
 def main(argv: list[str] | None = None) -> list[ParityRow]:

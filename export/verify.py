@@ -12,8 +12,8 @@ import onnxruntime as ort
 import torch
 from torch import nn
 
+from clmr_embed.artifact import GraphIO
 from clmr_embed.errors import ParityError
-from export.onnx import GraphIO
 from export.torchscript import load_torchscript
 
 # Max abs difference allowed (basic-pitch's regression tolerance), for outputs of magnitude <= 1.

@@ -13,8 +13,10 @@ import numpy as np
 
 from clmr_embed.atomic import write_text
 from clmr_embed.digest import file_sha256
+from clmr_embed.embed import Embedder
+from clmr_embed.registry import resolve_model
 
-# Read by tests/clmr_embed (the bundled model must still produce it); written here, never by tests.
+# Read by tests/runtime (the bundled model must still produce it); written here, never by tests.
 GOLDEN_FILE = Path(__file__).resolve().parents[1] / "tests" / "fixtures" / "golden_embedding.json"
 RATE = 22050  # Hz, the bundled model's rate, so no resampling is involved
 SAMPLES = 59049  # one window
@@ -31,8 +33,6 @@ def golden_signal() -> np.ndarray:
 
 def golden_embedding(model: Path | str | None = None) -> np.ndarray:
     """The model's embedding of `golden_signal()` (the default model when None)."""
-    from clmr_embed.embed import Embedder
-
     embedder = Embedder(model, device="cpu", threads=1)
     return embedder.embed(golden_signal(), RATE).embeddings[0]
 
@@ -50,6 +50,4 @@ def write_golden(model: Path) -> Path:
 
 
 if __name__ == "__main__":
-    from clmr_embed.registry import resolve_model
-
     print(write_golden(resolve_model(None)))

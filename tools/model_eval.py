@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import argparse
+import json
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -104,9 +106,6 @@ def retrieval(models: dict[str, Path], demo: Path, excludes: Sequence[int] = (0,
 
 def main(argv: Sequence[str] | None = None) -> int:
     """`python -m tools.model_eval agreement TAGGER LABELS` or `retrieval MODEL... [--demo DIR]`."""
-    import argparse
-    import json
-
     parser = argparse.ArgumentParser(prog="python -m tools.model_eval", description=__doc__)
     sub = parser.add_subparsers(dest="figure", required=True)
     agree = sub.add_parser("agreement", help="a tagger against the teacher manifest's test split")

@@ -28,6 +28,13 @@ class Split(StrEnum):
     kfold = "kfold"
 
 
+def _fractions(values: list[float] | None) -> list[float] | None:
+    bad = [v for v in values or [] if not 0.0 < v <= 1.0]
+    if bad:
+        raise typer.BadParameter(f"label fractions must lie in (0, 1], got {bad[0]}")
+    return values
+
+
 @dataclass(frozen=True)
 class LinearOptions:
     """The command line of `clmr-embed train linear`; each field's help is its option's."""
@@ -42,12 +49,12 @@ class LinearOptions:
     )
     label_fraction: Annotated[
         list[float] | None,
-        typer.Option(min=0.0, max=1.0, help="Share of training labels; repeat for several."),
+        typer.Option(callback=_fractions, help="Share of training labels; repeat for several."),
     ] = None
     folds: Annotated[int, typer.Option(min=2, help="k of the grouped k-fold.")] = 5
     repeats: Annotated[int, typer.Option(min=1, help="k-fold repetitions.")] = 1
     split: Annotated[Split, typer.Option(help="Which split the probe uses.")] = Split.auto
-    seed: Annotated[int, typer.Option(help="Seed of splits, heads and baselines.")] = 0
+    seed: Annotated[int, typer.Option(min=0, help="Seed of splits, heads and baselines.")] = 0
     name: Annotated[str | None, typer.Option(help="Tagger name (default: run folder).")] = None
     as_json: Annotated[bool, typer.Option("--json", help="Summary as JSON on stdout.")] = False
 

@@ -62,6 +62,7 @@ def demo_windows(path: Path, starts_s: tuple[float, ...]) -> np.ndarray:
 # --- the full-width export (one per session) ---------------------------------------------------
 
 
+@pytest.mark.slow  # ONNX exports
 def test_full_export_writes_every_artifact(full_export: Exported) -> None:
     names = sorted(path.name for path in full_export.report.files)
     assert names == sorted(f"full-{kind}{ext}" for kind in KINDS for ext in (".onnx", ".pt"))
@@ -69,6 +70,7 @@ def test_full_export_writes_every_artifact(full_export: Exported) -> None:
     assert full_export.report.seconds > 0
 
 
+@pytest.mark.slow  # ONNX exports
 def test_full_export_parity_rows(full_export: Exported) -> None:
     rows = full_export.report.parity
     assert {(r.artifact, r.backend, r.batch) for r in rows} == {
@@ -80,6 +82,7 @@ def test_full_export_parity_rows(full_export: Exported) -> None:
     assert all(0 <= r.max_abs_diff <= 1e-4 for r in rows)
 
 
+@pytest.mark.slow  # ONNX exports
 def test_full_export_on_real_audio(full_export: Exported) -> None:
     if not DEMO_SONG.is_file():
         pytest.skip("../shared/audio is not available")
@@ -104,6 +107,7 @@ def test_full_export_on_real_audio(full_export: Exported) -> None:
         np.testing.assert_allclose(got, want.numpy(), atol=1e-4, rtol=0)
 
 
+@pytest.mark.slow  # ONNX exports
 def test_metadata_round_trip(full_export: Exported) -> None:
     out, sha = full_export.output_dir, file_sha256(full_export.checkpoint)
     encoder, tagger, head = (metadata(out / f"full-{kind}.onnx") for kind in KINDS)
@@ -120,6 +124,7 @@ def test_metadata_round_trip(full_export: Exported) -> None:
     assert parse_metadata(script_meta, "full-tagger.pt") == tagger
 
 
+@pytest.mark.slow  # ONNX exports
 def test_dynamic_batch_axis_and_io_names(full_export: Exported) -> None:
     tagger = session(full_export.output_dir / "full-tagger.onnx")
     assert [(i.name, i.shape) for i in tagger.get_inputs()] == [("audio", ["batch", 1, 59049])]
@@ -134,6 +139,7 @@ def test_dynamic_batch_axis_and_io_names(full_export: Exported) -> None:
 # --- the real official head ---------------------------------------------------------------------
 
 
+@pytest.mark.slow  # ONNX exports
 def test_official_head_onnx_reproduces_reference(tmp_path: Path) -> None:
     if not HEAD_FILE.is_file():
         pytest.skip("../shared/weights is not available")
@@ -152,6 +158,7 @@ def test_official_head_onnx_reproduces_reference(tmp_path: Path) -> None:
 # --- reduced-width exports ----------------------------------------------------------------------
 
 
+@pytest.mark.slow  # ONNX exports
 def test_head_inside_checkpoint_gives_tagger(tmp_path: Path) -> None:
     checkpoint = save_small(tmp_path / "small.pt", with_head=True)
     out = tmp_path / "out"
@@ -165,6 +172,7 @@ def test_head_inside_checkpoint_gives_tagger(tmp_path: Path) -> None:
     assert info.embedding_dim == 32 and info.licence == "CC0" and info.trained is False
 
 
+@pytest.mark.slow  # ONNX exports
 def test_force_semantics(tmp_path: Path) -> None:
     checkpoint = save_small(tmp_path / "enc.pt", with_head=False)
     out = tmp_path / "out"
@@ -180,6 +188,7 @@ def test_force_semantics(tmp_path: Path) -> None:
     assert (out / "enc-encoder.onnx").read_bytes() == before  # same weights -> same bytes
 
 
+@pytest.mark.slow  # ONNX exports
 def test_failed_parity_writes_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     def fail(*_: object, **__: object) -> None:
         raise ParityError("forced failure")

@@ -20,6 +20,7 @@ SMALL = EncoderConfig(channels=(8, 8, 8, 16, 16, 16, 16, 16, 16, 32, 32))
 runner = CliRunner()
 
 
+@pytest.mark.slow  # ONNX exports
 def test_export_writes_files_and_parity(tmp_path: Path) -> None:
     head_cfg = HeadConfig(in_dim=32, n_labels=2, task="multiclass")
     ckpt = Checkpoint(

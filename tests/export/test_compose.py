@@ -57,6 +57,7 @@ def _head(hidden: int, n_labels: int = 3, task: str = "multilabel") -> Checkpoin
     )
 
 
+@pytest.mark.slow  # exports an encoder ONNX
 @pytest.mark.parametrize(("hidden", "task"), [(0, "multilabel"), (16, "multiclass")])
 def test_composed_tagger_matches_torch(encoder, tmp_path, hidden, task):
     enc_path, enc_model = encoder
@@ -89,6 +90,7 @@ def test_composed_tagger_matches_torch(encoder, tmp_path, hidden, task):
     assert logits.shape == (3, 3)
 
 
+@pytest.mark.slow  # exports an encoder ONNX
 def test_runtime_model_loads_the_tagger(encoder, tmp_path):
     from clmr_embed.model import OnnxModel, SessionConfig
 
@@ -99,6 +101,7 @@ def test_runtime_model_loads_the_tagger(encoder, tmp_path):
     assert embedding.shape == (2, DIM) and logits is not None and logits.shape == (2, 3)
 
 
+@pytest.mark.slow  # exports an encoder ONNX
 def test_mismatched_head_or_labels_are_refused(encoder, tmp_path):
     with pytest.raises(CheckpointError, match="head maps 8 -> 3"):
         compose_tagger(encoder[0], _head(0), tmp_path / "x.onnx", ["a", "b"], "multilabel", "x")
@@ -111,6 +114,7 @@ def test_mismatched_head_or_labels_are_refused(encoder, tmp_path):
     assert not (tmp_path / "x.onnx").exists()
 
 
+@pytest.mark.slow  # exports an encoder ONNX
 def test_a_tagger_is_not_accepted_as_encoder(encoder, tmp_path):
     tagger = compose_tagger(
         encoder[0], _head(0), tmp_path / "t.onnx", list("abc"), "multilabel", "t"

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from clmr_embed.registry import MODELS, bundled_path
 from export.placeholder import write_placeholder
 from tools.model_eval import demo_song_windows
@@ -16,6 +18,7 @@ MARGIN = 0.05
 EXCLUDE = 1  # windows next to the query in time are not candidates
 
 
+@pytest.mark.slow  # embeds four songs with two models
 def test_retrieval_beats_random_init(tmp_path: Path, shared_dir: Path) -> None:
     demo = shared_dir / "audio" / "clmr_demo"
     random_init = tmp_path / "clmr-untrained.onnx"

@@ -21,6 +21,7 @@ def session(path: Path) -> ort.InferenceSession:
     return ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
 
 
+@pytest.mark.slow  # a full-width ONNX export
 def test_placeholder_is_the_seed_0_untrained_model(tmp_path: Path) -> None:
     output = tmp_path / "clmr-untrained.onnx"
     rows = write_placeholder(output)

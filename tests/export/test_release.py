@@ -51,6 +51,7 @@ def release_server(tmp_path: Path, shared_dir: Path) -> Iterator[tuple[str, Path
     server.shutdown()
 
 
+@pytest.mark.slow  # a full-width export
 def test_fetch_convert_and_reuse(
     tmp_path: Path, release_server: tuple[str, Path], monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -72,6 +73,7 @@ def test_fetch_convert_and_reuse(
     assert rows["clmr-mtat"]["available"] is True
 
 
+@pytest.mark.slow  # a full-width export
 def test_corrupt_head_download_is_refused(
     tmp_path: Path, release_server: tuple[str, Path], monkeypatch: pytest.MonkeyPatch
 ) -> None:

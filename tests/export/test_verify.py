@@ -16,6 +16,7 @@ from export.verify import Artifact, check_parity  # noqa: E402
 from tests.export.conftest import SMALL_CHANNELS, random_encoder  # noqa: E402
 
 
+@pytest.mark.slow  # an ONNX export
 def test_parity_check_catches_a_wrong_artifact(tmp_path: Path) -> None:
     encoder = random_encoder(SMALL_CHANNELS, seed=4)
     info = ModelInfo("encoder", "small", 22050, 59049, 32, licence="x", source_sha256="0")

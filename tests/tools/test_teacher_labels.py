@@ -33,6 +33,7 @@ def reference() -> dict[str, np.ndarray]:
         return {k: ref[k] for k in ref.files}
 
 
+@pytest.mark.slow  # runs the teacher on a reference song
 @needs_teacher
 def test_reference_patches_and_taggram(teacher, reference, monkeypatch):
     monkeypatch.setattr(
@@ -47,6 +48,7 @@ def test_reference_patches_and_taggram(teacher, reference, monkeypatch):
         np.testing.assert_allclose(taggram, reference["taggram"][k], rtol=0, atol=1e-4)
 
 
+@pytest.mark.slow  # decodes and tags whole songs
 @needs_teacher
 def test_decode_path_gives_musicnn_track_tags(teacher, reference):
     song = str(reference["songs"][0])

@@ -70,9 +70,8 @@ def _effective(result: EvalResult) -> float:
 
 def _markdown(results: Sequence[EvalResult], title: str, notes: dict[str, str]) -> str:
     names = _metric_names(results)
-    lines = [f"# {title}", ""]
-    lines += [f"- **{k}**: {v}" for k, v in notes.items()]
     first = results[0]
+    lines = [f"# {title}", "", *(f"- **{k}**: {v}" for k, v in notes.items())]
     lines += [
         f"- **task**: {first.task}, {len(first.labels)} labels",
         f"- **protocol**: {PROTOCOL}",
@@ -87,35 +86,36 @@ def _markdown(results: Sequence[EvalResult], title: str, notes: dict[str, str]) 
     ]
     lines += _table(["label fraction", "effective", "folds", *names], rows)
     for r in results:
-        lines += ["", f"## Folds (label fraction {r.config.label_fraction:g})", ""]
-        rows = [
-            [
-                f.name,
-                str(f.sizes["train"]),
-                str(f.sizes["valid"]),
-                str(f.sizes["test"]),
-                str(f.epochs),
-            ]
-            + [_fmt(f.metrics.get(m, math.nan)) for m in names]
-            for f in r.folds
+        lines += _folds_section(r, names)
+    lines += _per_label_section(max(results, key=lambda r: r.config.label_fraction))
+    return "\n".join(lines) + "\n"
+
+
+def _folds_section(result: EvalResult, names: list[str]) -> list[str]:
+    lines = ["", f"## Folds (label fraction {result.config.label_fraction:g})", ""]
+    rows = [
+        [f.name, *(str(f.sizes[k]) for k in ("train", "valid", "test")), str(f.epochs)]
+        + [_fmt(f.metrics.get(m, math.nan)) for m in names]
+        for f in result.folds
+    ]
+    lines += _table(["fold", "train", "valid", "test", "epochs", *names], rows)
+    skipped = int(max(f.metrics.get("labels_skipped", 0) for f in result.folds))
+    if skipped:
+        lines += [
+            "",
+            f"Up to {skipped} label(s) per fold had one class only in the test "
+            "set and were left out of the tag-wise means.",
         ]
-        lines += _table(["fold", "train", "valid", "test", "epochs", *names], rows)
-        skipped = int(max(f.metrics.get("labels_skipped", 0) for f in r.folds))
-        if skipped:
-            lines += [
-                "",
-                f"Up to {skipped} label(s) per fold had one class only in the test "
-                "set and were left out of the tag-wise means.",
-            ]
-    best = max(results, key=lambda r: r.config.label_fraction)
-    lines += ["", f"## Per label (label fraction {best.config.label_fraction:g})", ""]
-    table = per_label_means(best)
+    return lines
+
+
+def _per_label_section(result: EvalResult) -> list[str]:
+    lines = ["", f"## Per label (label fraction {result.config.label_fraction:g})", ""]
     rows = [
         [name, f"{v['positives']:g}", _fmt(v["roc_auc"]), _fmt(v["pr_auc"])]
-        for name, v in table.items()
+        for name, v in per_label_means(result).items()
     ]
-    lines += _table(["label", "test positives", "ROC-AUC", "PR-AUC"], rows)
-    return "\n".join(lines) + "\n"
+    return lines + _table(["label", "test positives", "ROC-AUC", "PR-AUC"], rows)
 
 
 def _plot_per_label(result: EvalResult, path: Path) -> None:

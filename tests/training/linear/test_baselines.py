@@ -34,6 +34,7 @@ def test_dct_and_mel_filterbank():
     assert (np.diff(centres) >= 0).all() and centres[-1] > 900  # ordered low -> high
 
 
+@pytest.mark.slow  # decodes and probes 12 clips
 def test_mfcc_features_separate_two_tones(tmp_path):
     sf = pytest.importorskip("soundfile")
     rng = np.random.default_rng(0)

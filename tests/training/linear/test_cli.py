@@ -40,6 +40,7 @@ def class_folders(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root
 
 
+@pytest.mark.slow  # a whole linear-evaluation run
 def test_mfcc_baseline_separates_classes(class_folders: Path, tmp_path: Path) -> None:
     args = ["train", "linear", "--encoder", "mfcc", "--labels", str(class_folders)]
     result = runner.invoke(app, [*args, "--output-dir", str(tmp_path / "run"), "--folds", "3"])
@@ -51,6 +52,7 @@ def test_mfcc_baseline_separates_classes(class_folders: Path, tmp_path: Path) ->
     assert (tmp_path / "run" / "report.md").is_file() and (tmp_path / "run" / "head.pt").is_file()
 
 
+@pytest.mark.slow  # a whole linear-evaluation run
 def test_checkpoint_encoder_gives_a_tagger(
     class_folders: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -85,3 +87,22 @@ def test_checkpoint_encoder_gives_a_tagger(
     assert again.exit_code == 0, again.output
     features = json.loads(again.stdout)["features"]
     assert features["embedded"] == 0 and features["unchanged"] == 18
+
+
+@pytest.mark.parametrize(
+    "option",
+    [
+        ["--split", "random"],
+        ["--label-fraction", "0"],
+        ["--label-fraction", "1.5"],
+        ["--folds", "1"],
+        ["--repeats", "0"],
+        ["--seed", "-1"],
+    ],
+)
+def test_bad_options_are_usage_errors_before_any_work(tmp_path: Path, option: list[str]) -> None:
+    run = tmp_path / "run"
+    args = ["train", "linear", "--encoder", "mfcc", "--labels", str(tmp_path)]
+    result = runner.invoke(app, [*args, "--output-dir", str(run), *option])
+    assert result.exit_code == 2, result.output
+    assert option[0] in result.output and not run.exists()

@@ -17,6 +17,7 @@ from training.samplecnn import TaggerHead  # noqa: E402
 FAST = LinearEvalConfig(max_epochs=60, patience=5, batch_size=32, lr=1e-2, folds=3)
 
 
+@pytest.mark.slow  # many epochs over five folds
 def test_separable_multiclass_reaches_high_accuracy_and_exports_a_head():
     features, data = synthetic("multiclass")
     result = run_linear_eval(features, data, FAST)
@@ -58,6 +59,7 @@ def test_random_features_score_near_chance():
     assert result.summary["accuracy"][0] < 0.6  # 3 classes: chance is 1/3
 
 
+@pytest.mark.slow  # many epochs over five folds
 def test_standardisation_is_folded_into_the_head():
     features, data = synthetic("multiclass")
     shifted = Features(tuple(w * 50.0 + 100.0 for w in features.windows))

@@ -50,6 +50,7 @@ def _music(root: Path) -> Path:
     return root
 
 
+@pytest.mark.slow  # two CLI subprocesses and an export
 def test_killed_run_resumes_and_exports(tmp_path: Path) -> None:
     music = _music(tmp_path / "music")
     (tmp_path / "tiny.toml").write_text(CONFIG)
@@ -78,3 +79,21 @@ def test_killed_run_resumes_and_exports(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     encoder = OnnxModel(out / "latest-encoder.onnx")
     assert encoder.info.trained and encoder.info.embedding_dim == 32
+
+
+@pytest.mark.parametrize(
+    "option",
+    [
+        ["--device", "gpu"],
+        ["--precision", "int8"],
+        ["--batch-size", "0"],
+        ["--max-steps", "0"],
+        ["--stop-at-step", "-1"],
+    ],
+)
+def test_bad_options_are_usage_errors_before_any_work(tmp_path: Path, option: list[str]) -> None:
+    run = tmp_path / "run"
+    args = ["train", "pretrain", str(tmp_path), "--output-dir", str(run), *option]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 2, result.output
+    assert option[0] in result.output and not run.exists()

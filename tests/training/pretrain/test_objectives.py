@@ -201,6 +201,7 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
+@pytest.mark.slow  # spawns two processes
 def test_global_loss_and_gradients_match_single_process(tmp_path: Path) -> None:
     mp.spawn(_worker, args=(_free_port(), str(tmp_path)), nprocs=WORLD, join=True)
     for same_group, r in [(False, 0), (False, 1), (True, 0), (True, 1)]:

@@ -41,6 +41,7 @@ def tiny_config(cache_root: Path, **changes) -> PretrainConfig:
     return load_pretrain_config(None, base | changes)
 
 
+@pytest.mark.slow  # pre-training runs
 def test_short_pretrain_writes_a_restorable_checkpoint_and_run_files(music, tmp_path):
     config = tiny_config(tmp_path / "cache", precision="bf16", max_steps=2)
     result = run_pretrain(config, [music], tmp_path / "run", progress=False)
@@ -62,6 +63,7 @@ def test_short_pretrain_writes_a_restorable_checkpoint_and_run_files(music, tmp_
         run_pretrain(config, [music], tmp_path / "other", resume=True, progress=False)
 
 
+@pytest.mark.slow  # pre-training runs
 def test_resumed_run_equals_an_uninterrupted_one(music, tmp_path):
     config = tiny_config(tmp_path / "cache", max_steps=4, warmup_steps=1, checkpoint_every=2)
     straight = run_pretrain(config, [music], tmp_path / "a", progress=False)
@@ -82,6 +84,7 @@ def test_resumed_run_equals_an_uninterrupted_one(music, tmp_path):
         run_pretrain(replace(config, seed=1), [music], tmp_path / "b", resume=True, progress=False)
 
 
+@pytest.mark.slow  # pre-training runs
 def test_loss_falls_when_overfitting_four_tracks(music, tmp_path):
     # Cheap augmentations only: pitch shift, reverb and filters make 30 steps too noisy to judge.
     light = {"augment.filter_p": 0.0, "augment.pitch_p": 0.0, "augment.reverb_p": 0.0}
@@ -93,6 +96,7 @@ def test_loss_falls_when_overfitting_four_tracks(music, tmp_path):
     assert np.mean(losses[-5:]) < np.mean(losses[:5]) - 0.3, losses
 
 
+@pytest.mark.slow  # pre-training runs
 def test_init_weights_starts_from_a_slim_checkpoint(music, tmp_path):
     config = tiny_config(tmp_path / "cache", max_steps=1)
     first = load_checkpoint(
