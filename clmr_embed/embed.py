@@ -36,6 +36,7 @@ class TrackEmbedding:
     padded: bool  # the audio was shorter than one window and was zero-padded
     silent: bool  # digital silence: every sample is exactly zero
     logits: Array | None = None  # (n_windows, n_labels) for tagger models
+    flags: tuple[str, ...] = ()  # "short", "silent", "truncated", "gaps" (as extract stores them)
 
 
 @dataclass(frozen=True)
@@ -49,11 +50,12 @@ class TagResult:
     silent: bool  # digital silence: the tags mean nothing
     window_probs: Array | None = None  # (n_windows, n_labels); None when not asked to keep them
     starts_s: Array | None = None  # (n_windows,) window start times; None like window_probs
+    flags: tuple[str, ...] = ()  # "short", "silent", "truncated", "gaps" (as extract stores them)
 
-    @property
-    def flags(self) -> tuple[str, ...]:
-        """("short",) and/or ("silent",), as extract flags stored tracks."""
-        return (("short",) if self.padded else ()) + (("silent",) if self.silent else ())
+
+def _memory_flags(padded: bool, silent: bool) -> tuple[str, ...]:
+    """The flags of audio given in memory (no header, so never truncated)."""
+    return (("short",) if padded else ()) + (("silent",) if silent else ())
 
 
 class Embedder:
@@ -99,6 +101,7 @@ class Embedder:
             padded=framed.padded,
             silent=not mono.any(),
             logits=logits,
+            flags=_memory_flags(framed.padded, not mono.any()),
         )
 
     def embed_file(
@@ -121,6 +124,7 @@ class Embedder:
             padded=stream.decoded.padded,
             silent=stream.decoded.silent,
             logits=np.concatenate(logits) if logits else None,
+            flags=stream.decoded.flags,
         )
 
     def tag(
@@ -144,6 +148,7 @@ class Embedder:
             silent=track.silent,
             window_probs=probs,
             starts_s=track.starts_s,
+            flags=track.flags,
         )
 
     def tag_file(
@@ -183,6 +188,7 @@ class Embedder:
                 if segments
                 else None
             ),
+            flags=stream.decoded.flags,
         )
 
     def _spec(self, hop_seconds: float | None) -> WindowSpec:

@@ -1,13 +1,17 @@
-"""Find audio files under input paths: recursive, sorted, skipping hidden names and link loops."""
+"""Find audio files under input paths, and report every path that was passed over and why."""
 
+from __future__ import annotations
+
+import errno
 import os
-import warnings
+import stat
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
 from pathlib import Path
 
 from clmr_embed.errors import DataError
+from clmr_embed.names import escaped, name_bytes, shown
 
 # Extensions FFmpeg (PyAV) decodes as audio; matched case-insensitively.
 AUDIO_EXTENSIONS = frozenset(
@@ -22,7 +26,29 @@ class AudioFile:
 
     path: Path  # resolved absolute path of the real file
     root: Path  # resolved input folder it was found under (for a file given directly, its folder)
-    relpath: str  # POSIX path relative to root (for a file given directly, its name); the track key
+    relpath: str  # the track key: POSIX path under root, bytes that are not UTF-8 as \xNN
+    relpath_bytes: bytes = b""  # the same path as raw file-system bytes (b"": relpath's UTF-8)
+
+    def __post_init__(self) -> None:
+        if not self.relpath_bytes:
+            object.__setattr__(self, "relpath_bytes", self.relpath.encode("utf-8"))
+
+
+@dataclass(frozen=True)
+class Skipped:
+    """A path the scan passed over: not a file it can read, or a folder it cannot list."""
+
+    relpath: str  # like AudioFile.relpath
+    reason: str  # one line naming the path and what to do
+    lost: bool  # True: audio may be missing from the run (the run fails); False: a note only
+
+
+@dataclass
+class Scan:
+    """What a scan found."""
+
+    files: list[AudioFile] = field(default_factory=list)  # in input order, sorted per input
+    skipped: list[Skipped] = field(default_factory=list)  # in the order they were met
 
 
 def is_audio_file(path: Path) -> bool:
@@ -30,14 +56,20 @@ def is_audio_file(path: Path) -> bool:
     return path.suffix.lower() in AUDIO_EXTENSIONS
 
 
-def find_audio_files(
+def scan_inputs(
     inputs: Sequence[Path], include: Sequence[str] = (), exclude: Sequence[str] = ()
-) -> list[AudioFile]:
+) -> Scan:
     """List the audio files in `inputs` (folders, searched recursively, or files).
 
     Files given directly are listed whatever their extension: the user named them. In folders,
-    non-audio extensions and dot-names (hidden files and folders) are skipped, symlinks are
-    followed (each real folder is walked once, so loops end) and the same real file is listed once.
+    non-audio extensions and dot-names (hidden files and folders) are passed over silently;
+    symlinks are followed (each real folder is walked once, so loops end) and the same real file
+    is listed once. Everything else passed over is in `Scan.skipped`: folders that cannot be
+    listed, broken links, link loops, and inputs or audio-named entries that are not regular
+    files (a FIFO or /dev/zero would block hashing forever).
+
+    With several inputs, the relpath of a file found in a folder starts with that folder's name
+    ("music/a.wav", "more/a.wav"), so two folders holding the same names do not clash.
 
     Args:
         inputs: folders or files; each must exist.
@@ -45,51 +77,139 @@ def find_audio_files(
         exclude: glob patterns; a file is dropped if one matches its relpath or name.
             Patterns match case-insensitively (`*.MP3` and `*live*` catch any case).
 
-    Returns:
-        AudioFile list: inputs in the given order, each input's files sorted by relpath.
-
     Raises:
         DataError: an input path does not exist.
     """
-    found: list[AudioFile] = []
+    scan = Scan()
     seen: set[Path] = set()
-    for given in inputs:
-        given = Path(given)
-        if not given.exists():
-            raise DataError(f"input path not found: {given}; check the path")
-        for item in sorted(_files_under(given), key=lambda f: f.relpath):
+    walked: set[Path] = set()
+    for given in map(Path, inputs):
+        if not given.exists():  # also a broken symlink
+            raise DataError(f"input path not found: {shown(given)}; check the path")
+        prefix = _prefix(given) if len(inputs) > 1 else b""
+        found = _Walk(given, prefix, walked, scan.skipped).files()
+        for item in sorted(found, key=lambda f: f.relpath_bytes):
             if item.path in seen or not _selected(item.relpath, include, exclude):
                 continue
             seen.add(item.path)
-            found.append(item)
-    return found
+            scan.files.append(item)
+    return scan
 
 
-def _files_under(given: Path) -> Iterator[AudioFile]:
-    if not given.is_dir():
-        path = given.resolve()
-        yield AudioFile(path=path, root=path.parent, relpath=path.name)
-        return
-    root = given.resolve()
-    walked = {root}
-    for dirpath, dirnames, filenames in os.walk(root, followlinks=True, onerror=_warn):
-        # Prune in place (os.walk honours it): hidden folders and real folders already walked.
-        dirnames[:] = [d for d in sorted(dirnames) if not d.startswith(".")]
-        dirnames[:] = [d for d in dirnames if _first_visit(Path(dirpath, d), walked)]
-        for name in filenames:
-            path = Path(dirpath, name)
-            if name.startswith(".") or not is_audio_file(path) or not path.is_file():
-                continue  # is_file() drops broken symlinks
-            relpath = path.relative_to(root).as_posix()
-            yield AudioFile(path=path.resolve(), root=root, relpath=relpath)
+def find_audio_files(
+    inputs: Sequence[Path], include: Sequence[str] = (), exclude: Sequence[str] = ()
+) -> list[AudioFile]:
+    """The files of `scan_inputs` (what was skipped is dropped)."""
+    return scan_inputs(inputs, include, exclude).files
 
 
-def _first_visit(folder: Path, walked: set[Path]) -> bool:
-    real = folder.resolve()
-    if real in walked:
-        return False
-    walked.add(real)
-    return True
+def _prefix(given: Path) -> bytes:
+    """b"name/" for a folder among several inputs; a file given directly keeps its bare name."""
+    return name_bytes(given.resolve().name) + b"/" if given.is_dir() else b""
+
+
+def _file(path: Path, root: Path, relpath: bytes) -> AudioFile:
+    return AudioFile(path.resolve(), root, escaped(os.fsdecode(relpath)), relpath)
+
+
+class _Walk:
+    """One input's files; what it passes over goes to `skipped`.
+
+    Iterative (a stack of folders, not recursion), so a hostile tree thousands of folders deep
+    cannot exhaust Python's stack.
+    """
+
+    def __init__(self, given: Path, prefix: bytes, walked: set[Path], skipped: list[Skipped]):
+        self.given = given
+        self.prefix = prefix
+        self.walked = walked  # real folders already walked, across inputs
+        self.skipped = skipped
+        self.root = given.resolve() if given.is_dir() else given.resolve().parent
+        self.stack: list[tuple[Path, bytes]] = []  # (folder, its relpath with a trailing /)
+
+    def files(self) -> Iterator[AudioFile]:
+        if not self.given.is_dir():
+            yield from self._given_file()
+            return
+        self.walked.add(self.root)
+        self.stack.append((self.root, b""))
+        while self.stack:
+            folder, relpath = self.stack.pop()
+            for entry in self._list(folder, relpath):
+                found = self._entry(entry, relpath + name_bytes(entry.name))
+                if found is not None:
+                    yield found
+
+    def _given_file(self) -> Iterator[AudioFile]:
+        path = self.given.resolve()
+        relpath = name_bytes(path.name)
+        kind = _kind(os.stat(path).st_mode)
+        if kind:
+            self._skip(
+                relpath, f"{shown(self.given)}: {kind}, not an audio file; name a file", True
+            )
+            return
+        yield _file(path, self.root, relpath)
+
+    def _list(self, folder: Path, relpath: bytes) -> list[os.DirEntry[str]]:
+        """The folder's entries that are not hidden (dot-names: .cache, .Trash, ._ files)."""
+        try:
+            with os.scandir(folder) as listing:
+                return [entry for entry in listing if not entry.name.startswith(".")]
+        except OSError as exc:
+            why = exc.strerror or type(exc).__name__
+            reason = f"{shown(folder)}: cannot list folder ({why}); check its permissions"
+            self._skip(relpath.rstrip(b"/") or b".", reason, True)
+            return []
+
+    def _entry(self, entry: os.DirEntry[str], relpath: bytes) -> AudioFile | None:
+        path = Path(entry.path)
+        try:
+            mode = os.stat(path).st_mode  # follows links
+        except OSError as exc:
+            if entry.is_symlink():
+                self._skip_link(path, relpath, exc)
+            return None
+        if stat.S_ISDIR(mode):
+            self._subfolder(path, relpath)
+        elif is_audio_file(path) and stat.S_ISREG(mode):
+            return _file(path, self.root, self.prefix + relpath)
+        elif is_audio_file(path):
+            self._skip(relpath, f"{shown(path)}: {_kind(mode)}, not an audio file; skipped", False)
+        return None
+
+    def _subfolder(self, path: Path, relpath: bytes) -> None:
+        real = path.resolve()
+        if real not in self.walked:
+            self.walked.add(real)
+            self.stack.append((path, relpath + b"/"))
+        elif path.is_symlink() and path.parent.resolve().is_relative_to(real):
+            self._skip(relpath, f"{shown(path)}: a symlink loop back to {shown(real)}", False)
+        # else: another route to a folder already walked; its files are listed once
+
+    def _skip_link(self, path: Path, relpath: bytes, exc: OSError) -> None:
+        if exc.errno == errno.ELOOP:
+            reason = f"{shown(path)}: a symlink loop (the link resolves to itself)"
+        else:
+            target = shown(os.readlink(path))
+            reason = f"{shown(path)}: a broken symlink (its target {target} does not exist)"
+        self._skip(relpath, reason, False)
+
+    def _skip(self, relpath: bytes, reason: str, lost: bool) -> None:
+        self.skipped.append(Skipped(escaped(os.fsdecode(self.prefix + relpath)), reason, lost))
+
+
+def _kind(mode: int) -> str:
+    """ "" for a regular file, else what it is ("a FIFO", "a character device", ...)."""
+    if stat.S_ISREG(mode):
+        return ""
+    kinds = {
+        stat.S_ISFIFO: "a FIFO",
+        stat.S_ISCHR: "a character device",
+        stat.S_ISBLK: "a block device",
+        stat.S_ISSOCK: "a socket",
+    }
+    return next((name for test, name in kinds.items() if test(mode)), "not a regular file")
 
 
 def _selected(relpath: str, include: Sequence[str], exclude: Sequence[str]) -> bool:
@@ -99,7 +219,3 @@ def _selected(relpath: str, include: Sequence[str], exclude: Sequence[str]) -> b
         return any(fnmatchcase(n, p.lower()) for p in patterns for n in names)
 
     return (not include or matches(include)) and not matches(exclude)
-
-
-def _warn(error: OSError) -> None:
-    warnings.warn(f"skipped unreadable folder {error.filename}: {error.strerror}", stacklevel=2)

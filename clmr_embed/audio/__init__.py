@@ -3,6 +3,7 @@
 from clmr_embed.audio.decode import (
     DECODERS,
     AudioInfo,
+    DecodedBlocks,
     load_audio,
     preprocessing_info,
     probe,
@@ -11,6 +12,7 @@ from clmr_embed.audio.decode import (
 )
 from clmr_embed.audio.resample import resample
 from clmr_embed.audio.windows import (
+    FLAGS,
     DecodedFile,
     Framed,
     Framer,
@@ -23,7 +25,9 @@ from clmr_embed.audio.windows import (
 
 __all__ = [
     "DECODERS",
+    "FLAGS",
     "AudioInfo",
+    "DecodedBlocks",
     "DecodedFile",
     "Framed",
     "Framer",

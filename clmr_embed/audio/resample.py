@@ -10,6 +10,7 @@ import numpy.typing as npt
 import soxr
 
 from clmr_embed.errors import AudioDecodeError, ConfigError
+from clmr_embed.names import shown
 
 RESAMPLE_QUALITY = "HQ"
 MIN_SOURCE_RATE = 1000  # Hz; below this a "rate" is a corrupt header, not audio
@@ -36,11 +37,11 @@ def resample_chunks(
     stream_rate = 0
     for source_rate, chunk in _rechunk_rated(decoded, in_block):
         if not np.isfinite(chunk).all():
-            raise AudioDecodeError(f"{path}: contains NaN/inf samples; re-export the file")
+            raise AudioDecodeError(f"{shown(path)}: contains NaN/inf samples; re-export the file")
         if source_rate != stream_rate:
             if stream is not None:
                 yield stream.resample_chunk(np.zeros(0, np.float32), last=True)
-            check_rate(source_rate, str(path))
+            check_rate(source_rate, shown(path))
             stream_rate = source_rate
             stream = None if source_rate == rate else _resampler(source_rate, rate)
         yield chunk if stream is None else stream.resample_chunk(chunk)

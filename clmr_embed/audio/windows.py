@@ -17,6 +17,9 @@ from clmr_embed.errors import ConfigError
 
 Windows = npt.NDArray[np.float32]
 Starts = npt.NDArray[np.int64]
+FLAGS = ("short", "silent", "truncated", "gaps")  # DecodedFile.flags, in this order
+TRUNCATED_FRACTION = 0.03  # of the header's duration: more missing is a cut-short file ...
+TRUNCATED_SLACK_S = 0.5  # ... when it is also more than this (AAC priming, a partial last frame)
 
 
 @dataclass(frozen=True)
@@ -177,11 +180,27 @@ class DecodedFile:
     channels: int  # the file's channel count
     padded: bool  # shorter than one window: one zero-padded window
     silent: bool  # digital silence: every sample is exactly zero
+    truncated: bool = False  # decoded clearly shorter than its header says: cut short
+    gaps: bool = False  # damaged packets were skipped: the audio has small holes
 
     @property
     def flags(self) -> tuple[str, ...]:
-        """("short",) and/or ("silent",): the store's and the reports' flags."""
-        return (("short",) if self.padded else ()) + (("silent",) if self.silent else ())
+        """Some of "short", "silent", "truncated", "gaps": the store's and the reports' flags."""
+        named = zip(FLAGS, (self.padded, self.silent, self.truncated, self.gaps), strict=True)
+        return tuple(name for name, value in named if value)
+
+
+def is_truncated(header_s: float, decoded_s: float, stated: bool = True) -> bool:
+    """True when a decoded duration falls short of the header's by more than codec slack.
+
+    Lossy codecs add or drop up to a few frames (priming, padding): a file counts as cut short
+    when it misses more than TRUNCATED_FRACTION of the stated duration and over
+    TRUNCATED_SLACK_S seconds. An estimated duration (MP3 without a Xing frame) proves nothing.
+    """
+    if not stated or not math.isfinite(header_s):
+        return False
+    missing = header_s - decoded_s
+    return missing > TRUNCATED_SLACK_S and missing > TRUNCATED_FRACTION * header_s
 
 
 class WindowStream:
@@ -189,9 +208,10 @@ class WindowStream:
 
     The one path from an audio file to model windows (extract's workers, `tag`,
     Embedder.embed_file): decoding, downmix, resampling and framing all stream, so memory stays
-    near one chunk plus one decoded block whatever the file's length. Open errors raise here,
-    decode errors during the iteration (AudioDecodeError); after it, `decoded` says the
-    duration and whether the file was short or silent.
+    near one chunk plus one decoded block whatever the file's length and the hop (a block is
+    framed a chunk's worth of hops at a time, so a 1-sample hop never makes a block's windows
+    all at once). Open errors raise here, decode errors during the iteration
+    (AudioDecodeError); after it, `decoded` says the duration and the flags.
     """
 
     def __init__(
@@ -216,22 +236,29 @@ class WindowStream:
         framer = Framer(self.spec.window_samples, self.spec.hop_samples)
         pending = _Pending()
         peak = 0.0
+        step = self.chunk_windows * self.spec.hop_samples  # samples that complete a chunk
         for block in self._blocks:
             if block.size:
                 peak = max(peak, float(np.abs(block).max()))
-            pending.add(*framer.push(block))
-            while len(pending) >= self.chunk_windows:
-                yield pending.take(self.chunk_windows)
+            for offset in range(0, block.size, step):
+                pending.add(*framer.push(block[offset : offset + step]))
+                while len(pending) >= self.chunk_windows:
+                    yield pending.take(self.chunk_windows)
         windows, starts, padded = framer.finish()
         pending.add(windows, starts)
         while len(pending):
             yield pending.take(self.chunk_windows)
+        duration_s = framer.total_samples / self.spec.sample_rate
+        report = self._blocks.report
         self._decoded = DecodedFile(
-            duration_s=framer.total_samples / self.spec.sample_rate,
+            duration_s=duration_s,
             source_rate=self.info.source_rate,
             channels=self.info.channels,
             padded=padded,
             silent=peak == 0.0,
+            truncated=is_truncated(self.info.duration_s, duration_s, self.info.duration_stated)
+            or (bool(report.stopped) and not self.info.duration_stated),
+            gaps=report.gaps > 0,
         )
 
 

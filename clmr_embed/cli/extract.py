@@ -6,7 +6,7 @@ import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -23,6 +23,9 @@ from clmr_embed.cli.options import (
     options_command,
     resolve_or_fetch,
 )
+
+if TYPE_CHECKING:
+    from clmr_embed.extract import ExtractSummary
 
 TRACE_ENV = "CLMR_EMBED_TRACE"  # a file (or pipe) for "start ID"/"done ID" lines (tests)
 
@@ -79,10 +82,31 @@ def extract_command(options: ExtractOptions) -> None:
     """Embed every audio file under INPUT... into one resumable HDF5 store OUT.h5."""
     inputs, output = _inputs_and_output(options.paths)
     decoder = _decoder(options)
-    from clmr_embed.cli.render import ExtractProgress, extract_summary
-    from clmr_embed.extract import ExtractConfig, run_extract
+    from clmr_embed.cli.render import extract_summary
+    from clmr_embed.errors import ConfigError
+    from clmr_embed.names import shown
 
     trace = os.environ.get(TRACE_ENV)
+    try:
+        summary = _run(options, inputs, output, decoder, Path(trace) if trace else None)
+    except ConfigError as exc:  # an option value the model or this machine cannot take
+        raise typer.BadParameter(shown(str(exc))) from None
+    extract_summary(summary)
+    if options.as_json:
+        typer.echo(json.dumps(summary.to_dict()))
+    raise typer.Exit(summary.exit_code)
+
+
+def _run(
+    options: ExtractOptions,
+    inputs: tuple[Path, ...],
+    output: Path,
+    decoder: Decoder,
+    trace: Path | None,
+) -> ExtractSummary:
+    from clmr_embed.cli.render import ExtractProgress
+    from clmr_embed.extract import ExtractConfig, run_extract
+
     config = ExtractConfig(
         inputs=inputs,
         output=output,
@@ -98,11 +122,7 @@ def extract_command(options: ExtractOptions) -> None:
         exclude=tuple(options.exclude or ()),
         decoder=decoder.value,
         commit_every=options.commit_every,
-        trace=Path(trace) if trace else None,
+        trace=trace,
     )
     with ExtractProgress() as progress:
-        summary = run_extract(config, progress=progress)
-    extract_summary(summary)
-    if options.as_json:
-        typer.echo(json.dumps(summary.to_dict()))
-    raise typer.Exit(summary.exit_code)
+        return run_extract(config, progress=progress)

@@ -7,8 +7,10 @@ import functools
 import inspect
 import math
 import os
+import signal
 import typing
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from enum import StrEnum
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
@@ -25,6 +27,7 @@ Opts = TypeVar("Opts", bound="DataclassInstance")  # a frozen options dataclass
 R = TypeVar("R")
 
 MAX_WORKERS = 4 * (os.cpu_count() or 1)  # decode processes beyond this only thrash
+INTERRUPTED = 130  # exit code of a command stopped by Ctrl-C or SIGTERM (128 + SIGINT)
 
 
 class Device(StrEnum):
@@ -108,19 +111,49 @@ def options_command(options_type: type[Opts]) -> Callable[[Callable[[Opts], R]],
 
 
 def handle_errors(func: F) -> F:
-    """Turn ClmrEmbedError into one red line on stderr and exit code 1."""
+    """Turn ClmrEmbedError into one red line on stderr and exit 1; Ctrl-C/SIGTERM into exit 130.
+
+    SIGTERM (kill, systemd, docker stop) stops the command as Ctrl-C does, so workers are
+    stopped and finished work is kept in both cases. An interrupt whose exception says how many
+    tracks were `kept` (extract's Interrupted) says so; the line never comes with a traceback.
+    """
 
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return func(*args, **kwargs)
-        except ClmrEmbedError as exc:
-            from clmr_embed.cli.render import error
+        from clmr_embed.cli.render import error
 
+        try:
+            with _sigterm_as_interrupt():
+                return func(*args, **kwargs)
+        except ClmrEmbedError as exc:
             error(str(exc))
             raise typer.Exit(1) from None
+        except KeyboardInterrupt as exc:
+            kept = getattr(exc, "kept", None)
+            error(
+                "interrupted"
+                if kept is None
+                else f"interrupted; {kept} tracks kept, rerun to continue"
+            )
+            raise typer.Exit(INTERRUPTED) from None
 
     return wrapper  # type: ignore[return-value]
+
+
+@contextmanager
+def _sigterm_as_interrupt() -> Iterator[None]:
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    try:
+        previous = signal.signal(signal.SIGTERM, interrupt)
+    except ValueError:  # not the main thread (an embedding application): leave signals alone
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def require(extra: str, command: str) -> None:

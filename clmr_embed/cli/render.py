@@ -11,19 +11,26 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from clmr_embed.extract import ExtractSummary
+from clmr_embed.names import shown
 
 err = Console(stderr=True, highlight=False)
 out = Console(highlight=False)
+SHOWN_SKIPPED = 20  # skipped paths listed on stderr; --json has them all
+
+
+def safe(text: str) -> str:
+    """Text for rich markup: names.shown (control characters, bad bytes), then markup escaped."""
+    return escape(shown(text))
 
 
 def error(message: str) -> None:
     """One red line on stderr."""
-    err.print(f"[bold red]error:[/] {escape(message)}", soft_wrap=True)
+    err.print(f"[bold red]error:[/] {safe(message)}", soft_wrap=True)
 
 
 def warn(message: str) -> None:
     """One yellow line on stderr."""
-    err.print(f"[yellow]warning:[/] {escape(message)}", soft_wrap=True)
+    err.print(f"[yellow]warning:[/] {safe(message)}", soft_wrap=True)
 
 
 class ExtractProgress:
@@ -68,18 +75,23 @@ def extract_summary(summary: ExtractSummary) -> None:
     line = (
         f"{summary.embedded} embedded, {summary.unchanged} unchanged, "
         f"{summary.aliased} duplicates, {len(summary.failed)} failed, "
-        f"{len(summary.flagged)} flagged; {summary.duration_s / 3600:.2f} h audio in "
+        f"{len(summary.flagged)} flagged, {len(summary.skipped)} skipped; "
+        f"{summary.duration_s / 3600:.2f} h audio in "
         f"{summary.wall_s:.1f} s ({summary.x_realtime:.0f}x real time) -> {summary.store}"
     )
-    err.print(("[green]done:[/] " if not summary.failed else "[red]done:[/] ") + escape(line))
+    err.print(("[green]done:[/] " if not summary.failed else "[red]done:[/] ") + safe(line))
     for failed in summary.failed:
-        err.print(f"  [red]failed[/] {escape(failed.reason)}", soft_wrap=True)
+        err.print(f"  [red]failed[/] {safe(failed.reason)}", soft_wrap=True)
     for flagged in summary.flagged:
-        err.print(f"  [yellow]flagged[/] {escape(flagged.path)}: {', '.join(flagged.flags)}")
+        err.print(f"  [yellow]flagged[/] {safe(flagged.path)}: {', '.join(flagged.flags)}")
+    for skipped in summary.skipped[:SHOWN_SKIPPED]:
+        err.print(f"  [dim]skipped[/] {safe(skipped.reason)}", soft_wrap=True)
+    if len(summary.skipped) > SHOWN_SKIPPED:
+        err.print(f"  ... {len(summary.skipped) - SHOWN_SKIPPED} more skipped (see --json)")
     if summary.missing:
         verb = "pruned" if summary.pruned else "missing (use --prune to remove)"
-        shown = escape(", ".join(summary.missing[:5]))
-        err.print(f"  {len(summary.missing)} stored tracks {verb}: {shown}")
+        names = safe(", ".join(summary.missing[:5]))
+        err.print(f"  {len(summary.missing)} stored tracks {verb}: {names}")
     if not summary.model_trained:
         warn(f"model {summary.model_name!r} is UNTRAINED: embeddings are not meaningful")
 
@@ -87,13 +99,13 @@ def extract_summary(summary: ExtractSummary) -> None:
 def tag_table(path: str, model: str, trained: bool, tags: list[tuple[str, float]]) -> None:
     """Top tags of one file as a rich table on stdout."""
     status = "" if trained else ", UNTRAINED"
-    out.print(f"[bold]{escape(path)}[/]  [dim]({escape(model)}{status})[/]", soft_wrap=True)
+    out.print(f"[bold]{safe(path)}[/]  [dim]({safe(model)}{status})[/]", soft_wrap=True)
     table = Table(show_edge=False)
     table.add_column("tag")
     table.add_column("score", justify="right")
     table.add_column("", min_width=20)
     for label, score in tags:
-        table.add_row(escape(label), f"{score:.3f}", "█" * round(score * 20))
+        table.add_row(safe(label), f"{score:.3f}", "█" * round(score * 20))
     out.print(table)
 
 

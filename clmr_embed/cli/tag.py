@@ -23,6 +23,7 @@ from clmr_embed.cli.options import (
 
 if TYPE_CHECKING:
     from clmr_embed.embed import Embedder, TagResult
+    from clmr_embed.scan import AudioFile
 
 
 @dataclass(frozen=True)
@@ -76,39 +77,65 @@ def _warn_flags(path: Path, result: TagResult) -> None:
         warn(f"{path}: shorter than one window; zero-padded")
     if result.silent:
         warn(f"{path}: digital silence (every sample is zero); its tags mean nothing")
+    if "truncated" in result.flags:
+        warn(f"{path}: decoded clearly shorter than its header says; the file was cut short")
+    if "gaps" in result.flags:
+        warn(f"{path}: damaged packets were skipped; the audio has gaps")
+
+
+def _failed(path: str, reason: str, as_json: bool) -> None:
+    """A file that could not be tagged: a red line, and with --json an object with `error`."""
+    from clmr_embed.cli.render import error
+
+    error(reason)
+    if as_json:
+        print(json.dumps({"path": path, "error": reason}), flush=True)
+
+
+def _tag_one(embedder: Embedder, file: AudioFile, options: TagOptions) -> bool:
+    """Tag one file and print its result; False when it could not be decoded."""
+    from clmr_embed.cli.render import tag_table
+    from clmr_embed.errors import AudioDecodeError
+    from clmr_embed.names import escaped
+
+    path = escaped(file.path)  # valid UTF-8 whatever the name's bytes (\xNN escapes)
+    try:
+        result = embedder.tag_file(
+            file.path, options.top_k, options.hop_seconds, segments=options.segments
+        )
+    except AudioDecodeError as exc:
+        _failed(path, str(exc), options.as_json)
+        return False
+    _warn_flags(file.path, result)
+    if options.as_json:
+        print(json.dumps(tag_record(path, embedder, result)), flush=True)
+    else:
+        tags = [(t.label, t.score) for t in result.tags]
+        tag_table(path, embedder.info.name, embedder.info.trained, tags)
+    return True
 
 
 def run_tag(options: TagOptions) -> int:
     """Tag every audio file under the inputs; returns the exit code (1 if any file failed)."""
-    from clmr_embed.cli.render import error, tag_table, warn
+    from clmr_embed.cli.render import error, warn
     from clmr_embed.embed import Embedder
-    from clmr_embed.errors import AudioDecodeError
-    from clmr_embed.scan import find_audio_files
+    from clmr_embed.scan import scan_inputs
 
     model = resolve_or_fetch(options.model)
     embedder = Embedder(model, device=options.device.value, threads=options.threads)
     if not embedder.info.trained:
         name = embedder.info.name
         warn(f"model {name!r} has an UNTRAINED (random-init) encoder: a baseline only")
-    files = find_audio_files(options.audio)
-    failed = 0
-    for file in files:
-        try:
-            result = embedder.tag_file(
-                file.path, options.top_k, options.hop_seconds, segments=options.segments
-            )
-        except AudioDecodeError as exc:
-            error(str(exc))
-            failed += 1
-            continue
-        _warn_flags(file.path, result)
-        if options.as_json:
-            print(json.dumps(tag_record(str(file.path), embedder, result)), flush=True)
+    scan = scan_inputs(options.audio)
+    for skipped in scan.skipped:
+        if skipped.lost:
+            _failed(skipped.relpath, skipped.reason, options.as_json)
         else:
-            tags = [(t.label, t.score) for t in result.tags]
-            tag_table(str(file.path), embedder.info.name, embedder.info.trained, tags)
+            warn(skipped.reason)
+    lost = sum(s.lost for s in scan.skipped)
+    failed = lost + sum(not _tag_one(embedder, file, options) for file in scan.files)
     if failed:
-        error(f"{failed} of {len(files)} files could not be tagged")
+        error(f"{failed} of {len(scan.files) + lost} files could not be tagged")
     return 1 if failed else 0
 
 

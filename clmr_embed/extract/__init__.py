@@ -2,13 +2,21 @@
 
 from clmr_embed.extract.config import ExtractConfig, Progress
 from clmr_embed.extract.run import run_extract
-from clmr_embed.extract.summary import ExtractSummary, FailedFile, FlaggedFile
+from clmr_embed.extract.summary import (
+    ExtractSummary,
+    FailedFile,
+    FlaggedFile,
+    Interrupted,
+    SkippedPath,
+)
 
 __all__ = [
     "ExtractConfig",
     "ExtractSummary",
     "FailedFile",
     "FlaggedFile",
+    "Interrupted",
     "Progress",
+    "SkippedPath",
     "run_extract",
 ]

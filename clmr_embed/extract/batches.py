@@ -73,12 +73,13 @@ class BatchRunner:
         store: StoreWriter,
         config: ExtractConfig,
         progress: Progress | None = None,
+        outcome: Outcome | None = None,
     ) -> None:
         self.model = model
         self.store = store
         self.config = config
         self.progress = progress
-        self.outcome = Outcome()
+        self.outcome = outcome or Outcome()  # the caller's, so an interrupt can count the kept
         self.tracks: dict[int, _Track] = {}
         self.buffer: deque[Windows] = deque()  # windows waiting for a full batch
         self.buffered = 0

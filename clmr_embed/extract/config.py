@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
 from clmr_embed.errors import ConfigError
+
+# onnxruntime's peak memory per window, in bytes per input sample: SampleCNN keeps about 100
+# float32 activations per sample alive (measured: 20-23 MB for a 59049-sample window).
+BATCH_BYTES_PER_SAMPLE = 400
+BATCH_MEMORY_SHARE = 0.5  # of the available memory one batch may take; workers need the rest
 
 
 @dataclass(frozen=True)
@@ -46,3 +52,44 @@ class Progress(Protocol):
 
     def start(self, total_files: int) -> None: ...
     def advance(self, relpath: str, duration_s: float) -> None: ...
+
+
+def available_memory() -> int | None:
+    """Bytes of memory this process can still use: MemAvailable, capped by a cgroup limit."""
+    found = [n for n in (_meminfo_available(), _cgroup_available()) if n is not None]
+    return min(found) if found else None
+
+
+def _meminfo_available() -> int | None:
+    with contextlib.suppress(OSError, ValueError), open("/proc/meminfo") as meminfo:
+        for line in meminfo:
+            if line.startswith("MemAvailable:"):
+                return int(line.split()[1]) * 1024
+    return None
+
+
+def _cgroup_available() -> int | None:
+    """A container's limit (cgroup v2) binds before the machine's memory does."""
+    with contextlib.suppress(OSError, ValueError):  # no cgroup v2, or "max": no limit
+        limit = Path("/sys/fs/cgroup/memory.max").read_text()
+        used = Path("/sys/fs/cgroup/memory.current").read_text()
+        return int(limit) - int(used)
+    return None
+
+
+def check_batch_memory(batch_size: int, window_samples: int, available: int | None) -> None:
+    """Refuse a batch whose model call would not fit in memory (the OS would kill the run).
+
+    Raises:
+        ConfigError: naming the estimate and the largest batch size that fits.
+    """
+    if available is None:
+        return  # cannot tell: let it run
+    per_window = window_samples * BATCH_BYTES_PER_SAMPLE
+    fits = max(1, int(available * BATCH_MEMORY_SHARE // per_window))
+    if batch_size > fits:
+        raise ConfigError(
+            f"batch_size {batch_size} needs about {batch_size * per_window / 1e9:.1f} GB for "
+            f"{window_samples}-sample windows; at most {fits} fit in the "
+            f"{available / 1e9:.1f} GB of memory available"
+        )

@@ -8,15 +8,19 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from clmr_embed.digest import file_sha256
+from clmr_embed.names import escaped, name_bytes, shown
 from clmr_embed.scan import AudioFile
 
 
-def track_id_for(relpath: str) -> str:
-    """Stable id of a track: a hash of its POSIX path relative to the library root.
+def track_id_for(relpath: str | bytes) -> str:
+    """Stable id of a track: a hash of the raw bytes of its POSIX path under the library root.
 
-    It survives moving the library folder, and a path with '/' never nests HDF5 groups.
+    It survives moving the library folder, a path with '/' never nests HDF5 groups, and a name
+    that is not UTF-8 (old disks, Samba shares) hashes as its bytes on disk (relpath_bytes); a
+    UTF-8 name gets the same id as hashing its text.
     """
-    return hashlib.sha1(relpath.encode("utf-8")).hexdigest()[:20]
+    raw = relpath if isinstance(relpath, bytes) else name_bytes(relpath)
+    return hashlib.sha1(raw).hexdigest()[:20]
 
 
 class StoreView(Protocol):
@@ -43,7 +47,7 @@ class Plan:
     unchanged: list[PlannedTrack] = field(default_factory=list)  # already in the store
     aliases: list[tuple[PlannedTrack, str]] = field(default_factory=list)  # (dup, target id)
     pending_aliases: list[tuple[PlannedTrack, str]] = field(default_factory=list)  # to a todo
-    unreadable: list[tuple[AudioFile, str]] = field(default_factory=list)  # (file, reason)
+    unreadable: list[tuple[str, str]] = field(default_factory=list)  # (error key, reason)
     missing: list[str] = field(default_factory=list)  # stored ids no longer found
 
 
@@ -64,17 +68,18 @@ def make_plan(
     """Decide per file: embed, skip (unchanged content), or alias (identical content elsewhere)."""
     plan = Plan()
     first_with_content: dict[str, str] = {}  # content -> id of the todo track embedding it
-    seen: set[str] = set()
+    seen: dict[str, AudioFile] = {}  # track id -> the file that holds it
+    keys: dict[str, AudioFile] = {}  # relpath -> the file that holds it
     for file, digest in zip(files, _hash_all(files, threads), strict=True):
-        track_id = track_id_for(file.relpath)
-        if track_id in seen:
-            reason = f"{file.path}: same relative path as another input ({file.relpath}); skipped"
-            plan.unreadable.append((file, reason))
+        track_id = track_id_for(file.relpath_bytes)
+        if owner := keys.get(file.relpath) or seen.get(track_id):
+            plan.unreadable.append(_clash(file, owner))
             continue
-        seen.add(track_id)
+        seen[track_id] = keys[file.relpath] = file
         if isinstance(digest, OSError):
-            reason = f"{file.path}: cannot read ({digest.strerror or digest}); check permissions"
-            plan.unreadable.append((file, reason))
+            why = digest.strerror or digest
+            reason = f"{shown(file.path)}: cannot read ({why}); check its permissions"
+            plan.unreadable.append((file.relpath, reason))
             continue
         track = PlannedTrack(file, track_id, digest)
         if store.is_current(track.track_id, digest):
@@ -86,5 +91,15 @@ def make_plan(
         else:
             first_with_content[digest] = track.track_id
             plan.todo.append(track)
-    plan.missing = sorted(stored_ids - seen)
+    plan.missing = sorted(stored_ids - set(seen))
     return plan
+
+
+def _clash(file: AudioFile, first: AudioFile) -> tuple[str, str]:
+    """The error of a file whose relpath another input holds, keyed by its own full path."""
+    # not by the relpath: that key belongs to the embedded file, whose success clears its error
+    reason = (
+        f"{shown(file.path)}: same relative path {shown(file.relpath)} as {shown(first.path)}; "
+        "rename one of the input folders or extract them into separate stores"
+    )
+    return escaped(file.path), reason

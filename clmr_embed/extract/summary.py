@@ -17,7 +17,24 @@ class FlaggedFile(NamedTuple):
     """An embedded file whose embeddings deserve a second look."""
 
     path: str  # relpath in the library
-    flags: tuple[str, ...]  # "short" (zero-padded to one window), "silent" (all zeros)
+    # "short" (zero-padded to one window), "silent" (all zeros), "truncated" (decoded clearly
+    # shorter than its header says), "gaps" (damaged packets were skipped)
+    flags: tuple[str, ...]
+
+
+class SkippedPath(NamedTuple):
+    """A path the scan passed over that loses no audio: a broken link, a link loop, a FIFO."""
+
+    path: str  # relpath in the library
+    reason: str  # one line naming it
+
+
+class Interrupted(KeyboardInterrupt):
+    """Ctrl-C or SIGTERM stopped a run; the tracks it finished are kept (journaled)."""
+
+    def __init__(self, kept: int) -> None:
+        super().__init__(kept)
+        self.kept = kept  # tracks embedded by this run before it stopped
 
 
 @dataclass(frozen=True)
@@ -34,6 +51,7 @@ class ExtractSummary:
     aliased: int  # content identical to another track's: stored as an alias
     failed: tuple[FailedFile, ...]
     flagged: tuple[FlaggedFile, ...]
+    skipped: tuple[SkippedPath, ...]
     missing: tuple[str, ...]  # stored relpaths no longer found
     pruned: int  # stored tracks removed because their files are gone
     duration_s: float  # audio embedded this run
@@ -64,6 +82,7 @@ class ExtractSummary:
             "aliased": self.aliased,
             "failed": [{"path": f.path, "reason": f.reason} for f in self.failed],
             "flagged": [{"path": f.path, "flags": list(f.flags)} for f in self.flagged],
+            "skipped": [{"path": s.path, "reason": s.reason} for s in self.skipped],
             "missing": list(self.missing),
             "pruned": self.pruned,
             "audio_seconds": round(self.duration_s, 3),

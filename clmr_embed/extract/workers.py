@@ -5,7 +5,10 @@ from __future__ import annotations
 import multiprocessing as mp
 import os
 import queue
+import signal
+import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from multiprocessing import connection as mp_connection
 from pathlib import Path
@@ -21,8 +24,12 @@ from clmr_embed.extract.messages import (
     Started,
     Windows,
 )
+from clmr_embed.names import shown
 
 CRASH_TEST_ENV = "CLMR_EMBED_TEST_CRASH_ON"  # tests: a worker exits abruptly on paths containing it
+KILL_TEST_ENV = "CLMR_EMBED_TEST_KILL_ON"  # tests: a worker SIGKILLs itself (as the OOM killer)
+# Signals that mean the system or the user stopped the worker, not that the file broke it.
+_STOPPED_BY = {int(signal.SIGKILL): "likely out of memory", int(signal.SIGTERM): "terminated"}
 
 
 def decode_track(job: DecodeJob) -> Iterator[Windows | Decoded | Failed]:
@@ -37,7 +44,8 @@ def decode_track(job: DecodeJob) -> Iterator[Windows | Decoded | Failed]:
     except AudioDecodeError as exc:
         yield Failed(job.index, str(exc))
     except Exception as exc:  # noqa: BLE001 - one broken file must never stop a library run
-        yield Failed(job.index, f"{job.path}: {type(exc).__name__}: {exc}")
+        first_line = str(exc).splitlines()[0] if str(exc) else ""
+        yield Failed(job.index, shown(f"{job.path}: {type(exc).__name__}: {first_line}"))
 
 
 def worker_main(jobs: Any, results: Any) -> None:
@@ -46,21 +54,37 @@ def worker_main(jobs: Any, results: Any) -> None:
     `results` is this worker's own pipe end: `send` writes synchronously (no feeder thread), so
     Started reaches the parent before decoding begins, and a decoder that crashes the whole
     process (a malformed file can segfault FFmpeg) corrupts no channel but its own.
+
+    Ctrl-C is the parent's to handle (it stops the workers), so workers ignore SIGINT; a worker
+    whose parent is gone (its pipe is broken, or it was re-parented) exits quietly.
     """
-    crash_on = os.environ.get(CRASH_TEST_ENV, "")  # test hook: simulate a decoder crash
-    while True:
-        try:
-            job = jobs.get(timeout=1.0)
-        except queue.Empty:
-            continue
-        if job is None:
-            results.close()
-            return
-        results.send(Started(job.index, os.getpid()))
-        if crash_on and crash_on in job.path:
-            os._exit(70)
-        for message in decode_track(job):
-            results.send(message)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    parent = os.getppid()
+    try:
+        while os.getppid() == parent:
+            try:
+                job = jobs.get(timeout=1.0)
+            except queue.Empty:
+                continue
+            if job is None:
+                break
+            results.send(Started(job.index, os.getpid()))
+            _test_hooks(job.path)
+            for message in decode_track(job):
+                results.send(message)
+    except (BrokenPipeError, EOFError, ConnectionError):
+        pass  # the parent stopped reading: it is shutting down
+    finally:
+        results.close()
+
+
+def _test_hooks(path: str) -> None:
+    """Simulate a decoder crash or an OOM kill on paths containing the tests' markers."""
+    crash_on, kill_on = os.environ.get(CRASH_TEST_ENV, ""), os.environ.get(KILL_TEST_ENV, "")
+    if crash_on and crash_on in path:
+        os._exit(70)
+    if kill_on and kill_on in path:
+        os.kill(os.getpid(), signal.SIGKILL)
 
 
 @dataclass
@@ -89,7 +113,8 @@ class _Pool:
     def _start(self) -> _Worker:
         reader, writer = self.ctx.Pipe(duplex=False)
         process = self.ctx.Process(target=worker_main, args=(self.queue, writer), daemon=True)
-        process.start()
+        with _sigint_ignored():
+            process.start()
         writer.close()  # the child holds its copy; EOF on `reader` now means the child is gone
         return _Worker(process, reader)
 
@@ -114,16 +139,47 @@ class _Pool:
 
     def _crashed(self, worker: _Worker, index: int) -> Failed:
         worker.process.join()
-        reason = (
-            f"{self.jobs[index].path}: the decoder crashed on this file (exit code "
-            f"{worker.process.exitcode}); it is probably malformed, re-encode it"
-        )
-        return Failed(index, reason)
+        return Failed(index, exit_reason(self.jobs[index].path, worker.process.exitcode))
 
     def close(self) -> None:
         for worker in self.workers:
             worker.process.kill()
+        for worker in self.workers:
             worker.process.join()
+            worker.conn.close()
+        # The feeder thread may still hold jobs for workers that are gone: do not wait for it.
+        self.queue.cancel_join_thread()
+        self.queue.close()
+
+
+def exit_reason(path: str, exitcode: int | None) -> str:
+    """Why a worker died on `path`: killed by a signal (memory, the user) or crashed by the file."""
+    where = shown(path)
+    if exitcode is not None and -exitcode in _STOPPED_BY:
+        name = signal.Signals(-exitcode).name
+        return (
+            f"{where}: the decode worker was killed by {name} ({_STOPPED_BY[-exitcode]}) while "
+            "decoding this file; it was not embedded, rerun with fewer workers to retry it"
+        )
+    if exitcode is not None and exitcode < 0:
+        code = f"signal {signal.Signals(-exitcode).name}"
+    else:
+        code = f"exit code {exitcode}"
+    fix = "it is probably malformed, re-encode it"
+    return f"{where}: the decoder crashed on this file ({code}); {fix}"
+
+
+@contextmanager
+def _sigint_ignored() -> Iterator[None]:
+    """Start children with SIGINT ignored (exec keeps it): no Ctrl-C traceback as they start."""
+    if threading.current_thread() is not threading.main_thread():
+        yield  # only the main thread may change signal handlers
+        return
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def decode_messages(jobs: list[DecodeJob], workers: int) -> Iterator[Message | None]:
@@ -137,7 +193,9 @@ def decode_messages(jobs: list[DecodeJob], workers: int) -> Iterator[Message | N
         for job in jobs:
             yield from decode_track(job)
         return
-    pool = _Pool(jobs, workers)
+    if not jobs:
+        return
+    pool = _Pool(jobs, min(workers, len(jobs)))  # more processes than files only cost start-up
     try:
         while len(pool.done) < len(jobs) and pool.workers:
             ready = mp_connection.wait([w.conn for w in pool.workers], timeout=0.05)

@@ -51,7 +51,11 @@ def test_folder_with_a_bad_file_exits_1(tmp_path: Path, tiny_tagger: Path) -> No
     result = runner.invoke(app, ["tag", str(tmp_path), "--model", str(tiny_tagger), "--json"])
     assert result.exit_code == 1
     lines = [json.loads(line) for line in result.stdout.splitlines() if line.startswith("{")]
-    assert [Path(r["path"]).name for r in lines] == ["good.wav"]
+    records = {Path(r["path"]).name: r for r in lines}
+    assert sorted(records) == ["bad.mp3", "good.wav"]  # every file gets a line, a bad one too
+    assert "tags" in records["good.wav"] and "error" not in records["good.wav"]
+    assert set(records["bad.mp3"]) == {"path", "error"}
+    assert "bad.mp3" in records["bad.mp3"]["error"]
 
 
 def test_table_output_on_terminal(tmp_path: Path, tiny_tagger: Path) -> None:

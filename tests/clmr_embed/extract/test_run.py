@@ -13,7 +13,7 @@ from tests.fixtures.models import TinySpec, build_tiny_model
 
 JSON_KEYS = [
     "store", "model", "files", "embedded", "unchanged", "aliased", "failed", "flagged",
-    "missing", "pruned", "audio_seconds", "wall_seconds", "x_realtime", "exit_code",
+    "skipped", "missing", "pruned", "audio_seconds", "wall_seconds", "x_realtime", "exit_code",
 ]  # fmt: skip
 
 
