@@ -42,10 +42,10 @@ def test_stored_tracks_get_the_tagger_s_tags_without_audio(
 ) -> None:
     tracks = _tracks(client)
     record = client.get(f"/api/tracks/{tracks['tone_05.wav']['id']}").json()
-    expected = Embedder(tiny_tagger, device="cpu").tag_file(tiny_lib / "tone_05.wav", top=3)
-    assert [t["label"] for t in record["tags"]] == [t.label for t in expected.top]
+    expected = Embedder(tiny_tagger, device="cpu").tag_file(tiny_lib / "tone_05.wav", top_k=3)
+    assert [t["label"] for t in record["tags"]] == [t.label for t in expected.tags]
     assert np.allclose(
-        [t["score"] for t in record["tags"]], [t.score for t in expected.top], atol=1e-4
+        [t["score"] for t in record["tags"]], [t.score for t in expected.tags], atol=1e-4
     )
     assert np.allclose(record["taggram"]["probs"], expected.window_probs, atol=1e-3)
     assert record["neighbours"][0]["relpath"] != "tone_05.wav"
