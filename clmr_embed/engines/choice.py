@@ -1,0 +1,159 @@
+"""Which engine runs a precision: check a precision/engine pair, open the path, validate it."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+from clmr_embed.digest import file_sha256
+from clmr_embed.engines.engine import (
+    ENGINES,
+    EXTRAS,
+    PRECISIONS,
+    REFERENCE,
+    Engine,
+    EngineConfig,
+    PrecisionError,
+)
+from clmr_embed.engines.gate import Check, CheckResult, check_key, lookup, validate
+from clmr_embed.engines.onnxruntime import OnnxRuntimeEngine
+from clmr_embed.engines.openvino import OpenVinoEngine, import_openvino
+from clmr_embed.engines.variant import int8_path
+from clmr_embed.errors import ConfigError, MissingDependencyError
+from clmr_embed.model import import_onnxruntime
+
+# precision -> the engines that run it, preferred first
+RUNS_ON = {
+    "fp32": ("onnxruntime", "openvino"),
+    "bf16": ("openvino",),
+    "int8": ("openvino", "onnxruntime"),
+}
+Pair = tuple[str, str]  # (engine, precision)
+
+
+def installed(engine: str) -> bool:
+    """True when the engine's Python package can be imported."""
+    return importlib.util.find_spec(engine) is not None
+
+
+def engine_version(engine: str) -> str:
+    """The installed engine library's version."""
+    if engine == "openvino":
+        return str(import_openvino().get_version())
+    return str(import_onnxruntime().__version__)
+
+
+def _missing(engine: str) -> MissingDependencyError:
+    return MissingDependencyError(
+        f"engine {engine!r} is not installed; pip install 'clmr-embed[{EXTRAS[engine]}]'"
+    )
+
+
+def check_choice(precision: str, engine: str | None = None, device: str = "auto") -> None:
+    """Refuse an impossible precision/engine/device choice before anything loads.
+
+    Raises:
+        ConfigError: an unknown value, or an engine or device that cannot run the precision.
+        MissingDependencyError: the engine the choice needs is not installed (names the extra).
+    """
+    if precision not in PRECISIONS or (engine is not None and engine not in ENGINES):
+        raise ConfigError(
+            f"precision {precision!r} / engine {engine!r}: expected a precision in "
+            f"{list(PRECISIONS)} and an engine in {list(ENGINES)}"
+        )
+    if precision != "fp32" and device == "cuda":
+        raise ConfigError(f"precision {precision!r} runs on the CPU, not on device 'cuda'")
+    if engine is not None and precision in RUNS_ON and engine not in RUNS_ON[precision]:
+        raise ConfigError(
+            f"precision {precision!r} runs on {' or '.join(RUNS_ON[precision])}, "
+            f"not on engine {engine!r}"
+        )
+    if engine is not None and not installed(engine):
+        raise _missing(engine)
+    needed = RUNS_ON.get(precision, ENGINES)
+    if not any(installed(e) for e in needed):
+        raise _missing(needed[0])
+
+
+def candidates(model: Path, precision: str, engine: str | None) -> list[Pair]:
+    """The installed (engine, precision) paths a choice may take, preferred first.
+
+    "auto" considers every pair whose files exist; an explicit "int8" keeps its pairs even
+    without the int8 file, so that opening it explains how to build one.
+    """
+    precisions = ("fp32", "bf16", "int8") if precision == "auto" else (precision,)
+    pairs = [
+        (e, p)
+        for p in precisions
+        for e in RUNS_ON[p]
+        if installed(e)
+        and engine in (None, e)
+        and (precision != "auto" or p != "int8" or int8_path(model).is_file())
+    ]
+    if precision == "fp32" and engine is None:
+        return pairs[:1]  # fp32 means onnxruntime unless asked otherwise: today's numbers
+    return pairs
+
+
+def build(model: Path, pair: Pair, config: EngineConfig) -> Engine:
+    """Load `model` on one (engine, precision) path, unchecked."""
+    engine, precision = pair
+    if engine == "openvino":
+        return OpenVinoEngine(model, precision, config)
+    return OnnxRuntimeEngine(model, precision, config)
+
+
+def _checked(model: Path, pair: Pair, config: EngineConfig) -> tuple[Engine, CheckResult]:
+    engine = build(model, pair, config)
+    check = Check(reference=lambda: build(model, REFERENCE, config), requested=pair[1])
+    return engine, validate(engine, check)
+
+
+def _result(model: Path, sha256: str, pair: Pair, config: EngineConfig) -> CheckResult | None:
+    """A path's check result, from the cache or checked now; None when it cannot load here."""
+    found = lookup(check_key(sha256, pair[0], engine_version(pair[0]), pair[1]))
+    if found is not None:
+        return found
+    try:
+        return _checked(model, pair, config)[1]
+    except PrecisionError:
+        return lookup(check_key(sha256, pair[0], engine_version(pair[0]), pair[1]))
+
+
+def fastest(model: Path, pairs: list[Pair], config: EngineConfig) -> Pair:
+    """The path with the highest checked speed among those that passed.
+
+    Raises:
+        PrecisionError: none passed.
+    """
+    sha256 = file_sha256(model)
+    results = {pair: _result(model, sha256, pair, config) for pair in pairs}
+    passed = {pair: r for pair, r in results.items() if r is not None and r.passed}
+    if not passed:
+        failed = [r.refusal() for r in results.values() if r is not None]
+        raise PrecisionError(failed[0] if failed else f"no path for {model} passed its check")
+    return max(passed, key=lambda pair: passed[pair].windows_per_s)
+
+
+def open_engine(model: Path, config: EngineConfig | None = None) -> Engine:
+    """Load `model` (an fp32 encoder or tagger file) on the path `config` asks for.
+
+    fp32 on onnxruntime is the reference and runs unchecked; every other path runs only after
+    its first-use check against it on this machine passed (cached). "int8" without an engine
+    and "auto" take the fastest path that passed.
+
+    Raises:
+        ConfigError, MissingDependencyError: see check_choice.
+        PrecisionError: the path (every candidate path) failed its check.
+        ModelArtifactError: a missing or stale int8 file, or a file breaking the contract.
+    """
+    config = config or EngineConfig()
+    check_choice(config.precision, config.engine, config.device)
+    pairs = candidates(Path(model), config.precision, config.engine)
+    if not pairs:
+        raise _missing(RUNS_ON.get(config.precision, ENGINES)[0])
+    single = len(pairs) == 1 or not config.validate
+    pair = pairs[0] if single else fastest(Path(model), pairs, config)
+    if pair == REFERENCE or not config.validate:
+        return build(Path(model), pair, config)
+    return _checked(Path(model), pair, config)[0]

@@ -1,0 +1,44 @@
+"""The onnxruntime engine: the fp32 reference (OnnxModel) and the int8 file on onnxruntime."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
+
+from clmr_embed.digest import file_sha256
+from clmr_embed.engines.engine import EngineConfig, Output
+from clmr_embed.engines.variant import check_variant, variant_path
+from clmr_embed.model import OnnxModel, SessionConfig, import_onnxruntime
+
+
+class OnnxRuntimeEngine:
+    """A model on onnxruntime at fp32 (exactly OnnxModel's numbers) or from its int8 file.
+
+    Args:
+        model: the fp32 encoder or tagger ONNX file.
+        precision: "fp32" or "int8" (the int8 file beside `model`, see variant.int8_path).
+        config: device and threads (precision and engine are given here).
+
+    Raises:
+        ModelArtifactError: a missing or stale int8 file, or a file breaking the contract.
+    """
+
+    engine = "onnxruntime"
+
+    def __init__(self, model: Path, precision: str = "fp32", config: EngineConfig | None = None):
+        config = config or EngineConfig()
+        self.sha256 = file_sha256(model)
+        self.path = variant_path(Path(model), precision)
+        self.model = OnnxModel(self.path, SessionConfig(config.device, config.threads))
+        metadata = self.model.session.get_modelmeta().custom_metadata_map
+        check_variant(Path(model), precision, self.sha256, metadata)
+        self.info = self.model.info
+        self.version = str(import_onnxruntime().__version__)
+        self.precision = precision
+        self.detail = f"{precision} on {', '.join(self.model.providers)}"
+
+    def run(self, windows: npt.NDArray[np.float32]) -> Output:
+        """(embeddings, logits or None) of float32 (batch, window) audio."""
+        return self.model.run(windows)

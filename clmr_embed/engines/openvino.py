@@ -1,0 +1,122 @@
+"""The OpenVINO engine: the same ONNX files on OpenVINO's CPU plugin, at fp32, bf16 or int8."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from clmr_embed.artifact import ModelInfo, parse_metadata
+from clmr_embed.digest import file_sha256
+from clmr_embed.engines.engine import EngineConfig, Output, check_io
+from clmr_embed.engines.variant import FLOAT_BLOCKS_KEY, check_variant, variant_path
+from clmr_embed.errors import ConfigError, MissingDependencyError, ModelArtifactError
+
+PRECISIONS = ("fp32", "bf16", "int8")
+# OpenVINO's float inference precision; an int8 file's float layers take bf16 where it runs.
+HINTS = {"fp32": "f32", "bf16": "bf16"}
+
+
+def import_openvino() -> Any:
+    """Import openvino, or explain which extra installs it."""
+    try:
+        import openvino
+    except ImportError:
+        raise MissingDependencyError(
+            "openvino is not installed; pip install 'clmr-embed[openvino]' for the bf16 and "
+            "OpenVINO int8 paths"
+        ) from None
+    return openvino
+
+
+def cpu_capabilities(core: Any) -> tuple[str, ...]:
+    """What OpenVINO's CPU plugin says this CPU accelerates, e.g. ("BF16", "FP32", "INT8")."""
+    return tuple(str(c) for c in core.get_property("CPU", "OPTIMIZATION_CAPABILITIES"))
+
+
+def _metadata(ov_model: Any) -> dict[str, str]:
+    """The ONNX metadata_props that OpenVINO's ONNX reader keeps under rt_info["framework"]."""
+    info = ov_model.get_rt_info()
+    if "framework" not in info:
+        return {}
+    return {str(k): v.astype(str) for k, v in info["framework"].items()}
+
+
+def _read(core: Any, path: Path) -> Any:
+    try:
+        return core.read_model(str(path))
+    except RuntimeError as exc:
+        first = str(exc).strip().splitlines()[-1][:160]
+        raise ModelArtifactError(
+            f"{path} is not a model OpenVINO can read ({first}); pass a file written by "
+            "`clmr-embed export`"
+        ) from None
+
+
+class OpenVinoEngine:
+    """A model on OpenVINO's CPU plugin.
+
+    Args:
+        model: the fp32 encoder or tagger ONNX file.
+        precision: "fp32", "bf16" (OpenVINO's inference-precision hint on the fp32 file) or
+            "int8" (the int8 file beside `model`, its float layers in bf16 where the CPU has it).
+        config: threads (device must be "auto" or "cpu").
+
+    `precision` afterwards says what runs: a bf16 request on a CPU without bf16 runs fp32
+    (OpenVINO falls back silently; this class does not).
+    """
+
+    engine = "openvino"
+
+    def __init__(self, model: Path, precision: str = "fp32", config: EngineConfig | None = None):
+        config = config or EngineConfig()
+        if precision not in PRECISIONS or config.device == "cuda":
+            raise ConfigError(
+                f"OpenVINO runs {list(PRECISIONS)} on the CPU; got precision {precision!r} on "
+                f"device {config.device!r}"
+            )
+        ov = import_openvino()
+        core = ov.Core()
+        self.version = str(ov.get_version())
+        self.sha256 = file_sha256(model)
+        self.path = variant_path(Path(model), "int8" if precision == "int8" else "fp32")
+        ov_model = _read(core, self.path)
+        metadata = _metadata(ov_model)
+        check_variant(Path(model), "int8" if precision == "int8" else "fp32", self.sha256, metadata)
+        self.info: ModelInfo = parse_metadata(metadata, self.path)
+        self._outputs = ["embedding"] + (["logits"] if self.info.kind == "tagger" else [])
+        names = [n for o in ov_model.outputs for n in o.get_names()]
+        check_io(self.path, self.info.kind, [i.get_any_name() for i in ov_model.inputs], names)
+        wanted = "bf16" if precision != "fp32" and "BF16" in cpu_capabilities(core) else "fp32"
+        properties: dict[str, Any] = {
+            "INFERENCE_PRECISION_HINT": HINTS[wanted],
+            "PERFORMANCE_HINT": "LATENCY",  # one request uses every thread: batches, not streams
+        }
+        if config.threads > 0:
+            properties["INFERENCE_NUM_THREADS"] = config.threads
+        compiled = core.compile_model(ov_model, "CPU", properties)
+        hint = compiled.get_property("INFERENCE_PRECISION_HINT")
+        ran = "bf16" if hint == ov.Type.bf16 else "fp32"
+        self.precision = "int8" if precision == "int8" else ran
+        self.detail = _detail(self.precision, ran, metadata.get(FLOAT_BLOCKS_KEY, ""))
+        self._request = compiled.create_infer_request()
+        self._lock = threading.Lock()  # an infer request serves one call at a time
+
+    def run(self, windows: npt.NDArray[np.float32]) -> Output:
+        """(embeddings, logits or None) of float32 (batch, window) audio."""
+        audio = np.ascontiguousarray(windows, dtype=np.float32)[:, None, :]
+        with self._lock:
+            result = self._request.infer({"audio": audio})
+            # The request reuses its output buffers on the next call: copy them out.
+            outputs = [np.array(result[name], dtype=np.float32) for name in self._outputs]
+        return outputs[0], (outputs[1] if len(outputs) > 1 else None)
+
+
+def _detail(precision: str, float_precision: str, float_blocks: str) -> str:
+    if precision != "int8":
+        return f"{precision} on OpenVINO CPU"
+    where = f"float blocks {float_blocks}" if float_blocks else "float layers"
+    return f"int8 on OpenVINO CPU, {where} in {float_precision}"
