@@ -54,10 +54,9 @@ def variant(args: argparse.Namespace) -> dict:
     """One path in this process: model-only and end-to-end x real time, peak RSS."""
     import numpy as np
 
-    from clmr_embed.audio import load_audio
+    from clmr_embed.audio import frame, load_audio
     from clmr_embed.engines.choice import build
     from clmr_embed.engines.engine import EngineConfig
-    from clmr_embed.windowing import frame
 
     config = EngineConfig(device="cpu", threads=args.threads, validate=False)
     engine = build(args.model, (args.engine, args.precision), config)

@@ -9,10 +9,9 @@ import numpy as np
 import numpy.typing as npt
 from onnxruntime.quantization import CalibrationDataReader
 
-from clmr_embed.audio import load_audio
+from clmr_embed.audio import frame, load_audio
 from clmr_embed.errors import ConfigError, DataError
 from clmr_embed.scan import find_audio_files
-from clmr_embed.windowing import frame
 
 BATCH = 8  # windows per calibration run: onnxruntime holds ~0.5 GB of activations per batch
 GOLDEN = (5**0.5 - 1) / 2  # i * GOLDEN mod 1 spreads any prefix of i evenly over [0, 1)

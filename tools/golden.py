@@ -16,7 +16,7 @@ from clmr_embed.digest import file_sha256
 from clmr_embed.embed import Embedder
 from clmr_embed.registry import resolve_model
 
-# Read by tests/runtime (the bundled model must still produce it); written here, never by tests.
+# Read by tests/clmr_embed (the bundled model must still produce it); written here, never by tests.
 GOLDEN_FILE = Path(__file__).resolve().parents[1] / "tests" / "fixtures" / "golden_embedding.json"
 RATE = 22050  # Hz, the bundled model's rate, so no resampling is involved
 SAMPLES = 59049  # one window

@@ -23,14 +23,13 @@ import numpy as np
 import numpy.typing as npt
 
 from clmr_embed.artifact import ModelInfo
-from clmr_embed.audio import load_audio
+from clmr_embed.audio import frame, load_audio
 from clmr_embed.engines.choice import RUNS_ON, build, installed
 from clmr_embed.engines.engine import REFERENCE, Engine, EngineConfig
 from clmr_embed.engines.gate import MIN_COSINE, window_cosines
 from clmr_embed.engines.reference import FILE_NAME, build_reference
 from clmr_embed.engines.variant import int8_path
-from clmr_embed.tagging import probabilities, top_k, track_scores
-from clmr_embed.windowing import frame
+from clmr_embed.tagging import best_tags, probabilities, track_scores
 from export.calibration import CalibrationConfig
 from export.quantize import QuantizeConfig, quantize_model
 from tools.model_eval import DEMO_SONGS
@@ -99,7 +98,7 @@ def run_songs(engine: Engine, songs: dict[str, Song]) -> Outputs:
 
 def _top(logits: np.ndarray, info: ModelInfo) -> set[str]:
     scores = track_scores(probabilities(logits, info.task))
-    return {t.label for t in top_k(scores, info.labels, TOP_K)}
+    return {t.label for t in best_tags(scores, info.labels, TOP_K)}
 
 
 def _retrieval(embeddings: dict[str, np.ndarray]) -> dict[str, float]:

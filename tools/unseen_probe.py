@@ -21,11 +21,10 @@ import numpy.typing as npt
 import torch
 from tqdm import tqdm
 
-from clmr_embed.audio import load_audio, resample
+from clmr_embed.audio import frame, load_audio, resample
 from clmr_embed.constants import SAMPLE_RATE, WINDOW_SAMPLES
 from clmr_embed.embed import Embedder
 from clmr_embed.errors import ClmrEmbedError
-from clmr_embed.windowing import frame
 from training.linear.baselines import mfcc_window_features, random_encoder_checkpoint
 from training.pretrain.teacher import TEACHER_RATE, Teacher, centred_patches
 from training.retrieval import pair_mrr

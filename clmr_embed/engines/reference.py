@@ -19,10 +19,9 @@ import numpy as np
 import numpy.typing as npt
 
 from clmr_embed.atomic import atomic_path
-from clmr_embed.audio import load_audio, resample
+from clmr_embed.audio import frame, load_audio, resample
 from clmr_embed.constants import SAMPLE_RATE, WINDOW_SAMPLES
 from clmr_embed.errors import DataError, ModelArtifactError
-from clmr_embed.windowing import frame
 
 FILE_NAME = "reference_windows.npz"
 LICENCE = "fretsonfire-songs-sectoid (Debian), (c) 2006/2007 Carlos Viola Iborra, MIT licence"

@@ -10,10 +10,12 @@ torch = pytest.importorskip("torch")
 
 from clmr_embed.constants import SAMPLE_RATE  # noqa: E402
 from clmr_embed.errors import ConfigError  # noqa: E402
-from training import pretrain_loop  # noqa: E402
-from training.checkpoint import load_checkpoint  # noqa: E402
 from training.layout import choose_layout, cpu_flags  # noqa: E402
-from training.pretrain import load_pretrain_config, run_pretrain  # noqa: E402
+from training.pretrain.config import load_pretrain_config  # noqa: E402
+from training.pretrain.distributed import Processes  # noqa: E402
+from training.pretrain.parts import build_parts  # noqa: E402
+from training.pretrain.run import run_pretrain  # noqa: E402
+from training.weights import load_checkpoint  # noqa: E402
 
 CPU, CUDA = torch.device("cpu"), torch.device("cuda")
 SAPPHIRE_RAPIDS = frozenset({"avx512f", "avx512_bf16", "amx_bf16", "amx_tile", "amx_int8"})
@@ -62,8 +64,8 @@ def test_pretraining_in_the_fast_layout_resumes_exactly(tones: Path, tmp_path: P
                 checkpoint_every=1, cache_dir=str(tmp_path / "c"), device="cpu",
                 precision="bf16", encoder_layout="conv2d")  # fmt: skip
     config = load_pretrain_config(None, base)
-    parts = pretrain_loop.build_training(config, tmp_path / "x", False, CPU, 1, 0)
-    assert parts.model.encoder.layout == "conv2d"  # the hook in build_training
+    parts = build_parts(config, tmp_path / "x", False, Processes(0, 1, 0, CPU))
+    assert parts.model.encoder.layout == "conv2d"  # the hook in build_parts
     straight = run_pretrain(config, [tones], tmp_path / "a", progress=False)
     cut = load_pretrain_config(None, base | {"stop_at_step": 2})
     run_pretrain(cut, [tones], tmp_path / "b", progress=False)

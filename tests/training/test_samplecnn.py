@@ -9,9 +9,10 @@ torch = pytest.importorskip("torch")
 
 from torch import Tensor  # noqa: E402
 
-from training.checkpoint import Checkpoint, load_checkpoint, save_checkpoint  # noqa: E402
+from training.checkpoint import Checkpoint, save_checkpoint  # noqa: E402
 from training.config import EncoderConfig  # noqa: E402
 from training.samplecnn import SampleCNN  # noqa: E402
+from training.weights import load_checkpoint  # noqa: E402
 
 TINY = EncoderConfig(channels=(8, 8, 8, 16, 16, 16, 16, 16, 16, 32, 32))
 
