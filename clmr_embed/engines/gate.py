@@ -47,7 +47,7 @@ class CheckResult:
         return (
             f"{self.engine} {self.requested} is refused on this machine: its embeddings of the "
             f"reference windows reach a centred cosine of only {self.cosine_min:.4f} to fp32 "
-            f"(needs {MIN_COSINE}); use --precision fp32, or another --engine"
+            f"(needs {MIN_COSINE}); use fp32 or another engine"
         )
 
 

@@ -37,7 +37,7 @@ def variant_path(model: Path, precision: str) -> Path:
     if precision == "int8" and not path.is_file():
         raise ModelArtifactError(
             f"{model} has no int8 file {path.name} beside it; build it with "
-            "`clmr-embed export --precision int8 --calibration DIR`"
+            "`python -m tools.precision int8 FREE_MUSIC_DIR` (its model option names the file)"
         )
     return path
 
@@ -65,5 +65,5 @@ def check_variant(model: Path, precision: str, fp32_sha256: str, metadata: dict[
         raise ModelArtifactError(
             f"{int8_path(model)} was quantized from another model file (sha256 "
             f"{metadata.get(SOURCE_KEY)}, {Path(model).name}'s is {fp32_sha256}); rebuild it "
-            "with `clmr-embed export --precision int8 --calibration DIR`"
+            "with `python -m tools.precision int8 FREE_MUSIC_DIR` (its model option names the file)"
         )

@@ -25,7 +25,7 @@ def test_variant_path_needs_the_int8_file(tmp_path: Path) -> None:
     model = tmp_path / "m.onnx"
     model.write_bytes(b"x")
     assert variant_path(model, "fp32") == model
-    with pytest.raises(ModelArtifactError, match=r"no int8 file m\.int8\.onnx.*--calibration"):
+    with pytest.raises(ModelArtifactError, match=r"no int8 file m\.int8\.onnx.*tools.precision"):
         variant_path(model, "int8")
     (tmp_path / "m.int8.onnx").write_bytes(b"y")
     assert variant_path(model, "int8") == tmp_path / "m.int8.onnx"
