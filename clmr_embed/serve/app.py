@@ -62,14 +62,14 @@ class Handlers:
         dim = self.library.store.header.embedding_dim
         try:
             units = [int(u) for u in request.query_params.get("units", "").split(",") if u.strip()]
-            count = int(request.query_params.get("count", "20"))
+            top_k = int(request.query_params.get("top_k", "20"))
         except ValueError:
             raise HTTPException(400, "units must be comma-separated integers") from None
-        if not units or any(not 0 <= u < dim for u in units) or not 1 <= count <= MAX_UNIT_WINDOWS:
+        if not units or any(not 0 <= u < dim for u in units) or not 1 <= top_k <= MAX_UNIT_WINDOWS:
             raise HTTPException(
-                400, f"give units in 0..{dim - 1} and a count in 1..{MAX_UNIT_WINDOWS}"
+                400, f"give units in 0..{dim - 1} and top_k in 1..{MAX_UNIT_WINDOWS}"
             )
-        windows = await run_in_threadpool(self.library.unit_windows, units, count)
+        windows = await run_in_threadpool(self.library.unit_windows, units, top_k)
         return JSONResponse({"units": units, "windows": windows})
 
     async def upload(self, request: Request) -> Response:

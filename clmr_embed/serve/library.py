@@ -147,14 +147,14 @@ class Library:
                 self._windows = raw_rows(self.store, "windows")
             return self._windows
 
-    def unit_windows(self, units: list[int], count: int) -> list[dict[str, Any]]:
+    def unit_windows(self, units: list[int], top_k: int) -> list[dict[str, Any]]:
         """The windows whose mean activation over `units` is highest, highest first."""
         raw, labels = self.windows()
         if not len(raw):
             return []
         activation = raw[:, units].mean(axis=1)
-        count = min(count, len(activation))
-        best = np.argpartition(-activation, count - 1)[:count]
+        top_k = min(top_k, len(activation))
+        best = np.argpartition(-activation, top_k - 1)[:top_k]
         best = best[np.argsort(-activation[best], kind="stable")]
         window_s = self.store.header.window_samples / self.store.header.sample_rate
         return [

@@ -38,7 +38,8 @@ class TrackMap:
 
 def umap_installed() -> bool:
     """True when umap-learn is installed (found, not imported: its import takes seconds)."""
-    return importlib.util.find_spec("umap") is not None
+    spec = importlib.util.find_spec("umap")
+    return spec is not None and spec.origin is not None  # a leftover empty folder is no umap
 
 
 def choose_method(method: str, n_tracks: int) -> str:

@@ -143,7 +143,7 @@ async function findUnitWindows(event) {
   event.preventDefault();
   const units = $("unit-input").value.split(/[\s,]+/).filter(Boolean).join(",");
   try {
-    const { windows } = await getJSON(`/api/units?units=${encodeURIComponent(units)}&count=20`);
+    const { windows } = await getJSON(`/api/units?units=${encodeURIComponent(units)}&top_k=20`);
     $("unit-windows").replaceChildren(...windows.map((w) => {
       const li = el("li", { "data-activation": w.activation, "data-track": w.track_id });
       const button = el("button", { type: "button" }, `▶ ${w.relpath} @ ${w.start_s.toFixed(1)} s`);

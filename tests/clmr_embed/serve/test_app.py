@@ -66,7 +66,7 @@ def test_audio_is_served_in_byte_ranges(client: TestClient, tiny_lib: Path) -> N
 
 
 def test_units_list_the_most_activating_windows_first(client: TestClient, tiny_h5: Path) -> None:
-    found = client.get("/api/units", params={"units": "1,5", "count": 6}).json()["windows"]
+    found = client.get("/api/units", params={"units": "1,5", "top_k": 6}).json()["windows"]
     with open_store(tiny_h5) as store:
         rows = [
             (store.attrs(t)["relpath"], float(s), float(e[[1, 5]].mean()))
@@ -79,7 +79,7 @@ def test_units_list_the_most_activating_windows_first(client: TestClient, tiny_h
         (r[0], pytest.approx(r[1], abs=1e-3)) for r in best
     ]
     assert all(w["end_s"] > w["start_s"] for w in found)
-    for bad in ({"units": "16"}, {"units": "x"}, {"units": ""}, {"units": "1", "count": "0"}):
+    for bad in ({"units": "16"}, {"units": "x"}, {"units": ""}, {"units": "1", "top_k": "0"}):
         assert client.get("/api/units", params=bad).status_code == 400
 
 
@@ -149,7 +149,8 @@ def test_without_roots_no_audio_is_served(tiny_h5: Path, tiny_tagger: Path) -> N
 
 
 def test_umap_maps_a_larger_store_when_installed(tmp_path: Path, tiny_tagger: Path) -> None:
-    pytest.importorskip("umap")  # optional: `auto` falls back to PCA without it
+    if not projection_module.umap_installed():
+        pytest.skip("umap-learn is not installed (optional: `auto` maps with PCA without it)")
     library = tiny_library(tmp_path / "lib", n=24)
     store = extract(library, tmp_path / "s.h5", tiny_tagger)
     config = ServeConfig(store=store, roots=(library,), model=tiny_tagger)
