@@ -65,13 +65,17 @@ class ExtractProgress:
 
 def extract_summary(summary: ExtractSummary) -> None:
     """The end-of-run summary on stderr."""
+    damage = f", {len(summary.damaged)} damaged, {summary.repaired} repaired"
     line = (
         f"{summary.embedded} embedded, {summary.unchanged} unchanged, "
         f"{summary.aliased} duplicates, {len(summary.failed)} failed, "
-        f"{len(summary.flagged)} flagged; {summary.duration_s / 3600:.2f} h audio in "
+        f"{len(summary.flagged)} flagged{damage if summary.damaged else ''}; "
+        f"{summary.duration_s / 3600:.2f} h audio in "
         f"{summary.wall_s:.1f} s ({summary.x_realtime:.0f}x real time) -> {summary.store}"
     )
-    err.print(("[green]done:[/] " if not summary.failed else "[red]done:[/] ") + escape(line))
+    err.print(("[green]done:[/] " if not summary.exit_code else "[red]done:[/] ") + escape(line))
+    if summary.store_error:
+        error(summary.store_error)
     for failed in summary.failed:
         err.print(f"  [red]failed[/] {escape(failed.reason)}", soft_wrap=True)
     for flagged in summary.flagged:

@@ -3,20 +3,22 @@
 from __future__ import annotations
 
 import time
+import warnings
+from dataclasses import dataclass, field
 
 from clmr_embed import __version__
 from clmr_embed.audio import WindowSpec, preprocessing_info
-from clmr_embed.errors import ModelArtifactError
-from clmr_embed.extract.batches import BatchRunner
+from clmr_embed.errors import ModelArtifactError, StoreError
+from clmr_embed.extract.batches import BatchRunner, Outcome
 from clmr_embed.extract.config import ExtractConfig, Progress
 from clmr_embed.extract.messages import DecodeJob
-from clmr_embed.extract.plan import Plan, make_plan
+from clmr_embed.extract.plan import Plan, make_plan, track_id_for
 from clmr_embed.extract.summary import ExtractSummary, FailedFile, FlaggedFile
 from clmr_embed.extract.workers import decode_messages
 from clmr_embed.model import OnnxModel, SessionConfig
 from clmr_embed.registry import resolve_model
-from clmr_embed.scan import find_audio_files
-from clmr_embed.store import StoreHeader, StoreWriter, open_writer
+from clmr_embed.scan import AudioFile, find_audio_files
+from clmr_embed.store import StoredTrack, StoreHeader, StoreWriter, open_writer
 
 
 def _header(model: OnnxModel, spec: WindowSpec, decoder: str) -> StoreHeader:
@@ -42,11 +44,15 @@ def _open_model(config: ExtractConfig) -> OnnxModel:
     return model
 
 
-def _record_aliases(plan: Plan, store: StoreWriter, failed: list[FailedFile]) -> int:
-    """Store each duplicate as an alias of its embedded twin; a failed twin fails it too."""
-    failed_paths = {f.path for f in failed}
+def _record_aliases(
+    plan: Plan, store: StoreWriter, failed_paths: set[str]
+) -> tuple[list[str], list[FailedFile]]:
+    """Store each duplicate as an alias of its embedded twin; a failed twin fails it too.
+
+    Returns (the ids aliased, the duplicates failed).
+    """
     targets = {t.track_id: t for t in plan.todo}
-    aliased = 0
+    aliased, failed = [], []
     for track, target in plan.aliases + plan.pending_aliases:
         source = targets.get(target)
         if source is not None and source.file.relpath in failed_paths:
@@ -56,8 +62,8 @@ def _record_aliases(plan: Plan, store: StoreWriter, failed: list[FailedFile]) ->
             continue
         store.add_alias(track.track_id, track.file.relpath, track.content, target)
         store.clear_error(track.file.relpath)
-        aliased += 1
-    return aliased
+        aliased.append(track.track_id)
+    return aliased, failed
 
 
 def _forget_old_errors(store: StoreWriter, scanned: set[str]) -> None:
@@ -66,50 +72,107 @@ def _forget_old_errors(store: StoreWriter, scanned: set[str]) -> None:
         store.clear_error(relpath)
 
 
-def run_extract(config: ExtractConfig, progress: Progress | None = None) -> ExtractSummary:
-    """Embed every audio file under `config.inputs` into the store `config.output`.
+def _find_damage(store: StoreWriter) -> dict[str, str]:
+    """Stored tracks whose arrays fail their checksum (id -> reason), with a warning."""
+    damaged = store.damaged()
+    if damaged:
+        tracks = store.tracks
+        some = sorted(damaged.items())[:3]
+        shown = ", ".join(f"{tracks[tid].relpath} ({why})" for tid, why in some)
+        warnings.warn(
+            f"store {store.path}: {len(damaged)} damaged tracks, e.g. {shown}; re-embedding "
+            "those whose files are found",
+            stacklevel=3,
+        )
+    return damaged
 
-    Bad files are recorded (store errors, summary.failed) and skipped; finished tracks are
-    journaled at once, so an interrupted run resumes without recomputing them.
-    """
-    began = time.perf_counter()
-    model = _open_model(config)
-    info = model.info
-    spec = WindowSpec.from_hop_seconds(info.sample_rate, info.window_samples, config.hop_seconds)
-    files = find_audio_files(list(config.inputs), config.include, config.exclude)
-    header = _header(model, spec, config.decoder)
-    with open_writer(config.output, header, force=config.force) as store:
-        stored = store.tracks
-        plan = make_plan(files, store, set(stored))
-        _forget_old_errors(store, {file.relpath for file in files})
-        unreadable = [FailedFile(file.relpath, reason) for file, reason in plan.unreadable]
-        for failure in unreadable:
+
+@dataclass
+class _Run:
+    """What one run did so far: the summary is built from it, even when writing fails midway."""
+
+    config: ExtractConfig
+    model: OnnxModel
+    files: list[AudioFile]
+    plan: Plan = field(default_factory=Plan)
+    outcome: Outcome = field(default_factory=Outcome)
+    unreadable: list[FailedFile] = field(default_factory=list)  # files that could not be read
+    aliased: list[str] = field(default_factory=list)  # ids stored as aliases this run
+    alias_failed: list[FailedFile] = field(default_factory=list)  # duplicates of failed files
+    stored: dict[str, StoredTrack] = field(default_factory=dict)  # before the run
+    damaged: dict[str, str] = field(default_factory=dict)  # id -> why, found before planning
+    store_error: str = ""
+
+    def embed(self, store: StoreWriter, spec: WindowSpec, progress: Progress | None) -> None:
+        config = self.config
+        self.stored = store.tracks
+        self.damaged = _find_damage(store)
+        self.plan = plan = make_plan(self.files, store, set(self.stored), damaged=self.damaged)
+        _forget_old_errors(store, {file.relpath for file in self.files})
+        self.unreadable = [FailedFile(file.relpath, reason) for file, reason in plan.unreadable]
+        for failure in self.unreadable:
             store.add_error(failure.path, failure.reason)
         if progress:
             progress.start(len(plan.todo))
         jobs = [
             DecodeJob(i, str(t.file.path), spec, config.decoder) for i, t in enumerate(plan.todo)
         ]
-        runner = BatchRunner(model, store, config, progress)
-        outcome = runner.run(plan.todo, decode_messages(jobs, config.workers))
-        failed = unreadable + outcome.failed
-        aliased = _record_aliases(plan, store, failed)
+        runner = BatchRunner(self.model, store, config, progress)
+        self.outcome = runner.outcome  # filled as tracks finish
+        runner.run(plan.todo, decode_messages(jobs, config.workers))
+        failed_paths = {f.path for f in self.unreadable + self.outcome.failed}
+        self.aliased, self.alias_failed = _record_aliases(plan, store, failed_paths)
         if config.prune:
             for track_id in plan.missing:
                 store.remove(track_id)
-    return ExtractSummary(  # the one place a summary is built
-        store=str(config.output),
-        model_name=info.name,
-        model_sha256=model.sha256,
-        model_trained=info.trained,
-        files=len(files),
-        embedded=len(outcome.embedded),
-        unchanged=len(plan.unchanged),
-        aliased=aliased,
-        failed=tuple(failed),
-        flagged=tuple(FlaggedFile(t.relpath, t.flags) for t in outcome.embedded if t.flags),
-        missing=tuple(stored[tid].relpath for tid in plan.missing),
-        pruned=len(plan.missing) if config.prune else 0,
-        duration_s=sum(t.duration_s for t in outcome.embedded),
-        wall_s=time.perf_counter() - began,
-    )
+
+    def summary(self, wall_s: float) -> ExtractSummary:
+        """The one place a summary is built."""
+        info, plan, outcome = self.model.info, self.plan, self.outcome
+        embedded_ids = {track_id_for(t.relpath) for t in outcome.embedded}
+        pruned = len(plan.missing) if self.config.prune and not self.store_error else 0
+        return ExtractSummary(
+            store=str(self.config.output),
+            model_name=info.name,
+            model_sha256=self.model.sha256,
+            model_trained=info.trained,
+            files=len(self.files),
+            embedded=len(outcome.embedded),
+            unchanged=len(plan.unchanged),
+            aliased=len(self.aliased),
+            failed=tuple(self.unreadable + outcome.failed + self.alias_failed),
+            flagged=tuple(FlaggedFile(t.relpath, t.flags) for t in outcome.embedded if t.flags),
+            missing=tuple(self.stored[tid].relpath for tid in plan.missing),
+            pruned=pruned,
+            duration_s=sum(t.duration_s for t in outcome.embedded),
+            wall_s=wall_s,
+            damaged=tuple(sorted(self.stored[tid].relpath for tid in self.damaged)),
+            repaired=len(plan.repairs & (embedded_ids | set(self.aliased))),
+            store_error=self.store_error,
+        )
+
+
+def run_extract(config: ExtractConfig, progress: Progress | None = None) -> ExtractSummary:
+    """Embed every audio file under `config.inputs` into the store `config.output`.
+
+    Bad files are recorded (store errors, summary.failed) and skipped; finished tracks are
+    journaled at once, so an interrupted run resumes without recomputing them. Damaged
+    tracks of the store are embedded again from their files (summary.repaired). When writing
+    the store fails midway (a full disk), the summary says so (store_error, exit code 1).
+
+    Raises:
+        StoreError: the store cannot be opened (locked, read-only, another model, not ours).
+    """
+    began = time.perf_counter()
+    model = _open_model(config)
+    info = model.info
+    spec = WindowSpec.from_hop_seconds(info.sample_rate, info.window_samples, config.hop_seconds)
+    files = find_audio_files(list(config.inputs), config.include, config.exclude)
+    store = open_writer(config.output, _header(model, spec, config.decoder), force=config.force)
+    run = _Run(config, model, files)
+    try:
+        with store:
+            run.embed(store, spec, progress)
+    except StoreError as exc:  # what was journaled is kept; the next run merges it
+        run.store_error = str(exc)
+    return run.summary(time.perf_counter() - began)

@@ -15,7 +15,16 @@ import pytest
 
 from clmr_embed.errors import StoreError
 from clmr_embed.store import open_store, open_writer
-from tests.fixtures.store import CHILD_PRELUDE, DIM, HEADER, ROOT, big, record, run_child
+from tests.fixtures.store import (
+    CHILD_PRELUDE,
+    DIM,
+    HEADER,
+    ROOT,
+    assert_tidy,
+    big,
+    record,
+    run_child,
+)
 
 
 @pytest.mark.parametrize(
@@ -73,7 +82,7 @@ def test_bad_input_is_rejected(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("where", ["apply", "install", "delete"])
+@pytest.mark.parametrize("where", ["apply", "segment", "install", "delete"])
 def test_kill_during_commit_loses_nothing(tmp_path: Path, where: str) -> None:
     out = tmp_path / "out.h5"
     with open_writer(out, HEADER) as writer:
@@ -83,14 +92,20 @@ def test_kill_during_commit_loses_nothing(tmp_path: Path, where: str) -> None:
     patch = {
         # dies inside the HDF5 write of the temp copy, after one entry was applied
         "apply": f"real = store._apply\nstore._apply = lambda *a: (real(*a), ({kill})())\n",
-        # the copy is complete, not yet renamed
-        "install": "real = store.atomic_path\n"
-        "@contextlib.contextmanager\n"
-        "def dying(path):\n"
-        "    with real(path) as tmp:\n"
-        "        yield tmp\n"
+        # the segments are written, the new manifest is complete but not yet renamed
+        "install": "import clmr_embed.atomic as atomic\nfrom clmr_embed.store import manifest\n"
+        "def dying(path, data):\n"
+        "    with atomic.atomic_path(path) as tmp:\n"
+        "        tmp.write_bytes(data)\n"
         "        os.kill(os.getpid(), signal.SIGKILL)\n"
-        "store.atomic_path = dying\n",
+        "manifest.write_bytes = dying\n",
+        # the segment file is written, its catalog sidecar not yet
+        "segment": "from clmr_embed.store import segment\nreal = segment.write_bytes\n"
+        "def dying(path, data):\n"
+        "    real(path, data)\n"
+        "    if path.suffix == '.h5':\n"
+        "        os.kill(os.getpid(), signal.SIGKILL)\n"
+        "segment.write_bytes = dying\n",
         "delete": f"store.Journal.delete = {kill}\n",  # renamed, entries not yet deleted
     }[where]
     child = run_child(
@@ -103,7 +118,7 @@ def test_kill_during_commit_loses_nothing(tmp_path: Path, where: str) -> None:
         assert {"a", "b"} <= set(store.track_ids)  # the old or the new store, never broken
     with open_writer(out, HEADER) as writer:
         assert writer.pending == 0
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.h5", "out.h5.lock"]  # no copies
+    assert_tidy(out)  # no copies, no orphaned segments
     with open_store(out) as store:
         assert store.track_ids == ["a", "b", "c", "d"]
         np.testing.assert_array_equal(store.embeddings("b"), record("b", seed=1, n=5).embeddings)
