@@ -23,6 +23,9 @@ LIBVER = ("v110", "latest")
 # one chunk per dataset up to this many bytes, so a checksum failure names exactly one track
 MAX_CHUNK_BYTES = 1 << 20
 ARRAYS = ("embeddings", "starts_s", "mean")  # the datasets of an embedded track's group
+# what h5py and json raise on damaged bytes: a failed checksum (OSError, RuntimeError), a
+# missing object (KeyError), garbage where JSON or a number was expected (the others)
+READ_ERRORS = (OSError, RuntimeError, KeyError, ValueError, TypeError, AttributeError)
 
 
 @dataclass(frozen=True)
@@ -80,7 +83,7 @@ def header_from(values: Any, path: Path) -> StoreHeader:
             precision=str(values.get("precision", "fp32")),
             **{name: int(values[name]) for name in INT_FIELDS},
         )
-    except (KeyError, ValueError, TypeError) as exc:
+    except READ_ERRORS as exc:
         raise StoreDamagedError(
             f"store {path} has a damaged header ({exc}); start it over with the force option"
         ) from None
@@ -119,7 +122,7 @@ def open_h5(path: Path) -> h5py.File:
         raise StoreError(f"store {path} does not exist; create it with clmr-embed extract")
     try:
         return h5py.File(path, "r")
-    except OSError as exc:
+    except (OSError, RuntimeError) as exc:
         raise StoreError(f"store {path} is not a readable HDF5 file ({exc})") from None
 
 

@@ -10,7 +10,7 @@ import h5py
 import numpy as np
 
 from clmr_embed.errors import StoreDamagedError
-from clmr_embed.store.layout import open_h5
+from clmr_embed.store.layout import READ_ERRORS, open_h5
 from clmr_embed.store.segment import Segment, SegmentCatalog, SegmentInfo
 
 LEGACY_CATALOG = "catalog"  # schema 1: JSON string of every group's attrs and the errors
@@ -43,7 +43,7 @@ def open_legacy(path: Path) -> Segment:
     file = open_h5(path)
     try:
         tracks, errors = read_legacy_index(file)
-    except (OSError, KeyError, ValueError, TypeError) as exc:
+    except READ_ERRORS as exc:
         file.close()
         raise StoreDamagedError(
             f"store {path} (schema 1) is damaged: its track list cannot be read ({exc})"

@@ -15,6 +15,7 @@ from clmr_embed.atomic import write_bytes
 from clmr_embed.errors import StoreDamagedError, StoreError
 from clmr_embed.store.layout import (
     LEGACY_SCHEMA,
+    READ_ERRORS,
     SCHEMA_VERSION,
     StoreHeader,
     file_image,
@@ -91,7 +92,7 @@ def read_manifest(path: Path) -> Manifest:
     with open_h5(path) as f:
         try:
             return _read(f, path)
-        except (OSError, KeyError, ValueError, TypeError) as exc:
+        except READ_ERRORS as exc:
             raise StoreDamagedError(
                 f"the manifest of store {path} is damaged ({str(exc).splitlines()[0]}); "
                 "start it over with the force option"
@@ -148,8 +149,11 @@ def describe_file(path: Path) -> str:
         return ""
     try:
         f = h5py.File(path, "r")
-    except OSError:
+    except (OSError, RuntimeError):
         return "not an HDF5 file"
-    with f:
-        ours = "schema_version" in f.attrs and ("tracks" in f or MANIFEST in f)
+    try:
+        with f:
+            ours = "schema_version" in f.attrs and ("tracks" in f or MANIFEST in f)
+    except READ_ERRORS:
+        return "an HDF5 file too damaged to tell whether it is a clmr-embed store"
     return "" if ours else "an HDF5 file that is not a clmr-embed store"

@@ -13,7 +13,15 @@ import h5py
 from clmr_embed.atomic import write_bytes
 from clmr_embed.errors import StoreDamagedError
 from clmr_embed.store.journal import Arrays, error_key
-from clmr_embed.store.layout import ARRAYS, file_image, get_json, memory_file, put_array, put_json
+from clmr_embed.store.layout import (
+    ARRAYS,
+    READ_ERRORS,
+    file_image,
+    get_json,
+    memory_file,
+    put_array,
+    put_json,
+)
 
 SEGMENT_PREFIX, SEGMENT_SUFFIX, CATALOG_SUFFIX = "seg-", ".h5", ".json"
 CATALOG = "catalog"  # the segment's SegmentCatalog as checksummed JSON (also its sidecar file)
@@ -178,7 +186,7 @@ def open_segment(folder: Path, info: SegmentInfo) -> Segment:
     file, problem = None, ""
     try:
         file = h5py.File(path, "r")
-    except OSError as exc:
+    except (OSError, RuntimeError) as exc:
         problem = f"its segment file {path} cannot be opened ({str(exc).splitlines()[0]})"
     missing = file is None and not path.exists()
     if missing:
@@ -199,12 +207,12 @@ def _read_catalog(folder: Path, info: SegmentInfo, file: h5py.File | None) -> Se
         if hashlib.sha256(data).hexdigest() == info.catalog_sha256:
             return SegmentCatalog.from_json(json.loads(data))
         problems.append(f"{sidecar.name} fails its checksum")
-    except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
+    except READ_ERRORS as exc:
         problems.append(f"{sidecar.name}: {type(exc).__name__}")
     if file is not None:
         try:
             return SegmentCatalog.from_json(get_json(file, CATALOG))
-        except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
+        except READ_ERRORS as exc:
             problems.append(f"its catalog dataset: {type(exc).__name__}")
     raise StoreDamagedError(
         f"segment {folder / info.name} is damaged beyond listing its tracks "

@@ -10,13 +10,10 @@ from typing import Any
 
 from clmr_embed.errors import StoreDamagedError
 from clmr_embed.store.journal import Arrays
-from clmr_embed.store.layout import ARRAYS, LEGACY_SCHEMA
+from clmr_embed.store.layout import ARRAYS, LEGACY_SCHEMA, READ_ERRORS
 from clmr_embed.store.legacy import open_legacy
 from clmr_embed.store.manifest import Manifest
 from clmr_embed.store.segment import Segment, SegmentCatalog, open_segment, segment_folder
-
-# what h5py raises for a damaged chunk, object header or link, besides our own shape checks
-READ_ERRORS = (OSError, KeyError, RuntimeError, ValueError, TypeError)
 
 
 @dataclass
