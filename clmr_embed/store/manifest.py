@@ -61,11 +61,11 @@ class Manifest:
 
 
 def _from_json(value: dict[str, Any], path: Path) -> Manifest:
-    folder = segment_folder(path).name
-    if value["folder"] != folder:
+    folder = segment_folder(path)
+    if value["folder"] != folder.name and value["segments"] and not folder.is_dir():
         raise StoreError(
-            f"store {path} keeps its segments in {value['folder']}, not {folder}: it was "
-            f"renamed; rename the folder {value['folder']} to {folder} too"
+            f"store {path} keeps its segments in {value['folder']}, and {folder.name} is "
+            f"missing: it was renamed; rename the folder {value['folder']} to {folder.name} too"
         )
     return Manifest(
         header=header_from(value["header"], path),

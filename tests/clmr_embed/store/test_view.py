@@ -61,9 +61,7 @@ def _every_read(out: Path) -> dict[str, object]:
 
 
 @pytest.mark.parametrize("seed", SEEDS)
-def test_flipped_bytes_in_one_track_name_it_and_spare_the_others(
-    tmp_path: Path, seed: int
-) -> None:
+def test_flipped_bytes_in_one_track_name_it_and_spare_the_others(tmp_path: Path, seed: int) -> None:
     out, segment = _store(tmp_path)
     rng = random.Random(seed)
     victim, name = rng.choice(TRACKS), rng.choice(["embeddings", "starts_s", "mean"])
@@ -128,9 +126,8 @@ def test_an_unopenable_segment_still_lists_and_names_its_tracks(tmp_path: Path) 
             store.embeddings("t03")
         assert set(store.verify()) == {*TRACKS, "dup"}
     segment.unlink()
-    with open_store(out) as store:
-        with pytest.raises(StoreDamagedError, match="t05.* is missing"):
-            store.mean("t05")
+    with open_store(out) as store, pytest.raises(StoreDamagedError, match="t05.* is missing"):
+        store.mean("t05")
 
 
 def test_unreadable_manifest_and_track_list_raise_store_errors(tmp_path: Path) -> None:
