@@ -260,12 +260,14 @@ class StoreWriter(JournaledChanges):
 
 
 def _writable_path(path: Path) -> Path:
-    """The real path to write (a symlink's target), refusing a read-only store."""
+    """The real path to write (a symlink's target), refusing a read-only store or disk."""
     real = Path(os.path.realpath(path))
     if not real.parent.is_dir():
         raise StoreError(f"the folder {real.parent} of store {path} does not exist; create it")
     if real.is_dir():
         raise StoreError(f"store {path} is a folder; give an .h5 file")
+    if os.statvfs(real.parent).f_flag & os.ST_RDONLY:
+        raise StoreError(f"store {path} is on a read-only file system; use a writable folder")
     if real.exists():
         mode = stat.S_IMODE(real.stat().st_mode)
         if not mode & 0o222 or not os.access(real, os.W_OK):

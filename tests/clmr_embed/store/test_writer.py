@@ -170,3 +170,25 @@ def test_random_sigkills_lose_no_finished_track(tmp_path: Path) -> None:
     with open_store(out) as store:
         for tid in sorted(done)[:: max(1, len(done) // 5)]:
             np.testing.assert_array_equal(store.embeddings(tid), big(int(tid[1:])))
+
+
+def test_a_read_only_store_is_refused_and_left_as_it_is(tmp_path: Path) -> None:
+    out = tmp_path / "out.h5"
+    with open_writer(out, HEADER) as writer:
+        writer.add_track(record("a"))
+    out.chmod(0o444)
+    before = out.read_bytes()
+    for force in (False, True):
+        with pytest.raises(StoreError, match=r"out.h5 is read-only \(mode 444\)"):
+            open_writer(out, HEADER, force=force)
+    assert out.read_bytes() == before and (out.stat().st_mode & 0o777) == 0o444
+
+
+def test_force_refuses_files_that_are_not_stores(tmp_path: Path) -> None:
+    notes = tmp_path / "notes.h5"
+    notes.write_text("my notes\n")
+    with pytest.raises(StoreError, match="notes.h5 is not an HDF5 file; the force option only"):
+        open_writer(notes, HEADER, force=True)
+    assert notes.read_text() == "my notes\n"
+    with pytest.raises(StoreError, match="does not exist; create it"):
+        open_writer(tmp_path / "missing" / "out.h5", HEADER)
