@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+import json
 from pathlib import Path
 
 import pytest
@@ -95,3 +96,38 @@ def test_a_read_only_disk_gets_a_one_line_error_and_stays_readable(tmp_path: Pat
     assert child.returncode == 0, child.stderr
     assert "REFUSED store" in child.stdout and "read-only file system" in child.stdout
     assert "free disk space" not in child.stdout and "READ ['a']" in child.stdout
+
+
+@pytest.mark.slow
+def test_extract_on_a_full_disk_prints_its_summary_and_exits_1(
+    tmp_path: Path, tiny_tagger: Path
+) -> None:
+    from tests.fixtures.audio import write_library
+
+    lib = write_library(tmp_path / "lib")
+    child = run_on_small_disk(
+        "import json, subprocess, sys\n"
+        "def extract():\n"
+        f"    cmd = [sys.executable, '-m', 'clmr_embed', 'extract', {str(lib)!r},\n"
+        f"           str(DISK / 'out.h5'), '--model', {str(tiny_tagger)!r}, '--json',\n"
+        "           '--workers', '0']\n"
+        "    run = subprocess.run(cmd, capture_output=True, text=True)\n"
+        "    print(json.dumps([run.returncode, run.stdout, run.stderr]), flush=True)\n"
+        "filler = DISK / 'filler'\n"
+        "stat = os.statvfs(DISK)\n"
+        "filler.write_bytes(bytes(stat.f_bavail * stat.f_frsize - 28 * 1024))\n"
+        "extract()\n"
+        "filler.unlink()\n"
+        "extract()\n",
+        tmp_path / "disk",
+        size_kb=4096,
+    )
+    assert child.returncode == 0, child.stderr
+    (code, stdout, stderr), again = map(json.loads, child.stdout.splitlines())
+    summary = json.loads(stdout)  # the --json summary is still printed
+    assert code == 1 and summary["exit_code"] == 1, stderr
+    assert "the disk is full" in summary["store_error"]
+    assert "Traceback" not in stderr and "error:" in stderr and "done:" in stderr
+    assert (
+        again[0] == 0 and json.loads(again[1])["embedded"] + json.loads(again[1])["unchanged"] == 5
+    )

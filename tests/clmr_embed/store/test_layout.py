@@ -47,7 +47,9 @@ def test_manifest_and_segment_layout(tmp_path: Path) -> None:
         assert linked["tracks/a/embeddings"].shape == (3, DIM)
     with h5py.File(out.with_name("out.h5.d") / segment.name, "r") as f:
         assert f["tracks/a/embeddings"].shape == (3, DIM) and f["tracks/a/mean"].shape == (DIM,)
-        assert f["tracks/a"].attrs["flags"] == '["short"]' and len(f["tracks/b"]) == 0
+        mirror = json.loads(f["tracks/a"].attrs["track"])  # for h5py users: the attrs as JSON
+        assert mirror["flags"] == ["short"] and mirror["n_windows"] == 3
+        assert len(f["tracks/b"]) == 0 and json.loads(f["tracks/b"].attrs["track"])["alias_of"]
         assert f["errors"][next(iter(f["errors"]))].attrs["relpath"] == "bad.wav"
         every = _datasets(f)
         assert {"tracks/a/embeddings", "tracks/a/starts_s", "tracks/a/mean", "catalog"} <= set(
