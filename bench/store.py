@@ -5,13 +5,15 @@ segments (what many commits plus merges leave), then times real StoreWriter comm
 --batch new tracks on top: the journal is written first (not timed, as in extract), then
 commit() publishes a segment and a new manifest. The last of --commits commits triggers a
 tail merge (FANOUT level-0 segments), shown as "merge commit". "copy s" is what schema 1 paid
-per commit at least: a copy of the whole store file (measured with shutil.copyfile).
+per commit on top of the same work: a copy of the whole store file (shutil.copyfile, from
+the page cache). "verify s" is extract's per-run damage scan (every track's arrays read).
 Usage: python bench/store.py [--sizes 1000 10000 100000] [--batch 200] [--commits 8]
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 import statistics
 import tempfile
@@ -74,6 +76,7 @@ def store_bytes(path: Path) -> int:
 def measure(root: Path, size: int, batch: int, commits: int) -> dict[str, float]:
     path = root / f"s{size}.h5"
     build_s = build_base(path, size)
+    os.sync()  # the base's dirty pages would otherwise slow the first commits' fsyncs
     total = store_bytes(path)
     copy = root / "copy.bin"
     began = time.perf_counter()
@@ -92,13 +95,17 @@ def measure(root: Path, size: int, batch: int, commits: int) -> dict[str, float]
         segments = writer.segments
     began = time.perf_counter()
     with open_store(path) as store:
+        open_s = time.perf_counter() - began
         assert len(store) == size + commits * batch
+        began = time.perf_counter()
+        assert store.verify() == {}  # what extract pays per run to find damaged tracks
+        verify_s = time.perf_counter() - began
     median_s, median_bytes = statistics.median(times[:-1]), statistics.median(written[:-1])
     return {
         "tracks": size, "store_mb": total / 1e6, "build_s": build_s, "copy_s": copy_s,
         "commit_s": median_s, "commit_mb": median_bytes / 1e6,
         "merge_s": times[-1], "merge_mb": written[-1] / 1e6, "segments": segments,
-        "open_s": time.perf_counter() - began,
+        "open_s": open_s, "verify_s": verify_s,
     }  # fmt: skip
 
 
@@ -111,14 +118,15 @@ def main() -> None:
     print(f"{args.batch} one-window 512-d tracks per commit; medians of {args.commits - 1} "
           f"commits, then the commit whose tail merge joins {FANOUT} segments")  # fmt: skip
     print("| tracks | store MB | segments | commit s | MB/commit | merge commit s | merge MB "
-          "| copy s (schema 1) | open s |")  # fmt: skip
-    print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+          "| copy s (schema 1) | open s | verify s |")  # fmt: skip
+    print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for size in args.sizes:
         with tempfile.TemporaryDirectory(dir=Path.cwd()) as tmp:
             m = measure(Path(tmp), size, args.batch, args.commits)
         print(f"| {m['tracks']} | {m['store_mb']:.1f} | {m['segments']} | {m['commit_s']:.3f} "
               f"| {m['commit_mb']:.2f} | {m['merge_s']:.3f} | {m['merge_mb']:.2f} "
-              f"| {m['copy_s']:.3f} | {m['open_s']:.2f} |", flush=True)  # fmt: skip
+              f"| {m['copy_s']:.3f} | {m['open_s']:.2f} | {m['verify_s']:.1f} |",
+              flush=True)  # fmt: skip
 
 
 if __name__ == "__main__":
