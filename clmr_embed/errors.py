@@ -17,6 +17,14 @@ class StoreError(ClmrEmbedError):
     """An HDF5 store is locked, of another model/hop/schema, or unreadable."""
 
 
+class StoreDamagedError(StoreError):
+    """Part of a store fails its checksum or cannot be read; the message names the track or file."""
+
+
+class DiskFullError(StoreError):
+    """The disk or the quota filled up while writing a store (ENOSPC, EDQUOT); nothing is lost."""
+
+
 class CheckpointError(ClmrEmbedError):
     """A checkpoint is missing, not a checkpoint, or of the wrong layout or shape."""
 

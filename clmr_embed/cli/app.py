@@ -7,6 +7,7 @@ from typing import Annotated
 import typer
 
 from clmr_embed import __version__
+from clmr_embed.cli.check import check_command
 from clmr_embed.cli.export import export_command
 from clmr_embed.cli.extract import extract_command
 from clmr_embed.cli.filters import filters_command
@@ -47,6 +48,7 @@ app.command("export", no_args_is_help=True)(export_command)
 app.command("filters", no_args_is_help=True)(filters_command)
 app.command("similar", no_args_is_help=True)(similar_command)
 app.command("serve", no_args_is_help=True)(serve_command)
+app.command("check", no_args_is_help=True)(check_command)
 
 
 def main() -> None:

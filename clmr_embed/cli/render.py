@@ -72,14 +72,18 @@ class ExtractProgress:
 
 def extract_summary(summary: ExtractSummary) -> None:
     """The end-of-run summary on stderr."""
+    damage = f", {len(summary.damaged)} damaged, {summary.repaired} repaired"
     line = (
         f"{summary.embedded} embedded, {summary.unchanged} unchanged, "
         f"{summary.aliased} duplicates, {len(summary.failed)} failed, "
-        f"{len(summary.flagged)} flagged, {len(summary.skipped)} skipped; "
+        f"{len(summary.flagged)} flagged, {len(summary.skipped)} skipped"
+        f"{damage if summary.damaged else ''}; "
         f"{summary.duration_s / 3600:.2f} h audio in "
         f"{summary.wall_s:.1f} s ({summary.x_realtime:.0f}x real time) -> {summary.store}"
     )
-    err.print(("[green]done:[/] " if not summary.failed else "[red]done:[/] ") + safe(line))
+    err.print(("[green]done:[/] " if not summary.exit_code else "[red]done:[/] ") + safe(line))
+    if summary.store_error:
+        error(summary.store_error)
     for failed in summary.failed:
         err.print(f"  [red]failed[/] {safe(failed.reason)}", soft_wrap=True)
     for flagged in summary.flagged:

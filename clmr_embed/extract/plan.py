@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Collection
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -49,6 +50,7 @@ class Plan:
     pending_aliases: list[tuple[PlannedTrack, str]] = field(default_factory=list)  # to a todo
     unreadable: list[tuple[str, str]] = field(default_factory=list)  # (error key, reason)
     missing: list[str] = field(default_factory=list)  # stored ids no longer found
+    repairs: set[str] = field(default_factory=set)  # planned ids whose stored arrays are damaged
 
 
 def _hash_all(files: list[AudioFile], threads: int) -> list[str | OSError]:
@@ -63,9 +65,17 @@ def _hash_all(files: list[AudioFile], threads: int) -> list[str | OSError]:
 
 
 def make_plan(
-    files: list[AudioFile], store: StoreView, stored_ids: set[str], threads: int = 4
+    files: list[AudioFile],
+    store: StoreView,
+    stored_ids: set[str],
+    threads: int = 4,
+    damaged: Collection[str] = frozenset(),
 ) -> Plan:
-    """Decide per file: embed, skip (unchanged content), or alias (identical content elsewhere)."""
+    """Decide per file: embed, skip (unchanged content), or alias (identical content elsewhere).
+
+    A stored track in `damaged` (its arrays fail their checksum) counts as absent: its file is
+    embedded again, or aliased to an intact twin, and its id is listed in `plan.repairs`.
+    """
     plan = Plan()
     first_with_content: dict[str, str] = {}  # content -> id of the todo track embedding it
     seen: dict[str, AudioFile] = {}  # track id -> the file that holds it
@@ -81,18 +91,32 @@ def make_plan(
             reason = f"{shown(file.path)}: cannot read ({why}); check its permissions"
             plan.unreadable.append((file.relpath, reason))
             continue
-        track = PlannedTrack(file, track_id, digest)
-        if store.is_current(track.track_id, digest):
-            plan.unchanged.append(track)
-        elif (target := store.find_content(digest)) and target != track.track_id:
-            plan.aliases.append((track, target))
-        elif digest in first_with_content:
-            plan.pending_aliases.append((track, first_with_content[digest]))
-        else:
-            first_with_content[digest] = track.track_id
-            plan.todo.append(track)
+        _classify(plan, PlannedTrack(file, track_id, digest), store, damaged, first_with_content)
     plan.missing = sorted(stored_ids - set(seen))
     return plan
+
+
+def _classify(
+    plan: Plan,
+    track: PlannedTrack,
+    store: StoreView,
+    damaged: Collection[str],
+    first_with_content: dict[str, str],
+) -> None:
+    digest = track.content
+    if track.track_id in damaged:
+        plan.repairs.add(track.track_id)
+    elif store.is_current(track.track_id, digest):
+        plan.unchanged.append(track)
+        return
+    target = store.find_content(digest)
+    if target and target != track.track_id and target not in damaged:
+        plan.aliases.append((track, target))
+    elif digest in first_with_content:
+        plan.pending_aliases.append((track, first_with_content[digest]))
+    else:
+        first_with_content[digest] = track.track_id
+        plan.todo.append(track)
 
 
 def _clash(file: AudioFile, first: AudioFile) -> tuple[str, str]:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import time
+import warnings
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from clmr_embed import __version__
@@ -29,7 +31,7 @@ from clmr_embed.model import OnnxModel, SessionConfig
 from clmr_embed.names import escaped, shown
 from clmr_embed.registry import resolve_model
 from clmr_embed.scan import Scan, scan_inputs
-from clmr_embed.store import StoreHeader, StoreWriter, open_writer
+from clmr_embed.store import StoredTrack, StoreHeader, StoreWriter, open_writer
 
 
 def _header(model: OnnxModel, spec: WindowSpec, decoder: str) -> StoreHeader:
@@ -55,22 +57,26 @@ def _open_model(config: ExtractConfig) -> OnnxModel:
     return model
 
 
-def _record_aliases(plan: Plan, store: StoreWriter, failed: list[FailedFile]) -> int:
-    """Store each duplicate as an alias of its embedded twin; a failed twin fails it too."""
-    failed_paths = {f.path for f in failed}
+def _record_aliases(
+    plan: Plan, store: StoreWriter, failed_paths: set[str]
+) -> tuple[list[str], list[FailedFile]]:
+    """Store each duplicate as an alias of its embedded twin; a failed twin fails it too.
+
+    Returns (the ids aliased, the duplicates failed).
+    """
     targets = {t.track_id: t for t in plan.todo}
-    aliased = 0
+    aliased, failed = [], []
     for track, target in plan.aliases + plan.pending_aliases:
         source = targets.get(target)
         if source is not None and source.file.relpath in failed_paths:
-            reason = f"{track.file.path}: identical to {source.file.relpath}, which failed"
+            reason = f"{shown(track.file.path)}: identical to {source.file.relpath}, which failed"
             store.add_error(track.file.relpath, reason)
             failed.append(FailedFile(track.file.relpath, reason))
             continue
         store.add_alias(track.track_id, track.file.relpath, track.content, target)
         store.clear_error(track.file.relpath)
-        aliased += 1
-    return aliased
+        aliased.append(track.track_id)
+    return aliased, failed
 
 
 def _forget_old_errors(store: StoreWriter, scanned: set[str]) -> None:
@@ -99,13 +105,96 @@ def _record_unreadable(store: StoreWriter, scan: Scan, plan: Plan) -> list[Faile
     return unreadable
 
 
+def _find_damage(store: StoreWriter) -> dict[str, str]:
+    """Stored tracks whose arrays fail their checksum (id -> reason), with a warning."""
+    damaged = store.damaged()
+    if damaged:
+        tracks = store.tracks
+        some = sorted(damaged.items())[:3]
+        named = ", ".join(f"{shown(tracks[tid].relpath)} ({why})" for tid, why in some)
+        warnings.warn(
+            f"store {shown(store.path)}: {len(damaged)} damaged tracks, e.g. {named}; "
+            "re-embedding those whose files are found",
+            stacklevel=3,
+        )
+    return damaged
+
+
+@dataclass
+class _Run:
+    """What one run did so far: the summary is built from it, even when writing fails midway."""
+
+    config: ExtractConfig
+    model: OnnxModel
+    scan: Scan
+    plan: Plan = field(default_factory=Plan)
+    outcome: Outcome = field(default_factory=Outcome)  # filled as tracks finish
+    unreadable: list[FailedFile] = field(default_factory=list)  # files that could not be read
+    aliased: list[str] = field(default_factory=list)  # ids stored as aliases this run
+    alias_failed: list[FailedFile] = field(default_factory=list)  # duplicates of failed files
+    stored: dict[str, StoredTrack] = field(default_factory=dict)  # before the run
+    damaged: dict[str, str] = field(default_factory=dict)  # id -> why, found before planning
+    store_error: str = ""
+
+    def embed(self, store: StoreWriter, spec: WindowSpec, progress: Progress | None) -> None:
+        config = self.config
+        self.stored = store.tracks
+        self.damaged = _find_damage(store)
+        files = self.scan.files
+        self.plan = plan = make_plan(files, store, set(self.stored), damaged=self.damaged)
+        self.unreadable = _record_unreadable(store, self.scan, plan)
+        if progress:
+            progress.start(len(plan.todo))
+        jobs = [
+            DecodeJob(i, str(t.file.path), spec, config.decoder) for i, t in enumerate(plan.todo)
+        ]
+        runner = BatchRunner(self.model, store, config, progress, self.outcome)
+        runner.run(plan.todo, decode_messages(jobs, config.workers))
+        failed_paths = {f.path for f in self.unreadable + self.outcome.failed}
+        self.aliased, self.alias_failed = _record_aliases(plan, store, failed_paths)
+        if config.prune:
+            for track_id in plan.missing:
+                store.remove(track_id)
+
+    def summary(self, wall_s: float) -> ExtractSummary:
+        """The one place a summary is built."""
+        info, plan, outcome = self.model.info, self.plan, self.outcome
+        done = {t.relpath for t in outcome.embedded}
+        embedded_ids = {t.track_id for t in plan.todo if t.file.relpath in done}
+        pruned = len(plan.missing) if self.config.prune and not self.store_error else 0
+        skipped = self.scan.skipped
+        return ExtractSummary(
+            store=escaped(self.config.output),
+            model_name=info.name,
+            model_sha256=self.model.sha256,
+            model_trained=info.trained,
+            files=len(self.scan.files),
+            embedded=len(outcome.embedded),
+            unchanged=len(plan.unchanged),
+            aliased=len(self.aliased),
+            failed=tuple(self.unreadable + outcome.failed + self.alias_failed),
+            flagged=tuple(FlaggedFile(t.relpath, t.flags) for t in outcome.embedded if t.flags),
+            skipped=tuple(SkippedPath(s.relpath, s.reason) for s in skipped if not s.lost),
+            missing=tuple(self.stored[tid].relpath for tid in plan.missing),
+            pruned=pruned,
+            duration_s=sum(t.duration_s for t in outcome.embedded),
+            wall_s=wall_s,
+            damaged=tuple(sorted(self.stored[tid].relpath for tid in self.damaged)),
+            repaired=len(plan.repairs & (embedded_ids | set(self.aliased))),
+            store_error=self.store_error,
+        )
+
+
 def run_extract(config: ExtractConfig, progress: Progress | None = None) -> ExtractSummary:
     """Embed every audio file under `config.inputs` into the store `config.output`.
 
     Bad files are recorded (store errors, summary.failed) and skipped; finished tracks are
-    journaled at once, so an interrupted run resumes without recomputing them.
+    journaled at once, so an interrupted run resumes without recomputing them. Damaged
+    tracks of the store are embedded again from their files (summary.repaired). When writing
+    the store fails midway (a full disk), the summary says so (store_error, exit code 1).
 
     Raises:
+        StoreError: the store cannot be opened (locked, read-only, another model, not ours).
         ConfigError: a batch that would not fit in memory (before any file is read).
         Interrupted: Ctrl-C (or a SIGTERM the caller turned into KeyboardInterrupt); it
             carries how many tracks this run embedded and kept.
@@ -117,42 +206,13 @@ def run_extract(config: ExtractConfig, progress: Progress | None = None) -> Extr
     check_batch_memory(config.batch_size, info.window_samples, available_memory())
     spec = WindowSpec.from_hop_seconds(info.sample_rate, info.window_samples, config.hop_seconds)
     scan = scan_inputs(list(config.inputs), config.include, config.exclude)
-    header = _header(model, spec, config.decoder)
-    outcome = Outcome()
+    store = open_writer(config.output, _header(model, spec, config.decoder), force=config.force)
+    run = _Run(config, model, scan)
     try:
-        with open_writer(config.output, header, force=config.force) as store:
-            stored = store.tracks
-            plan = make_plan(scan.files, store, set(stored))
-            unreadable = _record_unreadable(store, scan, plan)
-            if progress:
-                progress.start(len(plan.todo))
-            jobs = [
-                DecodeJob(i, str(t.file.path), spec, config.decoder)
-                for i, t in enumerate(plan.todo)
-            ]
-            runner = BatchRunner(model, store, config, progress, outcome)
-            runner.run(plan.todo, decode_messages(jobs, config.workers))
-            failed = unreadable + outcome.failed
-            aliased = _record_aliases(plan, store, failed)
-            if config.prune:
-                for track_id in plan.missing:
-                    store.remove(track_id)
+        with store:
+            run.embed(store, spec, progress)
+    except StoreError as exc:  # what was journaled is kept; the next run merges it
+        run.store_error = str(exc)
     except KeyboardInterrupt:
-        raise Interrupted(len(outcome.embedded)) from None
-    return ExtractSummary(  # the one place a summary is built
-        store=escaped(config.output),
-        model_name=info.name,
-        model_sha256=model.sha256,
-        model_trained=info.trained,
-        files=len(scan.files),
-        embedded=len(outcome.embedded),
-        unchanged=len(plan.unchanged),
-        aliased=aliased,
-        failed=tuple(failed),
-        flagged=tuple(FlaggedFile(t.relpath, t.flags) for t in outcome.embedded if t.flags),
-        skipped=tuple(SkippedPath(s.relpath, s.reason) for s in scan.skipped if not s.lost),
-        missing=tuple(stored[tid].relpath for tid in plan.missing),
-        pruned=len(plan.missing) if config.prune else 0,
-        duration_s=sum(t.duration_s for t in outcome.embedded),
-        wall_s=time.perf_counter() - began,
-    )
+        raise Interrupted(len(run.outcome.embedded)) from None
+    return run.summary(time.perf_counter() - began)

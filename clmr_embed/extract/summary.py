@@ -56,11 +56,14 @@ class ExtractSummary:
     pruned: int  # stored tracks removed because their files are gone
     duration_s: float  # audio embedded this run
     wall_s: float  # the run's wall-clock time
+    damaged: tuple[str, ...] = ()  # stored relpaths whose embeddings failed their checksum
+    repaired: int = 0  # of those, re-embedded (or re-aliased) from their audio this run
+    store_error: str = ""  # why writing the store stopped the run (a full disk), else ""
 
     @property
     def exit_code(self) -> int:
-        """1 when any file failed, else 0."""
-        return 1 if self.failed else 0
+        """1 when any file failed or the store could not be written, else 0."""
+        return 1 if self.failed or self.store_error else 0
 
     @property
     def x_realtime(self) -> float:
@@ -85,6 +88,9 @@ class ExtractSummary:
             "skipped": [{"path": s.path, "reason": s.reason} for s in self.skipped],
             "missing": list(self.missing),
             "pruned": self.pruned,
+            "damaged": list(self.damaged),
+            "repaired": self.repaired,
+            "store_error": self.store_error or None,
             "audio_seconds": round(self.duration_s, 3),
             "wall_seconds": round(self.wall_s, 3),
             "x_realtime": round(self.x_realtime, 2),

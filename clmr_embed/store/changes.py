@@ -32,9 +32,10 @@ class JournaledChanges:
     channels, n_windows, flags (a list), alias_of. Subclasses provide the committed arrays.
     """
 
-    def __init__(self, journal: Journal, fingerprint: str) -> None:
+    def __init__(self, journal: Journal, fingerprint: str, also: tuple[str, ...] = ()) -> None:
         self._journal = journal
         self._fp = fingerprint  # written into every entry; replay drops other models' entries
+        self._accepted = {fingerprint, *also}  # older spellings of it replay too
         self._tracks: dict[str, dict[str, Any]] = {}  # id -> attrs, committed + journaled
         self._by_content: dict[str, set[str]] = {}  # content sha256 -> embedded ids
         self._aliases: dict[str, set[str]] = {}  # embedded id -> ids of its aliases
@@ -113,7 +114,7 @@ class JournaledChanges:
         dropped = 0
         for name in self._journal.names():
             loaded = self._journal.read(name, arrays=False)
-            if loaded is None or loaded[0].get("fingerprint") != self._fp:
+            if loaded is None or loaded[0].get("fingerprint") not in self._accepted:
                 self._journal.delete([name])
                 dropped += loaded is not None
             else:

@@ -17,7 +17,7 @@ import numpy as np
 import numpy.typing as npt
 
 from clmr_embed.atomic import atomic_path, fsync_path
-from clmr_embed.errors import StoreError
+from clmr_embed.store.failures import write_failure
 
 ENTRY_SUFFIX = ".npz"
 ERROR_SUFFIX = ".error.npz"  # track ids cannot contain ".", so error entries never collide
@@ -147,7 +147,6 @@ class Journal:
             with atomic_path(self.directory / name) as tmp, open(tmp, "wb") as f:
                 write(f)
         except OSError as exc:
-            raise StoreError(
-                f"cannot write journal entry {self.directory / name} ({exc.strerror}); "
-                "free disk space and rerun: finished tracks are kept"
+            raise write_failure(
+                exc, f"write journal entry {self.directory / name}", "finished tracks are kept"
             ) from exc

@@ -1,9 +1,11 @@
-"""The HDF5 layout of a store: header, track records, catalog and the h5py file helpers."""
+"""What a store holds: its header, track records, and the checksummed HDF5 pieces they live in."""
 
 from __future__ import annotations
 
+import functools
 import json
-from dataclasses import dataclass, field
+import uuid
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -12,14 +14,19 @@ import h5py
 import numpy as np
 import numpy.typing as npt
 
-from clmr_embed import __version__
-from clmr_embed.errors import StoreError
+from clmr_embed.errors import StoreDamagedError, StoreError
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # a manifest file plus immutable segment files (1: one self-contained file)
+LEGACY_SCHEMA = 1
 INT_FIELDS = ("sample_rate", "window_samples", "hop_samples", "embedding_dim")
-# JSON copy of every group's attrs and the errors, rewritten by each commit: opening a store
-# reads it once instead of ~8 attributes per track (0.3 ms each track). Checked by counts.
-CATALOG = "catalog"
+# v110 on: object headers and chunk indexes carry checksums, so damaged metadata raises too
+LIBVER = ("v110", "latest")
+# one chunk per dataset up to this many bytes, so a checksum failure names exactly one track
+MAX_CHUNK_BYTES = 1 << 20
+ARRAYS = ("embeddings", "starts_s", "mean")  # the datasets of an embedded track's group
+# what h5py and json raise on damaged bytes: a failed checksum (OSError, RuntimeError), a
+# missing object (KeyError), garbage where JSON or a number was expected (the others)
+READ_ERRORS = (OSError, RuntimeError, KeyError, ValueError, TypeError, AttributeError)
 
 
 @dataclass(frozen=True)
@@ -34,13 +41,19 @@ class StoreHeader:
     hop_samples: int  # samples between window starts
     embedding_dim: int  # width of each embedding
     preprocessing: dict[str, str] = field(hash=False)  # decoder, resampler, downmix (+ versions)
+    engine: str = "onnxruntime"  # the inference engine that ran the model
+    precision: str = "fp32"  # the arithmetic it ran in
 
-    def fingerprint(self, schema: int = SCHEMA_VERSION) -> str:
+    def fingerprint(self) -> str:
         """The values that must match for embeddings to be comparable."""
         return (
-            f"{schema}:{self.model_sha256}:{self.sample_rate}:{self.window_samples}:"
+            f"{self.model_sha256}:{self.sample_rate}:{self.window_samples}:"
             f"{self.hop_samples}:{self.embedding_dim}"
         )
+
+    def legacy_fingerprint(self) -> str:
+        """The fingerprint as schema 1 spelled it (journals of older versions still replay)."""
+        return f"{LEGACY_SCHEMA}:{self.fingerprint()}"
 
     def describe(self, other: StoreHeader | None = None) -> str:
         """'model X (sha256 abc…, hop H, dim D)', plus rate/window when they differ from other."""
@@ -50,6 +63,38 @@ class StoreHeader:
             if other is not None and getattr(other, name) != getattr(self, name):
                 parts.append(f"{name} {getattr(self, name)}")
         return f"model {self.model_name} ({', '.join(parts)})"
+
+    def to_dict(self) -> dict[str, Any]:
+        """The header as JSON-ready values (the manifest's `header`)."""
+        return asdict(self)
+
+
+def header_from(values: Any, path: Path) -> StoreHeader:
+    """A header from manifest JSON or schema-1 attrs; StoreDamagedError if fields are bad."""
+    try:
+        preprocessing = values["preprocessing"]
+        return StoreHeader(
+            model_name=str(values["model_name"]),
+            model_sha256=str(values["model_sha256"]),
+            model_trained=bool(values["model_trained"]),
+            preprocessing=json.loads(preprocessing)
+            if isinstance(preprocessing, str)
+            else dict(preprocessing),
+            engine=str(values.get("engine", "onnxruntime")),
+            precision=str(values.get("precision", "fp32")),
+            **{name: int(values[name]) for name in INT_FIELDS},
+        )
+    except READ_ERRORS as exc:
+        raise StoreDamagedError(
+            f"store {path} has a damaged header ({exc}); start it over with the force option"
+        ) from None
+
+
+def header_attrs(header: StoreHeader) -> dict[str, Any]:
+    """The header as HDF5 attributes (for h5py users; readers use the checksummed JSON)."""
+    attrs = {k: v for k, v in header.to_dict().items() if k != "preprocessing"}
+    attrs["preprocessing"] = json.dumps(header.preprocessing, sort_keys=True)
+    return attrs
 
 
 @dataclass(frozen=True)
@@ -72,77 +117,68 @@ def timestamp() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
 
-def open_h5(path: Path, mode: str) -> h5py.File:
-    """Open a store file, turning a missing or non-HDF5 file into a StoreError."""
-    if mode == "r" and not path.is_file():
+def open_h5(path: Path) -> h5py.File:
+    """Open a store file read-only, turning a missing or non-HDF5 file into a StoreError."""
+    if not path.is_file():
         raise StoreError(f"store {path} does not exist; create it with clmr-embed extract")
     try:
-        return h5py.File(path, mode)
-    except OSError as exc:
+        return h5py.File(path, "r")
+    except (OSError, RuntimeError) as exc:
         raise StoreError(f"store {path} is not a readable HDF5 file ({exc})") from None
 
 
-def read_header(f: h5py.File, path: Path) -> tuple[int, StoreHeader]:
-    """(schema version, header) of an open store; StoreError if it is not a readable store."""
-    attrs = f.attrs
-    if "schema_version" not in attrs or "tracks" not in f:
-        raise StoreError(f"{path} is an HDF5 file but not a clmr-embed store; use another file")
-    schema = int(attrs["schema_version"])
-    if schema > SCHEMA_VERSION:
-        raise StoreError(
-            f"store {path} has schema {schema}, newer than this clmr-embed's {SCHEMA_VERSION}; "
-            "upgrade clmr-embed"
-        )
-    try:
-        header = StoreHeader(
-            model_name=str(attrs["model_name"]),
-            model_sha256=str(attrs["model_sha256"]),
-            model_trained=bool(attrs["model_trained"]),
-            preprocessing=json.loads(str(attrs["preprocessing"])),
-            **{name: int(attrs[name]) for name in INT_FIELDS},
-        )
-    except (KeyError, ValueError) as exc:
-        raise StoreError(
-            f"store {path} has a damaged header ({exc}); start it over with the force option"
-        ) from None
-    return schema, header
+def memory_file() -> h5py.File:
+    """An HDF5 file built in memory (its image is written to disk in one plain write).
+
+    HDF5 writing straight to a full disk reports the failure late, from h5py's close, or
+    crashes; a plain write of the image fails cleanly with the real errno.
+    """
+    return h5py.File(uuid.uuid4().hex, "w", driver="core", backing_store=False, libver=LIBVER)
 
 
-def create_empty(path: Path, header: StoreHeader) -> None:
-    """Write a store with this header and no tracks or errors at `path`."""
-    # fs_persist keeps free-space info across sessions, so replaced tracks' space is reused
-    with h5py.File(path, "w", fs_strategy="fsm", fs_persist=True) as f:
-        f.attrs["schema_version"] = SCHEMA_VERSION
-        f.attrs.update({k: getattr(header, k) for k in ("model_name", "model_sha256")})
-        f.attrs["model_trained"] = bool(header.model_trained)
-        f.attrs.update({name: int(getattr(header, name)) for name in INT_FIELDS})
-        f.attrs["preprocessing"] = json.dumps(header.preprocessing, sort_keys=True)
-        f.attrs["clmr_embed_version"] = __version__
-        f.attrs["created"] = f.attrs["updated"] = timestamp()
-        f.create_group("tracks")
-        f.create_group("errors")
+def file_image(f: h5py.File) -> bytes:
+    """The bytes of an in-memory HDF5 file, complete (closes it)."""
+    f.flush()
+    image = bytes(f.id.get_file_image())
+    f.close()
+    return image
 
 
-def _track_attrs(group: h5py.Group) -> dict[str, Any]:
-    attrs = {k: v.item() if isinstance(v, np.generic) else v for k, v in group.attrs.items()}
-    attrs["flags"] = tuple(json.loads(attrs.get("flags", "[]")))
-    return attrs
+@functools.cache
+def _dataset_plist(chunks: tuple[int, ...]) -> h5py.h5p.PropDCID:
+    """A chunked, fletcher32 dataset-creation property list (built once per chunk shape)."""
+    plist = h5py.h5p.create(h5py.h5p.DATASET_CREATE)
+    plist.set_chunk(chunks)
+    plist.set_fletcher32()
+    return plist
 
 
-def read_index(f: h5py.File) -> tuple[dict[str, dict[str, Any]], dict[str, str]]:
-    """(track id -> attrs, relpath -> error) from the catalog, or from the groups if it is stale."""
-    if CATALOG in f:
-        catalog = json.loads(f[CATALOG].asstr()[()])
-        tracks, errors = catalog["tracks"], catalog["errors"]
-        if len(tracks) == len(f["tracks"]) and len(errors) == len(f["errors"]):
-            return {tid: dict(a, flags=tuple(a["flags"])) for tid, a in tracks.items()}, errors
-    tracks = {tid: _track_attrs(g) for tid, g in f["tracks"].items()}
-    errors = {str(g.attrs["relpath"]): str(g.attrs["reason"]) for g in f["errors"].values()}
-    return tracks, errors
+def put_array(group: h5py.Group, name: str, data: npt.NDArray[Any]) -> None:
+    """A chunked, fletcher32-checksummed dataset: reading a damaged chunk raises.
+
+    Made through h5py's low-level API: a commit creates three per track, and the high-level
+    create_dataset costs twice as much.
+    """
+    data = np.ascontiguousarray(data)
+    rows = max(1, MAX_CHUNK_BYTES // max(1, data[:1].nbytes))  # data: at least one row
+    chunks = (min(len(data), rows), *data.shape[1:])
+    dataset = h5py.h5d.create(
+        group.id,
+        name.encode(),
+        h5py.h5t.py_create(data.dtype),
+        h5py.h5s.create_simple(data.shape),
+        dcpl=_dataset_plist(chunks),
+    )
+    dataset.write(h5py.h5s.ALL, h5py.h5s.ALL, data)
 
 
-def write_catalog(f: h5py.File, tracks: dict[str, dict[str, Any]], errors: dict[str, str]) -> None:
-    """Replace the catalog with these track attrs and errors."""
-    if CATALOG in f:
-        del f[CATALOG]
-    f[CATALOG] = json.dumps({"tracks": tracks, "errors": errors})
+def put_json(group: h5py.Group, name: str, value: Any) -> bytes:
+    """Store `value` as checksummed JSON bytes; returns the bytes."""
+    data = json.dumps(value, sort_keys=True).encode("utf-8")
+    put_array(group, name, np.frombuffer(data, np.uint8))
+    return data
+
+
+def get_json(group: h5py.Group, name: str) -> Any:
+    """The JSON value `put_json` stored (OSError/KeyError/ValueError if damaged)."""
+    return json.loads(bytes(group[name][()]).decode("utf-8"))

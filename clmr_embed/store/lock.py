@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from clmr_embed.errors import StoreError
+from clmr_embed.store.failures import write_failure
 
 
 class StoreLock:
@@ -17,7 +18,8 @@ class StoreLock:
     flock locks belong to the open file description, so a second open in the same process
     conflicts too, and the kernel drops the lock when a killed writer's descriptors close:
     a stale lock file never blocks anyone. The file itself is never deleted, because
-    deleting it would let two writers lock two different inodes.
+    deleting it would let two writers lock two different inodes. The writer passes the real
+    path (symlinks resolved), so a writer on a link and one on its target lock the same file.
     """
 
     def __init__(self, store: Path) -> None:
@@ -28,7 +30,10 @@ class StoreLock:
 
     def acquire(self) -> None:
         """Take the lock or raise StoreError naming the store (and the holder's pid)."""
-        file = open(self.path, "a+b")  # noqa: SIM115 (held open for the writer's lifetime)
+        try:
+            file = open(self.path, "a+b")  # noqa: SIM115 (held open for the writer's lifetime)
+        except OSError as exc:  # a read-only file system or folder, not a lock conflict
+            raise write_failure(exc, f"lock store {self.store} (lock file {self.path})") from None
         try:
             fcntl.flock(file.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:

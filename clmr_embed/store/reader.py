@@ -2,31 +2,41 @@
 
 from __future__ import annotations
 
+import os
 import warnings
 from pathlib import Path, PurePath
 from typing import Any
 
-import h5py
 import numpy as np
 import numpy.typing as npt
 
 from clmr_embed.errors import StoreError
 from clmr_embed.store.journal import ERROR_SUFFIX, Journal
-from clmr_embed.store.layout import open_h5, read_header, read_index
+from clmr_embed.store.manifest import Manifest, read_manifest
+from clmr_embed.store.segment import SegmentInfo
+from clmr_embed.store.view import SegmentSet, open_segments
+
+OPEN_TRIES = 5  # a merge may delete segments between reading the manifest and opening them
 
 
 class EmbeddingStore:
     """Read-only view of a store's committed tracks, addressed by track id or relative path.
 
-    A snapshot: commits replace the file by rename, and this view keeps reading the one it
-    opened. Aliases resolve to the track whose embeddings they share.
+    A snapshot: it holds the segment files it opened, and commits or merges never change
+    those. Aliases resolve to the track whose embeddings they share. A track whose data fails
+    its checksum raises StoreDamagedError naming it; the others read as usual.
     """
 
-    def __init__(self, path: Path, file: h5py.File) -> None:
+    def __init__(self, path: Path, manifest: Manifest, segments: SegmentSet) -> None:
         self.path = path
-        self._file = file
-        self.header = read_header(file, path)[1]
-        self._attrs, self._errors = read_index(file)
+        self.header = manifest.header
+        self.schema_version = manifest.schema
+        self.generation = manifest.generation  # +1 per commit: "has the store changed?"
+        self.shards = manifest.shards  # provenance of stores merged into this one
+        self.segments: tuple[SegmentInfo, ...] = manifest.segments
+        self._segments = segments
+        self._attrs = segments.index.tracks
+        self._errors = segments.index.errors
         self._by_path = {a["relpath"]: tid for tid, a in self._attrs.items()}
         self._order = sorted(self._attrs, key=lambda tid: self._attrs[tid]["relpath"])
 
@@ -84,9 +94,13 @@ class EmbeddingStore:
         """The track's (or alias's) attributes: relpath, content_sha256, duration_s, ..."""
         return dict(self._attrs[self._id(key)])
 
+    def verify(self) -> dict[str, str]:
+        """Read every track's arrays; track id -> reason for those that are damaged."""
+        return self._segments.verify()
+
     def close(self) -> None:
-        """Close the file (idempotent)."""
-        self._file.close()
+        """Close the files (idempotent)."""
+        self._segments.close()
 
     def _id(self, key: str | PurePath) -> str:
         key = key.as_posix() if isinstance(key, PurePath) else key
@@ -97,26 +111,37 @@ class EmbeddingStore:
         raise StoreError(f"{key!r} is neither a track id nor a relative path in store {self.path}")
 
     def _data(self, key: str | PurePath, name: str) -> npt.NDArray[np.float32]:
-        tid = self._id(key)
-        return self._file["tracks"][self._attrs[tid]["alias_of"] or tid][name][()]
+        return self._segments.arrays(self._id(key), (name,))[name]
+
+
+def _open_snapshot(path: Path) -> tuple[Manifest, SegmentSet]:
+    """The manifest and its segments, opened together (again when a merge raced us)."""
+    for _ in range(OPEN_TRIES - 1):
+        manifest = read_manifest(path)
+        segments = open_segments(path, manifest)
+        missing = any(s.missing for s in segments.segments.values())
+        if not missing or read_manifest(path).segments == manifest.segments:
+            return manifest, segments  # a file still missing with nothing merged is damage
+        segments.close()
+    manifest = read_manifest(path)
+    return manifest, open_segments(path, manifest)
 
 
 def open_store(path: Path) -> EmbeddingStore:
     """Open a store read-only (no lock: works while a writer is running).
 
     Warns when journaled tracks are not merged yet (a writer is running or was killed).
+    Schema-1 stores read as before (a writer upgrades them).
 
     Raises:
         StoreError: the file is missing, not HDF5, or not a clmr-embed store.
+        StoreDamagedError: its manifest, or a segment's track list, is damaged.
     """
     path = Path(path)
-    file = open_h5(path, "r")
-    try:
-        store = EmbeddingStore(path, file)
-    except BaseException:
-        file.close()
-        raise
-    journal = Journal(path.with_name(path.name + ".journal"))
+    real = Path(os.path.realpath(path))
+    manifest, segments = _open_snapshot(real)
+    store = EmbeddingStore(path, manifest, segments)
+    journal = Journal(real.with_name(real.name + ".journal"))
     waiting = [name for name in journal.names() if not name.endswith(ERROR_SUFFIX)]
     if waiting:
         warnings.warn(

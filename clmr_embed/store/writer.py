@@ -1,84 +1,88 @@
-"""The store's single writer: journaled tracks merged by atomic copy-on-write commits."""
+"""The store's single writer: journaled changes published as new segments and a new manifest."""
 
 from __future__ import annotations
 
-import json
-import shutil
+import contextlib
+import os
+import stat
 import time
 import warnings
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-import h5py
 import numpy as np
 
-from clmr_embed.atomic import atomic_path
 from clmr_embed.errors import StoreError
 from clmr_embed.pooling import track_mean
 from clmr_embed.store.changes import JournaledChanges
-from clmr_embed.store.journal import Arrays, Journal, error_key
-from clmr_embed.store.layout import (
-    SCHEMA_VERSION,
-    StoreHeader,
-    TrackRecord,
-    create_empty,
-    open_h5,
-    read_header,
-    read_index,
-    timestamp,
-    write_catalog,
-)
+from clmr_embed.store.compaction import SegmentFiles
+from clmr_embed.store.failures import write_failure
+from clmr_embed.store.journal import Arrays, Journal
+from clmr_embed.store.layout import StoreHeader, TrackRecord
 from clmr_embed.store.lock import StoreLock
+from clmr_embed.store.manifest import Manifest, describe_file, read_manifest
+from clmr_embed.store.published import PublishedStore
+from clmr_embed.store.segment import SegmentBuilder
+
+KEPT = "finished tracks are kept in the journal; rerun to merge them"
 
 
-def _apply(f: h5py.File, meta: dict[str, Any], arrays: Arrays) -> None:
-    """Apply one journal entry; it sets a key to a state, so applying it twice is harmless."""
+def _apply(builder: SegmentBuilder, meta: dict[str, Any], arrays: Arrays) -> None:
+    """Add one journal entry (the final state of its key) to the segment being built."""
     kind = meta["kind"]
-    if kind in ("track", "alias", "remove"):
-        group, key = f["tracks"], meta["track_id"]
-    else:
-        group, key = f["errors"], error_key(meta["relpath"])
-    if key in group:
-        del group[key]
-    if kind in ("remove", "clear_error"):
-        return
-    new = group.create_group(key)
-    if kind == "error":
-        new.attrs.update({"relpath": meta["relpath"], "reason": meta["reason"]})
-        return
-    attrs = dict(meta["attrs"], flags=json.dumps(list(meta["attrs"]["flags"])))
-    new.attrs.update(attrs)
     if kind == "track":
         emb = arrays["embeddings"]
-        new.create_dataset("embeddings", data=emb)
-        new.create_dataset("starts_s", data=arrays["starts_s"])
-        new.create_dataset("mean", data=track_mean(emb))
+        data = {"embeddings": emb, "starts_s": arrays["starts_s"], "mean": track_mean(emb)}
+        builder.put_track(meta["track_id"], meta["attrs"], data)
+    elif kind == "alias":
+        builder.put_alias(meta["track_id"], meta["attrs"])
+    elif kind == "remove":
+        builder.remove(meta["track_id"])
+    elif kind == "error":
+        builder.set_error(meta["relpath"], meta["reason"])
+    else:  # clear_error
+        builder.clear_error(meta["relpath"])
 
 
 class StoreWriter(JournaledChanges):
-    """Journals finished tracks durably and merges them into the store on commit().
+    """Journals finished tracks durably and publishes them as a new segment on commit().
 
-    Every change is first an atomic journal file, so a killed writer loses nothing finished;
-    commit() rewrites a copy of the store and renames it into place, so the store on disk is
-    always a complete old or new version. The view and the other changes (tracks, is_current,
-    find_content, add_alias, remove, add_error, clear_error, pending) come from
-    JournaledChanges. Use it from one thread.
+    Every change is first an atomic journal file, so a killed writer loses nothing finished.
+    commit() writes the changes into new immutable segment files, then replaces the small
+    manifest by one rename: the store on disk is always a complete old or new version, and a
+    commit costs what changed, never a copy of the store. The view and the other changes
+    (tracks, is_current, find_content, add_alias, remove, add_error, clear_error, pending)
+    come from JournaledChanges. Use it from one thread.
     """
 
     def __init__(self, path: Path, header: StoreHeader, lock: StoreLock) -> None:
-        super().__init__(Journal(path.with_name(path.name + ".journal")), header.fingerprint())
-        self.path = path
+        journal = Journal(path.with_name(path.name + ".journal"))
+        super().__init__(journal, header.fingerprint(), (header.legacy_fingerprint(),))
+        self.path = path  # the real path: symlinks resolved
         self.header = header
         self._lock = lock
+        self._store = PublishedStore(path, header)  # what commits build on
         self._fresh = False  # a --force run whose new store replaces the old one at commit
         self._closed = False
-        self.last_commit_s = 0.0  # seconds the last commit took (it grows with the store)
+        self.last_commit_s = 0.0  # seconds the last commit took
+        self.last_commit_bytes = 0  # bytes it wrote (segments, catalogs, manifest)
 
     def __enter__(self) -> StoreWriter:
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+    @property
+    def generation(self) -> int:
+        """The published manifest's generation (+1 per commit)."""
+        return self._store.manifest.generation
+
+    @property
+    def segments(self) -> int:
+        """How many segment files the published store has."""
+        return len(self._store.manifest.segments)
 
     def add_track(self, record: TrackRecord) -> None:
         """Journal an embedded track, replacing any track or alias with the same id.
@@ -107,30 +111,37 @@ class StoreWriter(JournaledChanges):
         }
         self._put_track(record.track_id, attrs, {"embeddings": emb, "starts_s": starts})
 
+    def damaged(self) -> dict[str, str]:
+        """Committed tracks whose arrays fail their checksum or cannot be read: id -> reason."""
+        return self._store.view.verify()
+
     def commit(self) -> None:
-        """Merge the journal into the store: copy, apply, fsync, rename, then drop the entries."""
+        """Publish the journal as new segments and a new manifest, then drop the entries.
+
+        Raises:
+            DiskFullError: the disk or quota is full (StoreError for other write failures);
+                the journal still holds everything.
+        """
         if not self._pending and not self._fresh:
             return
         names, began = sorted(self._pending), time.perf_counter()
+        base = self._store.manifest
+        if self._fresh:  # counters go on, so readers and caches see a change
+            base = Manifest(self.header, generation=base.generation, serial=base.serial)
         try:
-            # a copy, published by one rename: the store on disk is the old or the new version
-            with atomic_path(self.path) as tmp:
-                if self._fresh or not self.path.exists():
-                    create_empty(tmp, self.header)
-                else:
-                    shutil.copyfile(self.path, tmp)
-                with open_h5(tmp, "r+") as f:
-                    for name in names:
-                        loaded = self._journal.read(name)
-                        if loaded is not None:
-                            _apply(f, *loaded)
-                    write_catalog(f, self._tracks, self._errors)
-                    f.attrs["updated"] = timestamp()
-        except OSError as exc:  # e.g. a full disk; the journal still holds everything
-            raise StoreError(
-                f"cannot commit store {self.path} ({exc.strerror}); free disk space and "
-                "rerun: finished tracks are kept in the journal"
-            ) from exc
+            with SegmentFiles(self._store.folder, self._store.serial(base), level=0) as files:
+                for name in names:
+                    loaded = self._journal.read(name)
+                    if loaded is not None:
+                        _apply(files.room(), *loaded)
+                built = files.finish()
+            new = replace(
+                base, generation=base.generation + 1, serial=files.serial,
+                segments=base.segments + tuple(built),
+            )  # fmt: skip
+            written = sum(info.size for info in built) + self._store.publish(new, self._fresh)
+        except (OSError, RuntimeError) as exc:
+            raise write_failure(exc, f"commit store {self.path}", KEPT) from exc
         if self._fresh:
             # before deleting entries: a marker left after them would rebuild from an empty store
             self._journal.remove_marker()
@@ -138,7 +149,18 @@ class StoreWriter(JournaledChanges):
         self._journal.delete(names)
         for name in names:
             del self._pending[name]
+        self.last_commit_bytes = written + self._store.merge_tail()
         self.last_commit_s = time.perf_counter() - began
+
+    def compact(self) -> int:
+        """Commit, then merge every segment into as few as possible; bytes written."""
+        self.commit()
+        if not self._store.manifest.segments:
+            return 0
+        try:
+            return self._store.merge(0)
+        except (OSError, RuntimeError) as exc:
+            raise write_failure(exc, f"compact store {self.path}", "it is unchanged") from exc
 
     def close(self) -> None:
         """Commit what is journaled and release the lock (idempotent)."""
@@ -149,6 +171,7 @@ class StoreWriter(JournaledChanges):
             self._journal.remove_if_empty()
         finally:
             self._closed = True
+            self._store.close()
             self._lock.release()
 
     def _write_entry(self, name: str, meta: dict[str, Any], arrays: Arrays | None = None) -> None:
@@ -157,9 +180,7 @@ class StoreWriter(JournaledChanges):
         super()._write_entry(name, meta, arrays)
 
     def _committed_arrays(self, track_id: str) -> Arrays:
-        with open_h5(self.path, "r") as f:
-            group = f["tracks"][track_id]
-            return {"embeddings": group["embeddings"][()], "starts_s": group["starts_s"][()]}
+        return self._store.view.arrays(track_id, ("embeddings", "starts_s"))
 
     def _start(self, force: bool) -> None:
         """Pick the base store (existing, new, or --force), then merge any leftover journal."""
@@ -167,10 +188,16 @@ class StoreWriter(JournaledChanges):
         self._remove_stale_copies()
         marker = self._journal.read_marker()
         if force:
+            what = describe_file(self.path)
+            if what:
+                raise StoreError(
+                    f"{self.path} is {what}; the force option only replaces clmr-embed stores: "
+                    "delete it yourself or use another output file"
+                )
             self._journal.clear()
             self._begin_new()
-        elif marker == self._fp:
-            self._fresh = True  # resume a --force run killed before its first commit
+        elif marker in self._accepted:
+            self._begin_new(resumed=True)  # a --force run killed before its first commit
         else:
             if marker is not None:
                 self._warn(
@@ -178,7 +205,7 @@ class StoreWriter(JournaledChanges):
                 )
                 self._journal.clear()
             if self.path.exists():
-                self._load_committed()
+                self._load_committed(read_manifest(self.path))
             else:
                 self._begin_new()
         self._warn(self.replay(), "another model")
@@ -197,55 +224,82 @@ class StoreWriter(JournaledChanges):
                 f"store {self.path}: dropped {dropped} journaled changes of {why}", stacklevel=4
             )
 
-    def _begin_new(self) -> None:
+    def _begin_new(self, resumed: bool = False) -> None:
         if self.path.exists():  # keep the old store until the new one is committed
-            self._journal.write_marker(self._fp)
+            with contextlib.suppress(StoreError):  # damaged: replaced all the same
+                self._store.manifest = read_manifest(self.path)  # its counters go on
+            if not resumed:
+                self._journal.write_marker(self._fp)
             self._fresh = True
-        else:  # write an empty store atomically, so the file exists from the start
-            with atomic_path(self.path) as tmp:
-                create_empty(tmp, self.header)
+            return
+        try:  # an empty store at once, so the file exists from the start
+            self._store.publish(Manifest(self.header), whole=True)
+        except (OSError, RuntimeError) as exc:
+            raise write_failure(exc, f"create store {self.path}") from exc
 
-    def _load_committed(self) -> None:
-        with open_h5(self.path, "r") as f:
-            schema, old = read_header(f, self.path)
-            if old.fingerprint(schema) != self._fp:
-                schema_note = f", schema {schema}" if schema != SCHEMA_VERSION else ""
-                raise StoreError(
-                    f"store {self.path} was made with {old.describe(self.header)}{schema_note}; "
-                    f"this run uses {self.header.describe(old)}; "
-                    "use another output file, or start it over with the force option"
-                )
-            tracks, self._errors = read_index(f)
-        if old.preprocessing != self.header.preprocessing:
-            warnings.warn(
-                f"store {self.path} was made with preprocessing {old.preprocessing}; this run "
-                f"uses {self.header.preprocessing}; force a new store to re-embed everything alike",
-                stacklevel=4,
+    def _load_committed(self, manifest: Manifest) -> None:
+        old = manifest.header
+        if old.fingerprint() != self._fp:
+            raise StoreError(
+                f"store {self.path} was made with {old.describe(self.header)}; "
+                f"this run uses {self.header.describe(old)}; "
+                "use another output file, or start it over with the force option"
             )
-        for tid, attrs in tracks.items():
+        for name in ("preprocessing", "engine", "precision"):
+            if getattr(old, name) != getattr(self.header, name):
+                warnings.warn(
+                    f"store {self.path} was made with {name} {getattr(old, name)}; this run "
+                    f"uses {getattr(self.header, name)}; force a new store to re-embed "
+                    "everything alike",
+                    stacklevel=4,
+                )
+        self._store.load(manifest)
+        for tid, attrs in self._store.view.index.tracks.items():
             self._set(tid, attrs)
+        self._errors = dict(self._store.view.index.errors)
+
+
+def _writable_path(path: Path) -> Path:
+    """The real path to write (a symlink's target), refusing a read-only store or disk."""
+    real = Path(os.path.realpath(path))
+    if not real.parent.is_dir():
+        raise StoreError(f"the folder {real.parent} of store {path} does not exist; create it")
+    if real.is_dir():
+        raise StoreError(f"store {path} is a folder; give an .h5 file")
+    if os.statvfs(real.parent).f_flag & os.ST_RDONLY:
+        raise StoreError(f"store {path} is on a read-only file system; use a writable folder")
+    if real.exists():
+        mode = stat.S_IMODE(real.stat().st_mode)
+        if not mode & 0o222 or not os.access(real, os.W_OK):
+            raise StoreError(
+                f"store {path} is read-only (mode {mode:03o}); make it writable "
+                "(chmod u+w) or use another output file"
+            )
+    return real
 
 
 def open_writer(path: Path, header: StoreHeader, *, force: bool = False) -> StoreWriter:
-    """Lock a store for writing, creating it or recovering its journal first.
+    """Lock a store for writing, creating it, upgrading a schema-1 one or recovering its journal.
 
     Args:
-        path: the .h5 store; `<path>.lock`, `<path>.journal/` and, during a commit, a hidden
-            temp copy `.<name>.*.tmp` sit beside it.
+        path: the .h5 store (through a symlink: its target); `<path>.lock`, `<path>.journal/`
+            and the segment folder `<path>.d/` sit beside it.
         header: this run's model and preprocessing.
-        force: start a new empty store; the old file is replaced at the first commit.
+        force: start a new empty store; the old one (a clmr-embed store only) is replaced at
+            the first commit.
 
     Raises:
-        StoreError: another writer holds the lock, or the store was made with another model,
-            hop, embedding dim or schema, or is not a clmr-embed store.
+        StoreError: another writer holds the lock, the store is read-only, was made with
+            another model, hop or embedding dim, or is not a clmr-embed store.
     """
-    path = Path(path)
-    lock = StoreLock(path)
+    real = _writable_path(Path(path))
+    lock = StoreLock(real)
     lock.acquire()
-    writer = StoreWriter(path, header, lock)
+    writer = StoreWriter(real, header, lock)
     try:
         writer._start(force)
     except BaseException:
+        writer._store.close()
         lock.release()
         raise
     return writer

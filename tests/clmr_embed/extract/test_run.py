@@ -13,7 +13,8 @@ from tests.fixtures.models import TinySpec, build_tiny_model
 
 JSON_KEYS = [
     "store", "model", "files", "embedded", "unchanged", "aliased", "failed", "flagged",
-    "skipped", "missing", "pruned", "audio_seconds", "wall_seconds", "x_realtime", "exit_code",
+    "skipped", "missing", "pruned", "damaged", "repaired", "store_error", "audio_seconds",
+    "wall_seconds", "x_realtime", "exit_code",
 ]  # fmt: skip
 
 

@@ -8,7 +8,7 @@ import pytest
 
 from clmr_embed.errors import StoreError
 from clmr_embed.store import open_store, open_writer
-from tests.fixtures.store import HEADER, run_child
+from tests.fixtures.store import HEADER, record, run_child
 
 
 def test_second_writer_is_locked_out(tmp_path: Path) -> None:
@@ -22,3 +22,22 @@ def test_second_writer_is_locked_out(tmp_path: Path) -> None:
         with open_store(out) as store:  # readers need no lock
             assert len(store) == 0
     open_writer(out, HEADER).close()  # released on exit
+
+
+def test_a_link_and_its_target_are_one_store(tmp_path: Path) -> None:
+    real = tmp_path / "data" / "real.h5"
+    real.parent.mkdir()
+    link = tmp_path / "link.h5"
+    link.symlink_to(real)
+    with open_writer(link, HEADER) as writer:
+        with pytest.raises(StoreError, match="another clmr-embed extract"):
+            open_writer(real, HEADER)  # one lock: on the real path
+        writer.add_track(record("a"))
+    with open_writer(real, HEADER) as writer:
+        with pytest.raises(StoreError, match="another clmr-embed extract"):
+            open_writer(link, HEADER)
+        writer.add_track(record("b"))
+    assert link.is_symlink() and link.resolve() == real  # commits replaced the target
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["data", "link.h5"]
+    with open_store(link) as store:
+        assert store.track_ids == ["a", "b"]

@@ -9,7 +9,7 @@ import pytest
 
 from clmr_embed.errors import StoreError
 from clmr_embed.store import open_store, open_writer
-from tests.fixtures.store import DIM, HEADER, record
+from tests.fixtures.store import DIM, HEADER, assert_tidy, record
 
 
 def test_round_trip(tmp_path: Path) -> None:
@@ -22,7 +22,7 @@ def test_round_trip(tmp_path: Path) -> None:
         assert writer.pending == 2
         writer.commit()
         assert writer.pending == 0 and writer.last_commit_s > 0
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.h5", "out.h5.lock"]  # tidy
+    assert_tidy(out)
     with open_store(out) as store:
         assert store.header == HEADER
         assert len(store) == 2 and "a" in store and "music/b.wav" in store and "zz" not in store
@@ -58,6 +58,10 @@ def test_unreadable_files_name_the_file(tmp_path: Path) -> None:
         f["x"] = [1, 2]
     with pytest.raises(StoreError, match="foreign.h5 is an HDF5 file but not a clmr-embed store"):
         open_store(foreign)
-    open_writer(foreign, HEADER, force=True).close()  # --force replaces it
-    with open_store(foreign) as store:
-        assert len(store) == 0
+    with pytest.raises(StoreError, match="foreign.h5 is an HDF5 file that is not a clmr-embed"):
+        open_writer(foreign, HEADER, force=True)  # --force replaces only stores
+    with pytest.raises(StoreError, match="junk.h5 is not an HDF5 file"):
+        open_writer(junk, HEADER, force=True)
+    with h5py.File(foreign, "r") as f:
+        assert list(f["x"][()]) == [1, 2]  # untouched
+    assert junk.read_bytes() == b"not hdf5 at all" * 10

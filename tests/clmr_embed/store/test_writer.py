@@ -15,7 +15,16 @@ import pytest
 
 from clmr_embed.errors import StoreError
 from clmr_embed.store import open_store, open_writer
-from tests.fixtures.store import CHILD_PRELUDE, DIM, HEADER, ROOT, big, record, run_child
+from tests.fixtures.store import (
+    CHILD_PRELUDE,
+    DIM,
+    HEADER,
+    ROOT,
+    assert_tidy,
+    big,
+    record,
+    run_child,
+)
 
 
 @pytest.mark.parametrize(
@@ -73,7 +82,7 @@ def test_bad_input_is_rejected(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("where", ["apply", "install", "delete"])
+@pytest.mark.parametrize("where", ["apply", "segment", "install", "delete"])
 def test_kill_during_commit_loses_nothing(tmp_path: Path, where: str) -> None:
     out = tmp_path / "out.h5"
     with open_writer(out, HEADER) as writer:
@@ -83,14 +92,20 @@ def test_kill_during_commit_loses_nothing(tmp_path: Path, where: str) -> None:
     patch = {
         # dies inside the HDF5 write of the temp copy, after one entry was applied
         "apply": f"real = store._apply\nstore._apply = lambda *a: (real(*a), ({kill})())\n",
-        # the copy is complete, not yet renamed
-        "install": "real = store.atomic_path\n"
-        "@contextlib.contextmanager\n"
-        "def dying(path):\n"
-        "    with real(path) as tmp:\n"
-        "        yield tmp\n"
+        # the segments are written, the new manifest is complete but not yet renamed
+        "install": "import clmr_embed.atomic as atomic\nfrom clmr_embed.store import manifest\n"
+        "def dying(path, data):\n"
+        "    with atomic.atomic_path(path) as tmp:\n"
+        "        tmp.write_bytes(data)\n"
         "        os.kill(os.getpid(), signal.SIGKILL)\n"
-        "store.atomic_path = dying\n",
+        "manifest.write_bytes = dying\n",
+        # the segment file is written, its catalog sidecar not yet
+        "segment": "from clmr_embed.store import segment\nreal = segment.write_bytes\n"
+        "def dying(path, data):\n"
+        "    real(path, data)\n"
+        "    if path.suffix == '.h5':\n"
+        "        os.kill(os.getpid(), signal.SIGKILL)\n"
+        "segment.write_bytes = dying\n",
         "delete": f"store.Journal.delete = {kill}\n",  # renamed, entries not yet deleted
     }[where]
     child = run_child(
@@ -103,7 +118,7 @@ def test_kill_during_commit_loses_nothing(tmp_path: Path, where: str) -> None:
         assert {"a", "b"} <= set(store.track_ids)  # the old or the new store, never broken
     with open_writer(out, HEADER) as writer:
         assert writer.pending == 0
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.h5", "out.h5.lock"]  # no copies
+    assert_tidy(out)  # no copies, no orphaned segments
     with open_store(out) as store:
         assert store.track_ids == ["a", "b", "c", "d"]
         np.testing.assert_array_equal(store.embeddings("b"), record("b", seed=1, n=5).embeddings)
@@ -117,12 +132,14 @@ def test_random_sigkills_lose_no_finished_track(tmp_path: Path) -> None:
         "h = dataclasses.replace(HEADER, embedding_dim=512)\n"
         f"w = open_writer(Path({str(out)!r}), h)\n"
         "for i in range(len(w.tracks), 10**6):\n"
+        "    print(f'start t{i:05d}', flush=True)\n"
         "    w.add_track(record(f't{i:05d}', n=60, embeddings=big(i)))\n"
-        "    print(f't{i:05d}', flush=True)\n"
+        "    print(f'done t{i:05d}', flush=True)\n"
         "    if i % 4 == 3:\n        w.commit()\n"
     )
     rng = random.Random(5)
     done: set[str] = set()  # tracks the child reported journaled before it was killed
+    started: set[str] = set()  # tracks it began to journal (a kill may land before "done")
     for _ in range(5):
         proc = subprocess.Popen(
             [sys.executable, "-c", CHILD_PRELUDE + code],
@@ -132,21 +149,46 @@ def test_random_sigkills_lose_no_finished_track(tmp_path: Path) -> None:
         )
         assert proc.stdout is not None
         wanted = rng.randint(2, 10)  # kill once this many more tracks were journaled
+        lines = []
         for line in proc.stdout:
-            done.add(line.strip())
-            wanted -= 1
+            lines.append(line.split())
+            wanted -= line.startswith("done")
             if wanted == 0:
                 break
         proc.send_signal(signal.SIGKILL)  # lands at some point after that event
-        done |= set(proc.communicate()[0].split())
+        lines += [line.split() for line in proc.communicate()[0].splitlines()]
         assert proc.returncode == -signal.SIGKILL
+        done |= {tid for event, tid in lines if event == "done"}
+        started |= {tid for event, tid in lines if event == "start"}
         with warnings.catch_warnings():  # tracks may be pending: a warning is fine
             warnings.simplefilter("ignore")
-            with open_store(out) as store:  # opens after every kill, with finished tracks only
-                assert set(store.track_ids) <= done
+            with open_store(out) as store:  # opens after every kill, with started tracks only
+                assert set(store.track_ids) <= started
     assert len(done) >= 10
     with open_writer(out, dataclasses.replace(HEADER, embedding_dim=512)) as writer:
         assert done <= set(writer.tracks)
     with open_store(out) as store:
         for tid in sorted(done)[:: max(1, len(done) // 5)]:
             np.testing.assert_array_equal(store.embeddings(tid), big(int(tid[1:])))
+
+
+def test_a_read_only_store_is_refused_and_left_as_it_is(tmp_path: Path) -> None:
+    out = tmp_path / "out.h5"
+    with open_writer(out, HEADER) as writer:
+        writer.add_track(record("a"))
+    out.chmod(0o444)
+    before = out.read_bytes()
+    for force in (False, True):
+        with pytest.raises(StoreError, match=r"out.h5 is read-only \(mode 444\)"):
+            open_writer(out, HEADER, force=force)
+    assert out.read_bytes() == before and (out.stat().st_mode & 0o777) == 0o444
+
+
+def test_force_refuses_files_that_are_not_stores(tmp_path: Path) -> None:
+    notes = tmp_path / "notes.h5"
+    notes.write_text("my notes\n")
+    with pytest.raises(StoreError, match="notes.h5 is not an HDF5 file; the force option only"):
+        open_writer(notes, HEADER, force=True)
+    assert notes.read_text() == "my notes\n"
+    with pytest.raises(StoreError, match="does not exist; create it"):
+        open_writer(tmp_path / "missing" / "out.h5", HEADER)

@@ -1,0 +1,160 @@
+"""The writer's published side: the manifest on disk, its open segments, merges and clean-up."""
+
+from __future__ import annotations
+
+import re
+import warnings
+from dataclasses import replace
+from pathlib import Path
+
+from clmr_embed.atomic import fsync_path
+from clmr_embed.store.compaction import SegmentFiles, merge, tail_run
+from clmr_embed.store.failures import write_failure
+from clmr_embed.store.layout import LEGACY_SCHEMA, SCHEMA_VERSION, StoreHeader
+from clmr_embed.store.manifest import Manifest, write_manifest
+from clmr_embed.store.segment import (
+    CATALOG_SUFFIX,
+    SEGMENT_PREFIX,
+    SEGMENT_SUFFIX,
+    SegmentInfo,
+    open_segment,
+    segment_folder,
+)
+from clmr_embed.store.view import SegmentSet, open_segments
+
+# files of ours in the segment folder: segments, their catalogs, atomic_path temp files
+OWN_FILE = re.compile(rf"\.?{SEGMENT_PREFIX}(\d+)({SEGMENT_SUFFIX}|{CATALOG_SUFFIX})(\..*\.tmp)?")
+
+
+class PublishedStore:
+    """The manifest last published at `path` and its segments, open for reading.
+
+    Segment files are written first and never change; a new manifest naming them is then
+    installed by one atomic rename, and only after that are files it no longer names deleted
+    (readers that opened them keep reading their snapshot).
+    """
+
+    def __init__(self, path: Path, header: StoreHeader) -> None:
+        self.path = path
+        self.folder = segment_folder(path)
+        self.manifest = Manifest(header)
+        self.view = SegmentSet(path, header.embedding_dim)  # the published segments, open
+
+    def load(self, manifest: Manifest) -> None:
+        """Adopt the store on disk: upgrade a schema-1 file, open the segments.
+
+        A segment whose track list is unreadable is left out (with a warning); the next
+        publish drops it, and its files are embedded again as new.
+        """
+        if manifest.schema == LEGACY_SCHEMA:
+            manifest = self._upgrade(manifest)
+        self.view.close()
+        self.view = open_segments(self.path, manifest, skip_damaged=True)
+        skipped = set(self.view.skipped)
+        self.manifest = replace(
+            manifest, segments=tuple(s for s in manifest.segments if s.name not in skipped)
+        )
+        self.remove_unreferenced(manifest)  # skipped segments stay until a publish drops them
+
+    def publish(self, manifest: Manifest, whole: bool) -> int:
+        """Install `manifest` (its new segments are written); `whole`: it replaces all others.
+
+        Returns the bytes of the manifest file.
+        """
+        written = write_manifest(self.path, manifest)
+        self.manifest = manifest
+        if whole:
+            self.view.close()
+            self.view = open_segments(self.path, manifest)
+        else:
+            known = set(self.view.segments)
+            for info in manifest.segments:
+                if info.name not in known:
+                    self.view.add(open_segment(self.folder, info))
+        self.remove_unreferenced()
+        return written
+
+    def merge_tail(self) -> int:
+        """Merge the newest segments while enough of one level pile up; bytes written.
+
+        A failure only warns: the commit before it is safe, and the merge is tried next time.
+        """
+        written = 0
+        try:
+            while (start := tail_run(self.manifest.segments)) < len(self.manifest.segments):
+                written += self.merge(start)
+        except (OSError, RuntimeError) as exc:
+            warnings.warn(str(write_failure(exc, f"merge segments of {self.path}")), stacklevel=3)
+        return written
+
+    def merge(self, start: int) -> int:
+        """Replace segments[start:] by their merge (0: compact the whole store); bytes written."""
+        run = self.manifest.segments[start:]
+        built = self._merged(self.view, run, max(info.level for info in run) + 1, start == 0)
+        new = replace(
+            self.manifest,
+            serial=self.serial(self.manifest, built),
+            segments=self.manifest.segments[:start] + tuple(built),
+        )
+        written = sum(info.size for info in built) + write_manifest(self.path, new)
+        self.manifest = new
+        self.view.drop(info.name for info in run)
+        for info in built:
+            self.view.add(open_segment(self.folder, info))
+        self.remove_unreferenced()
+        return written
+
+    def serial(self, manifest: Manifest, built: list[SegmentInfo] | None = None) -> int:
+        """The highest segment number used: by the manifest, `built`, or any file in the folder."""
+        names = self._own_files() + [info.name for info in built or ()]
+        found = [int(m.group(1)) for m in map(OWN_FILE.fullmatch, names) if m]
+        return max([manifest.serial, *found])
+
+    def remove_unreferenced(self, published: Manifest | None = None) -> None:
+        """Delete segment files the published manifest does not name (merged, replaced, or
+        written by a commit killed before its manifest was published)."""
+        keep = {info.name for info in (published or self.manifest).segments}
+        keep |= {name.removesuffix(SEGMENT_SUFFIX) + CATALOG_SUFFIX for name in keep}
+        gone = [name for name in self._own_files() if name not in keep]
+        for name in gone:
+            (self.folder / name).unlink(missing_ok=True)
+        if gone:
+            fsync_path(self.folder)
+
+    def close(self) -> None:
+        self.view.close()
+
+    def _merged(
+        self, view: SegmentSet, run: tuple[SegmentInfo, ...], level: int, whole: bool
+    ) -> list[SegmentInfo]:
+        with SegmentFiles(self.folder, self.serial(self.manifest), level) as files:
+            merge(view, run, files, whole)
+            return files.finish()
+
+    def _own_files(self) -> list[str]:
+        if not self.folder.is_dir():
+            return []
+        return [p.name for p in self.folder.iterdir() if OWN_FILE.fullmatch(p.name)]
+
+    def _upgrade(self, legacy: Manifest) -> Manifest:
+        """Rewrite a schema-1 store as segments with checksums, then publish its manifest."""
+        view = open_segments(self.path, legacy)
+        try:
+            run = tuple(segment.info for segment in view.segments.values())
+            built = self._merged(view, run, level=1, whole=True)
+            new = replace(
+                legacy, schema=SCHEMA_VERSION, generation=1,
+                serial=self.serial(legacy, built), segments=tuple(built),
+            )  # fmt: skip
+            write_manifest(self.path, new)
+        except (OSError, RuntimeError) as exc:
+            raise write_failure(exc, f"upgrade store {self.path}", "it is unchanged") from exc
+        finally:
+            view.close()
+        warnings.warn(
+            f"store {self.path} upgraded from schema {LEGACY_SCHEMA} to {SCHEMA_VERSION}: "
+            f"{len(view.index.tracks)} tracks rewritten with checksums into "
+            f"{self.folder.name}/ (older clmr-embed versions cannot read it)",
+            stacklevel=6,
+        )
+        return new

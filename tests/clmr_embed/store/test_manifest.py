@@ -1,0 +1,86 @@
+"""Tests of clmr_embed.store.manifest: generation, reserved header fields, mode, renames."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import stat
+from pathlib import Path
+
+import pytest
+
+from clmr_embed.errors import StoreError
+from clmr_embed.store import open_store, open_writer
+from clmr_embed.store.manifest import describe_file
+from tests.fixtures.store import HEADER, record
+
+
+def test_generation_counts_commits_that_change_content(tmp_path: Path) -> None:
+    out = tmp_path / "out.h5"
+    seen = []
+    with open_writer(out, HEADER) as writer:
+        seen.append(writer.generation)
+        writer.commit()  # nothing journaled: nothing published
+        seen.append(writer.generation)
+        for tid in "ab":
+            writer.add_track(record(tid))
+            writer.commit()
+            with open_store(out) as store:
+                seen.append(store.generation)
+        writer.compact()  # same content: same generation
+        seen.append(writer.generation)
+    assert seen == [0, 0, 1, 2, 2]
+    other = dataclasses.replace(HEADER, model_sha256="b" * 64)
+    with open_writer(out, other, force=True) as writer:
+        writer.add_track(record("c"))
+    with open_store(out) as store:  # a forced restart counts on: caches see the change
+        assert store.generation == 3 and store.track_ids == ["c"]
+
+
+def test_engine_precision_and_shards_are_recorded(tmp_path: Path) -> None:
+    out = tmp_path / "out.h5"
+    header = dataclasses.replace(HEADER, engine="onnxruntime", precision="fp32")
+    with open_writer(out, header) as writer:
+        writer.add_track(record("a"))
+    with open_store(out) as store:
+        assert (store.header.engine, store.header.precision) == ("onnxruntime", "fp32")
+        assert store.shards == ()
+    fp16 = dataclasses.replace(HEADER, precision="fp16")
+    with pytest.warns(UserWarning, match="precision fp32; this run uses fp16"):
+        open_writer(out, fp16).close()
+
+
+def test_a_replaced_manifest_keeps_its_mode(tmp_path: Path) -> None:
+    out = tmp_path / "out.h5"
+    open_writer(out, HEADER).close()
+    os.chmod(out, 0o640)
+    with open_writer(out, HEADER) as writer:
+        writer.add_track(record("a"))
+    assert stat.S_IMODE(out.stat().st_mode) == 0o640
+
+
+def test_a_store_renamed_without_its_folder_says_so(tmp_path: Path) -> None:
+    out = tmp_path / "out.h5"
+    with open_writer(out, HEADER) as writer:
+        writer.add_track(record("a"))
+    moved = tmp_path / "moved.h5"
+    out.rename(moved)
+    with pytest.raises(StoreError, match="rename the folder out.h5.d to moved.h5.d"):
+        open_store(moved)
+    out.with_name("out.h5.d").rename(tmp_path / "moved.h5.d")
+    with open_store(moved) as store:  # both renamed: fine
+        assert store.track_ids == ["a"]
+
+
+def test_describe_file_tells_stores_from_other_files(tmp_path: Path) -> None:
+    h5py = pytest.importorskip("h5py")
+    out = tmp_path / "out.h5"
+    assert describe_file(out) == ""  # missing: fine to create
+    open_writer(out, HEADER).close()
+    assert describe_file(out) == ""
+    text = tmp_path / "notes.h5"
+    text.write_text("my notes")
+    assert describe_file(text) == "not an HDF5 file"
+    with h5py.File(tmp_path / "data.h5", "w") as f:
+        f["x"] = [1]
+    assert describe_file(tmp_path / "data.h5") == "an HDF5 file that is not a clmr-embed store"
