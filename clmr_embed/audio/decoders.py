@@ -139,8 +139,8 @@ def open_soundfile(path: Path) -> Opened:
     """Open with libsndfile (wav, flac, aiff, ogg, mp3), its stderr notes captured."""
     capture = StderrNotes()
     try:
-        with capture:
-            handle = sf.SoundFile(path)
+        with capture:  # bytes: soundfile encodes a str path strictly (a Latin-1 name would fail)
+            handle = sf.SoundFile(os.fsencode(path))
     except Exception as exc:  # noqa: BLE001 - libsndfile's errors, and cffi's
         capture.close()
         raise AudioDecodeError(
@@ -276,5 +276,5 @@ def reason(exc: BaseException) -> str:
     if isinstance(exc, ClmrEmbedError):
         return str(exc)
     text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-    text = re.sub(r"^\[Errno -?\d+\] |Error opening '.*?': ", "", text)
+    text = re.sub(r"^\[Errno -?\d+\] |Error opening b?'.*?': ", "", text)
     return shown(text.split(": '")[0].rstrip("."))

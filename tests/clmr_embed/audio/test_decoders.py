@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import random
 from pathlib import Path
 
@@ -133,3 +134,14 @@ def test_mostly_damaged_or_empty_decodes_fail() -> None:
         _check_decoded(Path("bad.mp3"), DecodeReport(packets=100, gaps=60), total=8000)
     with pytest.raises(AudioDecodeError, match="decoding failed .lost sync"):
         _check_decoded(Path("bad.flac"), DecodeReport(stopped="lost sync"), total=0)
+
+
+@pytest.mark.parametrize("decoder", ["av", "soundfile"])
+def test_a_name_that_is_not_utf8_opens(tmp_path: Path, decoder: str) -> None:
+    song = write_sine(tmp_path / "song.flac", 440, 1.0, 8000)
+    latin1 = song.rename(tmp_path / os.fsdecode(b"caf\xe9.flac"))  # soundfile once refused it
+    samples, _ = load_audio(latin1, 8000, decoder=decoder)
+    assert samples.size == 8000
+    missing = tmp_path / os.fsdecode(b"gon\xe9.flac")
+    with pytest.raises(AudioDecodeError, match=r"gon\\xe9.flac: no such file"):
+        load_audio(missing, 8000, decoder=decoder)
