@@ -18,12 +18,13 @@ import pytest
 from clmr_embed.store import open_store
 from tests.fuzz.hostile import Case, build
 
+Library = tuple[Path, list[Case]]  # the hostile folder and what each of its paths must give
 ROOT = Path(__file__).resolve().parents[2]
 TIMEOUT_S = 240  # the whole library decodes in ~10 s; only a hang gets near this
 
 
 @pytest.fixture(scope="module")
-def library(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[Case]]:
+def library(tmp_path_factory: pytest.TempPathFactory) -> Library:
     root = tmp_path_factory.mktemp("hostile") / "lib"
     return root, build(root)
 
@@ -38,11 +39,12 @@ def _run(args: list[str], what: str) -> subprocess.CompletedProcess[bytes]:
         pytest.fail(f"{what} hung; its last line: {tail}")
 
 
-def test_the_decoders_raise_nothing_but_audio_decode_error(library) -> None:
+def test_the_decoders_raise_nothing_but_audio_decode_error(library: Library) -> None:
     root, cases = library
     done = _run(["-m", "tests.fuzz.decode_all", str(root)], "decoding")
     lines = [json.loads(line) for line in done.stdout.decode("utf-8").splitlines()]
-    assert done.returncode == 0, f"the decoder crashed after {lines[-1:]}: {done.stderr[-500:]}"
+    stderr = done.stderr.decode("utf-8", "replace")
+    assert done.returncode == 0, f"the decoder crashed after {lines[-1:]}: {stderr[-500:]}"
     assert done.stderr == b""  # no raw decoder notes (mpg123), warnings or tracebacks
     outcomes = [line for line in lines if line["event"] == "done"]
     files = {case.relpath for case in cases if case.expect != "skipped"}
@@ -55,7 +57,9 @@ def test_the_decoders_raise_nothing_but_audio_decode_error(library) -> None:
             assert "\n" not in message and "\x1b" not in message, message
 
 
-def test_extract_embeds_flags_or_records_every_file(library, tiny_tagger: Path, tmp_path: Path):
+def test_extract_embeds_flags_or_records_every_file(
+    library: Library, tiny_tagger: Path, tmp_path: Path
+) -> None:
     root, cases = library
     store_path = tmp_path / "out.h5"
     command = ["-m", "clmr_embed", "extract", str(root), str(store_path), "--model",
@@ -86,7 +90,7 @@ def test_extract_embeds_flags_or_records_every_file(library, tiny_tagger: Path, 
     assert {f["path"] for f in rerun["failed"]} == set(failed)
 
 
-def test_tag_answers_every_file_with_tags_or_an_error(library, tiny_tagger: Path) -> None:
+def test_tag_answers_every_file_with_tags_or_an_error(library: Library, tiny_tagger: Path) -> None:
     root, cases = library
     done = _run(
         ["-m", "clmr_embed", "tag", str(root), "--model", str(tiny_tagger), "--json"], "tag"
