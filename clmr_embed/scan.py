@@ -82,7 +82,7 @@ def scan_inputs(
     """
     scan = Scan()
     seen: set[Path] = set()
-    walked: set[Path] = set()
+    walked: set[tuple[int, int]] = set()
     for given in map(Path, inputs):
         if not given.exists():  # also a broken symlink
             raise DataError(f"input path not found: {shown(given)}; check the path")
@@ -119,10 +119,14 @@ class _Walk:
     cannot exhaust Python's stack.
     """
 
-    def __init__(self, given: Path, prefix: bytes, walked: set[Path], skipped: list[Skipped]):
+    def __init__(
+        self, given: Path, prefix: bytes, walked: set[tuple[int, int]], skipped: list[Skipped]
+    ):
         self.given = given
         self.prefix = prefix
-        self.walked = walked  # real folders already walked, across inputs
+        # (device, inode) of the folders already walked, across inputs: cheaper than resolving
+        # each folder's path (O(depth) system calls), and it catches bind-mount loops too
+        self.walked = walked
         self.skipped = skipped
         self.root = given.resolve() if given.is_dir() else given.resolve().parent
         self.stack: list[tuple[Path, bytes]] = []  # (folder, its relpath with a trailing /)
@@ -131,7 +135,7 @@ class _Walk:
         if not self.given.is_dir():
             yield from self._given_file()
             return
-        self.walked.add(self.root)
+        self.walked.add(_identity(os.stat(self.root)))
         self.stack.append((self.root, b""))
         while self.stack:
             folder, relpath = self.stack.pop()
@@ -165,25 +169,25 @@ class _Walk:
     def _entry(self, entry: os.DirEntry[str], relpath: bytes) -> AudioFile | None:
         path = Path(entry.path)
         try:
-            mode = os.stat(path).st_mode  # follows links
+            status = os.stat(path)  # follows links
         except OSError as exc:
             if entry.is_symlink():
                 self._skip_link(path, relpath, exc)
             return None
+        mode = status.st_mode
         if stat.S_ISDIR(mode):
-            self._subfolder(path, relpath)
+            self._subfolder(path, relpath, _identity(status))
         elif is_audio_file(path) and stat.S_ISREG(mode):
             return _file(path, self.root, self.prefix + relpath)
         elif is_audio_file(path):
             self._skip(relpath, f"{shown(path)}: {_kind(mode)}, not an audio file; skipped", False)
         return None
 
-    def _subfolder(self, path: Path, relpath: bytes) -> None:
-        real = path.resolve()
-        if real not in self.walked:
-            self.walked.add(real)
+    def _subfolder(self, path: Path, relpath: bytes, identity: tuple[int, int]) -> None:
+        if identity not in self.walked:
+            self.walked.add(identity)
             self.stack.append((path, relpath + b"/"))
-        elif path.is_symlink() and path.parent.resolve().is_relative_to(real):
+        elif path.is_symlink() and path.parent.resolve().is_relative_to(real := path.resolve()):
             self._skip(relpath, f"{shown(path)}: a symlink loop back to {shown(real)}", False)
         # else: another route to a folder already walked; its files are listed once
 
@@ -197,6 +201,10 @@ class _Walk:
 
     def _skip(self, relpath: bytes, reason: str, lost: bool) -> None:
         self.skipped.append(Skipped(escaped(os.fsdecode(self.prefix + relpath)), reason, lost))
+
+
+def _identity(status: os.stat_result) -> tuple[int, int]:
+    return status.st_dev, status.st_ino
 
 
 def _kind(mode: int) -> str:

@@ -28,6 +28,7 @@ _INT_SCALE = {np.dtype(np.int16): 2.0**15, np.dtype(np.int32): 2.0**31, np.dtype
 # counts its frames. Only a stated duration can show that a file was cut short.
 _ESTIMATED_DURATION = frozenset({"aac", "ac3", "eac3", "dts", "mpeg", "mpegts", "loas"})
 _SOUNDFILE_BLOCK = 16384  # frames per libsndfile read
+_RESYNCED = re.compile(r"Skipped \d+ bytes|resync", re.IGNORECASE)  # mpg123 jumped over damage
 
 
 @dataclass(frozen=True)
@@ -138,8 +139,8 @@ def open_soundfile(path: Path) -> Opened:
     """Open with libsndfile (wav, flac, aiff, ogg, mp3), its stderr notes captured."""
     capture = StderrNotes()
     try:
-        with capture:
-            handle = sf.SoundFile(path)
+        with capture:  # bytes: soundfile encodes a str path strictly (a Latin-1 name would fail)
+            handle = sf.SoundFile(os.fsencode(path))
     except Exception as exc:  # noqa: BLE001 - libsndfile's errors, and cffi's
         capture.close()
         raise AudioDecodeError(
@@ -177,7 +178,7 @@ def _decode_soundfile(
             report.stopped = reason(exc)
             return
         report.packets += 1
-        report.gaps = sum("Skipped" in note for note in report.notes)  # mpg123 resynced
+        report.gaps = sum(_RESYNCED.search(note) is not None for note in report.notes)
         if not len(block):
             return
         yield handle.samplerate, block.mean(axis=1, dtype=np.float32)
@@ -275,5 +276,5 @@ def reason(exc: BaseException) -> str:
     if isinstance(exc, ClmrEmbedError):
         return str(exc)
     text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-    text = re.sub(r"^\[Errno -?\d+\] |Error opening '.*?': ", "", text)
+    text = re.sub(r"^\[Errno -?\d+\] |Error opening b?'.*?': ", "", text)
     return shown(text.split(": '")[0].rstrip("."))

@@ -22,6 +22,7 @@ from clmr_embed.cli.options import (
     handle_errors,
     options_command,
     resolve_or_fetch,
+    sigterm_as_interrupt,
 )
 
 if TYPE_CHECKING:
@@ -124,5 +125,5 @@ def _run(
         commit_every=options.commit_every,
         trace=trace,
     )
-    with ExtractProgress() as progress:
+    with sigterm_as_interrupt(), ExtractProgress() as progress:
         return run_extract(config, progress=progress)

@@ -111,11 +111,10 @@ def options_command(options_type: type[Opts]) -> Callable[[Callable[[Opts], R]],
 
 
 def handle_errors(func: F) -> F:
-    """Turn ClmrEmbedError into one red line on stderr and exit 1; Ctrl-C/SIGTERM into exit 130.
+    """Turn ClmrEmbedError into one red line on stderr and exit 1, Ctrl-C into one and exit 130.
 
-    SIGTERM (kill, systemd, docker stop) stops the command as Ctrl-C does, so workers are
-    stopped and finished work is kept in both cases. An interrupt whose exception says how many
-    tracks were `kept` (extract's Interrupted) says so; the line never comes with a traceback.
+    An interrupt whose exception says how many tracks were `kept` (extract's Interrupted) says
+    so; the line never comes with a traceback. See `sigterm_as_interrupt` for SIGTERM.
     """
 
     @functools.wraps(func)
@@ -123,8 +122,7 @@ def handle_errors(func: F) -> F:
         from clmr_embed.cli.render import error
 
         try:
-            with _sigterm_as_interrupt():
-                return func(*args, **kwargs)
+            return func(*args, **kwargs)
         except ClmrEmbedError as exc:
             error(str(exc))
             raise typer.Exit(1) from None
@@ -141,7 +139,13 @@ def handle_errors(func: F) -> F:
 
 
 @contextmanager
-def _sigterm_as_interrupt() -> Iterator[None]:
+def sigterm_as_interrupt() -> Iterator[None]:
+    """Inside, SIGTERM (kill, systemd, docker stop) stops the command as Ctrl-C does.
+
+    Its workers are stopped and its finished work is kept. For extract and tag, not train:
+    processes forked there inherit handlers, and must keep dying on SIGTERM.
+    """
+
     def interrupt(signum: int, frame: object) -> None:
         raise KeyboardInterrupt
 

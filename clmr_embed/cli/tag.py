@@ -19,6 +19,7 @@ from clmr_embed.cli.options import (
     handle_errors,
     options_command,
     resolve_or_fetch,
+    sigterm_as_interrupt,
 )
 
 if TYPE_CHECKING:
@@ -143,4 +144,6 @@ def run_tag(options: TagOptions) -> int:
 @options_command(TagOptions)
 def tag_command(options: TagOptions) -> None:
     """Top tags with scores for each song, through onnxruntime."""
-    raise typer.Exit(run_tag(options))
+    with sigterm_as_interrupt():
+        code = run_tag(options)
+    raise typer.Exit(code)

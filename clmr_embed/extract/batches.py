@@ -162,12 +162,13 @@ class BatchRunner:
             flags=decoded.flags,
         )
         self.store.add_track(record)
-        self.store.clear_error(planned.file.relpath)
-        self.trace.write("done", planned.track_id)
-        del self.tracks[index]
+        # counted as soon as it is journaled, so an interrupt from here on reports it as kept
         self.outcome.embedded.append(
             EmbeddedTrack(planned.file.relpath, decoded.duration_s, decoded.flags)
         )
+        del self.tracks[index]
+        self.store.clear_error(planned.file.relpath)
+        self.trace.write("done", planned.track_id)
         self._after_track(planned.file.relpath, decoded.duration_s)
 
     def _fail(self, index: int, reason: str) -> None:

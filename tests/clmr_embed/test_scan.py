@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from clmr_embed.errors import DataError
-from clmr_embed.scan import AUDIO_EXTENSIONS, AudioFile, find_audio_files
+from clmr_embed.scan import AUDIO_EXTENSIONS, AudioFile, find_audio_files, scan_inputs
 
 
 def touch(root: Path, *relpaths: str) -> None:
@@ -110,3 +110,92 @@ def test_inputs_keep_their_order_and_overlaps_are_listed_once(library: Path):
     assert relpaths(files)[0] == "b/song.MP3"  # several inputs: relpaths start with the folder
     assert [f.path.name for f in files].count("song.MP3") == 1
     assert len(files) == 5
+
+
+# --- hostile libraries (issue 13): every path passed over is reported, nothing hangs ---
+
+
+def test_a_name_that_is_not_utf8_keeps_its_bytes_and_an_escaped_relpath(tmp_path: Path):
+    root = tmp_path / "lib"
+    root.mkdir()
+    (root / os.fsdecode(b"caf\xe9.wav")).write_bytes(b"x")
+    (root / "plain.wav").write_bytes(b"x")
+    files = scan_inputs([root]).files
+    odd = next(f for f in files if f.relpath != "plain.wav")
+    assert odd.relpath == "caf\\xe9.wav" and odd.relpath_bytes == b"caf\xe9.wav"
+    assert odd.path.is_file()  # the real path still opens
+    plain = next(f for f in files if f.relpath == "plain.wav")
+    assert plain.relpath_bytes == b"plain.wav"
+
+
+def test_several_inputs_prefix_relpaths_with_the_folder_name(tmp_path: Path):
+    touch(tmp_path / "rock", "good.wav", "sub/x.wav")
+    touch(tmp_path / "jazz", "good.wav")
+    (tmp_path / "single.wav").write_bytes(b"x")
+    files = find_audio_files([tmp_path / "rock", tmp_path / "jazz", tmp_path / "single.wav"])
+    assert relpaths(files) == ["rock/good.wav", "rock/sub/x.wav", "jazz/good.wav", "single.wav"]
+    assert relpaths(find_audio_files([tmp_path / "rock"])) == ["good.wav", "sub/x.wav"]
+
+
+def test_an_unreadable_folder_is_reported_as_lost(tmp_path: Path, monkeypatch):
+    touch(tmp_path / "lib", "ok.wav", "locked/hidden_from_us.wav")
+    locked = str(tmp_path / "lib" / "locked")
+    real_scandir = os.scandir
+
+    def scandir(path):  # as chmod 000 does for a user that is not root
+        if str(path) == locked:
+            raise PermissionError(13, "Permission denied", locked)
+        return real_scandir(path)
+
+    monkeypatch.setattr(os, "scandir", scandir)
+    scan = scan_inputs([tmp_path / "lib"])
+    assert relpaths(scan.files) == ["ok.wav"]
+    (skipped,) = scan.skipped
+    assert skipped.relpath == "locked" and skipped.lost
+    assert "cannot list folder" in skipped.reason and "Permission denied" in skipped.reason
+
+
+def test_broken_links_and_link_loops_are_reported_not_silent(tmp_path: Path):
+    root = tmp_path / "lib"
+    touch(root, "a/one.wav")
+    os.symlink(tmp_path / "gone.flac", root / "broken.flac")
+    os.symlink(root, root / "a" / "loop")  # a folder link back to the top
+    os.symlink(root / "self.wav", root / "self.wav")  # a link to itself (ELOOP)
+    scan = scan_inputs([root])
+    assert relpaths(scan.files) == ["a/one.wav"]
+    reasons = {s.relpath: s.reason for s in scan.skipped}
+    assert set(reasons) == {"broken.flac", "a/loop", "self.wav"}
+    assert "broken symlink" in reasons["broken.flac"] and "gone.flac" in reasons["broken.flac"]
+    assert "symlink loop" in reasons["a/loop"] and "symlink loop" in reasons["self.wav"]
+    assert not any(s.lost for s in scan.skipped)  # nothing there to embed
+
+
+def test_fifos_and_devices_are_never_inputs(tmp_path: Path):
+    root = tmp_path / "lib"
+    touch(root, "ok.wav")
+    os.mkfifo(root / "pipe.wav")  # opening it to hash would block forever
+    os.mkfifo(tmp_path / "given.fifo")
+    scan = scan_inputs([root, tmp_path / "given.fifo", Path("/dev/zero")])
+    assert relpaths(scan.files) == ["lib/ok.wav"]
+    kinds = {s.relpath: (s.lost, s.reason) for s in scan.skipped}
+    assert kinds["lib/pipe.wav"][0] is False and "a FIFO" in kinds["lib/pipe.wav"][1]
+    assert kinds["given.fifo"][0] is True and "a FIFO" in kinds["given.fifo"][1]
+    assert kinds["zero"][0] is True and "a character device" in kinds["zero"][1]
+
+
+def test_a_tree_deeper_than_the_recursion_limit_is_walked(tmp_path: Path):
+    folder = tmp_path / "lib"
+    folder.mkdir()
+    deep = str(folder)
+    try:
+        for _ in range(1050):  # os.walk (recursive in 3.11) raises RecursionError here
+            deep += "/d"
+            os.mkdir(deep)
+        Path(deep, "bottom.wav").write_bytes(b"x")
+        (file,) = find_audio_files([folder])
+        assert file.relpath == "d/" * 1050 + "bottom.wav"
+    finally:  # bottom-up by hand: shutil.rmtree (pytest's tmp cleanup) recurses too
+        Path(deep, "bottom.wav").unlink(missing_ok=True)
+        while deep != str(folder):
+            os.rmdir(deep)
+            deep = os.path.dirname(deep)

@@ -31,7 +31,7 @@ def _mp3_with_lying_title(path: Path) -> Path:
     return path
 
 
-def test_mis_encoded_id3_title_still_decodes(tmp_path):
+def test_mis_encoded_id3_title_still_decodes(tmp_path: Path) -> None:
     song = _mp3_with_lying_title(tmp_path / "cafe.mp3")
     try:
         av.open(str(song)).close()

@@ -1,11 +1,13 @@
 """Tests of clmr_embed.audio.windows: CLMR's tail policy, hops, the Framer, the file stream."""
 
+import tracemalloc
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from clmr_embed.audio import Framer, WindowSpec, WindowStream, frame, load_audio, starts_seconds
+from clmr_embed.audio.windows import is_truncated
 from clmr_embed.errors import AudioDecodeError, ConfigError
 from tests.fixtures.audio import write_audio, write_sine
 
@@ -218,3 +220,38 @@ def test_hop_seconds_default_and_rounding() -> None:
     assert WindowSpec.from_hop_seconds(22050, 59049, None).hop_samples == 59049
     assert WindowSpec.from_hop_seconds(22050, 59049, 1.0).hop_samples == 22050
     assert WindowSpec.from_hop_seconds(22050, 59049, 1e-9).hop_samples == 1
+
+
+def test_a_one_sample_hop_streams_in_bounded_chunks(tmp_path: Path) -> None:
+    """--hop-seconds 0.001 once framed a whole block at once: 2.4 GB for a 10-s file."""
+    song = write_sine(tmp_path / "song.wav", 440.0, 2.0, 8000)
+    spec = WindowSpec(8000, 2187, 1)  # 13814 windows of 8.7 kB: 121 MB if made at once
+    tracemalloc.start()
+    try:
+        stream = WindowStream(song, spec, chunk_windows=16)
+        count = 0
+        for chunk in stream:
+            assert len(chunk.windows) <= 16
+            np.testing.assert_array_equal(chunk.starts, np.arange(count, count + len(chunk.starts)))
+            count += len(chunk.windows)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert count == 16000 - 2187 + 1
+    assert peak < 12e6, f"peak {peak / 1e6:.0f} MB"  # a few chunks and one decoded block
+
+
+@pytest.mark.parametrize(
+    ("header_s", "decoded_s", "stated", "cut"),
+    [
+        (184.6, 1.8, True, True),  # the issue's mp3
+        (20.0, 19.9, True, False),  # codec padding, a partial last frame
+        (2.0, 1.6, True, False),  # under the 0.5 s slack
+        (600.0, 590.0, True, False),  # under 3 %
+        (600.0, 570.0, True, True),
+        (118.7, 40.0, False, False),  # a VBR mp3's bitrate estimate proves nothing
+        (float("nan"), 1.0, True, False),  # no duration in the header
+    ],
+)
+def test_is_truncated(header_s: float, decoded_s: float, stated: bool, cut: bool) -> None:
+    assert is_truncated(header_s, decoded_s, stated) is cut

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from pathlib import Path
 
@@ -185,3 +186,117 @@ def test_second_writer_gets_a_lock_error(tmp_path: Path, tiny_tagger: Path) -> N
         )
     assert result.exit_code == 1
     assert "out.h5" in result.output and "Traceback" not in result.output
+
+
+# --- hostile libraries (issue 13) ---
+
+
+def _json_bytes(result) -> dict:
+    """The --json line, decoded as strict UTF-8 (as jq would read it)."""
+    lines = [line for line in result.stdout_bytes.decode("utf-8").splitlines() if line[:1] == "{"]
+    return json.loads(lines[-1])
+
+
+def test_names_that_are_not_utf8_or_hold_escapes_are_embedded(
+    tmp_path: Path, tiny_tagger: Path
+) -> None:
+    lib = tmp_path / "lib"
+    lib.mkdir()
+    write_sine(lib / "plain.wav", 440, 1.0, 8000)
+    latin1 = write_sine(lib / "latin1.wav", 330, 1.0, 8000)
+    latin1.rename(lib / os.fsdecode(b"caf\xe9.wav"))  # a Latin-1 name, from an old disk
+    write_sine(lib / "clear\x1b[2Jscreen.wav", 550, 1.0, 8000)
+    (lib / "bad\nline\x1b[31m.mp3").write_bytes(b"not audio" * 50)
+    store_path = tmp_path / "out.h5"
+    args = ["extract", str(lib), str(store_path), "--model", str(tiny_tagger), "--json"]
+    result = runner.invoke(app, [*args, "--workers", "0"])
+    assert result.exit_code == 1, result.output  # the bad mp3
+    summary = _json_bytes(result)
+    assert summary["embedded"] == 3
+    assert [f["path"] for f in summary["failed"]] == ["bad\nline\x1b[31m.mp3"]
+    assert "\x1b" not in result.stderr and "bad\\nline\\x1b[31m.mp3" in result.stderr
+    with open_store(store_path) as store:
+        assert sorted(store.paths) == ["caf\\xe9.wav", "clear\x1b[2Jscreen.wav", "plain.wav"]
+
+
+def test_two_folders_with_the_same_names_are_both_embedded(
+    tmp_path: Path, tiny_tagger: Path
+) -> None:
+    for folder, freq in (("rock", 440), ("jazz", 330)):
+        (tmp_path / folder).mkdir()
+        write_sine(tmp_path / folder / "good.wav", freq, 1.0, 8000)
+    store_path = tmp_path / "out.h5"
+    code, summary = extract(
+        str(tmp_path / "rock"), str(tmp_path / "jazz"), str(store_path), "--model", str(tiny_tagger)
+    )
+    assert code == 0 and summary["embedded"] == 2, summary
+    with open_store(store_path) as store:
+        assert sorted(store.paths) == ["jazz/good.wav", "rock/good.wav"]
+
+
+def test_a_remaining_clash_is_recorded_and_explained(tmp_path: Path, tiny_tagger: Path) -> None:
+    for parent, freq in (("a", 440), ("b", 330)):  # two input folders both named "music"
+        (tmp_path / parent / "music").mkdir(parents=True)
+        write_sine(tmp_path / parent / "music" / "good.wav", freq, 1.0, 8000)
+    store_path = tmp_path / "out.h5"
+    inputs = [str(tmp_path / "a" / "music"), str(tmp_path / "b" / "music")]
+    code, summary = extract(*inputs, str(store_path), "--model", str(tiny_tagger))
+    assert code == 1 and summary["embedded"] == 1
+    (failed,) = summary["failed"]
+    assert "same relative path" in failed["reason"] and "rename" in failed["reason"]
+    with open_store(store_path) as store:
+        assert store.paths == ["music/good.wav"]
+        assert list(store.errors) == [failed["path"]]  # once nothing reached /errors
+
+
+def test_skipped_paths_are_listed_and_unreadable_folders_fail(
+    tmp_path: Path, tiny_tagger: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    lib = write_library(tmp_path / "lib")
+    os.symlink(tmp_path / "gone.wav", lib / "broken.wav")
+    os.symlink(lib, lib / "Sub" / "loop")
+    os.mkfifo(lib / "pipe.flac")
+    store_path = tmp_path / "out.h5"
+    code, summary = extract(str(lib), str(store_path), "--model", str(tiny_tagger))
+    assert code == 0 and summary["embedded"] == 5  # notes only: nothing lost
+    skipped = {s["path"]: s["reason"] for s in summary["skipped"]}
+    assert set(skipped) == {"broken.wav", "Sub/loop", "pipe.flac"}
+    locked = str(lib / "Sub")
+    real_scandir = os.scandir
+
+    def scandir(path):  # as chmod 000 does for a user that is not root
+        if str(path) == locked:
+            raise PermissionError(13, "Permission denied", locked)
+        return real_scandir(path)
+
+    monkeypatch.setattr(os, "scandir", scandir)
+    code, summary = extract(str(lib), str(store_path), "--model", str(tiny_tagger))
+    assert code == 1  # once exit 0 with only a UserWarning
+    assert [f["path"] for f in summary["failed"]] == ["Sub"]
+    assert "cannot list folder" in summary["failed"][0]["reason"]
+
+
+@pytest.mark.parametrize(
+    "bad",
+    ["--hop-seconds=inf", "--hop-seconds=1e15", "--hop-seconds=nan", "--threads=-3",
+     "--workers=1000", "--batch-size=100000000"],
+)  # fmt: skip
+def test_bad_values_are_usage_errors_before_any_work(
+    tmp_path: Path, tiny_tagger: Path, bad: str
+) -> None:
+    lib = write_library(tmp_path / "lib")
+    out = tmp_path / "o.h5"
+    result = runner.invoke(app, ["extract", str(lib), str(out), "--model", str(tiny_tagger), bad])
+    assert result.exit_code == 2, result.output
+    assert "Traceback" not in result.output
+    assert not list(tmp_path.glob("o.h5*")) and not list(tmp_path.glob(".o.h5*"))  # nothing made
+    if "batch" in bad:
+        assert "at most" in result.output and "fit" in result.output  # names the limit
+
+
+def test_a_missing_output_folder_is_one_line(tmp_path: Path, tiny_tagger: Path) -> None:
+    lib = write_library(tmp_path / "lib")
+    out = tmp_path / "no" / "such" / "out.h5"
+    result = runner.invoke(app, ["extract", str(lib), str(out), "--model", str(tiny_tagger)])
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert "does not exist" in result.output and "create it first" in result.output

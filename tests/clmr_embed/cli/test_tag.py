@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -130,3 +131,20 @@ def test_tag_memory_does_not_grow_with_the_file(tmp_path: Path) -> None:
     assert short_record["n_windows"] == 120 * rate // 2187
     # the decoded three hours alone (173 MB of float32) would dwarf the ~100 MB process
     assert long_rss <= 1.3 * short_rss, f"{long_rss} kB vs {short_rss} kB"
+
+
+@pytest.mark.parametrize("as_json", [False, True])
+def test_odd_names_tag_and_print_as_valid_escaped_utf8(
+    tmp_path: Path, tiny_tagger: Path, as_json: bool
+) -> None:
+    write_sine(tmp_path / "a.wav", 440, 1.0, 8000).rename(tmp_path / os.fsdecode(b"caf\xe9.wav"))
+    write_sine(tmp_path / "clear\x1b[2J.wav", 440, 1.0, 8000)
+    args = ["tag", str(tmp_path), "--model", str(tiny_tagger)] + (["--json"] if as_json else [])
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output  # table mode once raised UnicodeEncodeError
+    text = result.stdout_bytes.decode("utf-8")  # strict: valid UTF-8
+    if as_json:
+        paths = sorted(Path(json.loads(line)["path"]).name for line in text.splitlines())
+        assert paths == ["caf\\xe9.wav", "clear\x1b[2J.wav"]  # json escapes ESC itself
+    else:
+        assert "caf\\xe9.wav" in text and "clear\\x1b[2J.wav" in text and "\x1b[2J" not in text

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import os
 from pathlib import Path
 
 from clmr_embed.extract.plan import make_plan, track_id_for
@@ -90,3 +91,29 @@ def test_a_file_that_vanished_after_the_scan_is_unreadable(tmp_path: Path) -> No
     assert [t.file.relpath for t in plan.todo] == ["b.wav"]
     assert [key for key, _ in plan.unreadable] == ["a.wav"]
     assert "cannot read" in plan.unreadable[0][1]
+
+
+def test_ids_of_utf8_names_are_unchanged_and_others_hash_their_bytes(tmp_path: Path) -> None:
+    # stores made before names were hashed as bytes keep their ids
+    assert track_id_for("Café/a.wav") == hashlib.sha1("Café/a.wav".encode()).hexdigest()[:20]
+    assert track_id_for("Café/a.wav") == track_id_for("Café/a.wav".encode())
+    root = tmp_path / "lib"
+    root.mkdir()
+    (root / os.fsdecode(b"caf\xe9.wav")).write_bytes(b"latin-1 name")  # UnicodeEncodeError once
+    plan = make_plan(find_audio_files([root]), FakeStore({}), set())
+    (todo,) = plan.todo
+    assert todo.track_id == track_id_for(b"caf\xe9.wav")
+    assert todo.file.relpath == "caf\\xe9.wav"
+
+
+def test_a_name_equal_to_anothers_escape_is_refused_not_merged(tmp_path: Path) -> None:
+    root = tmp_path / "lib"
+    root.mkdir()
+    (root / os.fsdecode(b"caf\xe9.wav")).write_bytes(b"latin-1 name")
+    (root / "caf\\xe9.wav").write_bytes(b"a name that is the other's escape, literally")
+    plan = make_plan(find_audio_files([root]), FakeStore({}), set())
+    assert [t.file.relpath for t in plan.todo] == ["caf\\xe9.wav"]
+    ((key, reason),) = plan.unreadable  # same text key: the second would overwrite the first
+    assert "same relative path" in reason and key == str(root / os.fsdecode(b"caf\xe9.wav")).encode(
+        "utf-8", "surrogateescape"
+    ).decode("utf-8", "backslashreplace")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 from pathlib import Path
 
 import numpy as np
@@ -9,8 +10,15 @@ import pytest
 
 from clmr_embed.audio import WindowSpec
 from clmr_embed.extract import ExtractConfig, run_extract
+from clmr_embed.extract import workers as workers_module
 from clmr_embed.extract.messages import Decoded, DecodeJob, Failed, Windows
-from clmr_embed.extract.workers import CRASH_TEST_ENV, decode_messages, decode_track
+from clmr_embed.extract.workers import (
+    CRASH_TEST_ENV,
+    KILL_TEST_ENV,
+    decode_messages,
+    decode_track,
+    exit_reason,
+)
 from tests.fixtures.audio import write_library, write_sine
 
 SPEC = WindowSpec(8000, 2187, 2187)
@@ -62,3 +70,45 @@ def test_a_crashing_decoder_fails_only_its_file(
     failed = {f.path: f.reason for f in summary.failed}
     assert list(failed) == ["crashme.wav"] and "crashed" in failed["crashme.wav"]
     assert summary.embedded == 5
+
+
+def test_a_worker_killed_by_the_os_is_reported_as_killed_not_as_a_bad_file(
+    tmp_path: Path, tiny_tagger: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    lib = write_library(tmp_path / "lib")
+    write_sine(lib / "oomed.wav", 440, 1.0, 8000)
+    monkeypatch.setenv(KILL_TEST_ENV, "oomed")  # the worker SIGKILLs itself, as the OOM killer
+    config = ExtractConfig(
+        inputs=(lib,), output=tmp_path / "out.h5", model=str(tiny_tagger), workers=2
+    )
+    summary = run_extract(config)
+    (failed,) = summary.failed
+    assert failed.path == "oomed.wav" and "killed by SIGKILL" in failed.reason
+    assert "memory" in failed.reason and "malformed" not in failed.reason
+    assert summary.embedded == 5
+
+
+def test_exit_reasons_tell_a_kill_from_a_crash() -> None:
+    assert "killed by SIGKILL (likely out of memory)" in exit_reason("/a.wav", -signal.SIGKILL)
+    assert "killed by SIGTERM" in exit_reason("/a.wav", -signal.SIGTERM)
+    segfault = exit_reason("/a.wav", -signal.SIGSEGV)
+    assert "crashed" in segfault and "SIGSEGV" in segfault and "malformed" in segfault
+    assert "exit code 70" in exit_reason("/a.wav", 70)
+    assert "\\x1b" in exit_reason("/a\x1b[2J.wav", 70)  # printable: control characters escaped
+
+
+def test_no_more_processes_than_files(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    started: list[int] = []
+    real_start = workers_module._Pool._start
+
+    def counting_start(pool: workers_module._Pool) -> object:
+        started.append(1)
+        return real_start(pool)
+
+    monkeypatch.setattr(workers_module._Pool, "_start", counting_start)
+    paths = [write_sine(tmp_path / f"s{i}.wav", 300, 1.0, 8000) for i in range(2)]
+    jobs = [DecodeJob(i, str(p), SPEC) for i, p in enumerate(paths)]
+    messages = [m for m in decode_messages(jobs, workers=64) if m is not None]
+    assert sorted(m.job for m in messages if isinstance(m, Decoded)) == [0, 1]
+    assert len(started) == 2  # 64 asked: ~190 processes once took 129 s for two files
+    assert list(decode_messages([], workers=8)) == [] and len(started) == 2
