@@ -21,6 +21,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 MODEL = ROOT / "clmr_embed" / "models" / "clmr-free.onnx"
@@ -45,7 +46,7 @@ def _songs(demo: Path) -> list[Path]:
     return sorted(demo.glob("*.mp3"))
 
 
-def _infer(engine, windows) -> None:
+def _infer(engine: Any, windows: Any) -> None:
     for i in range(0, len(windows), BATCH):
         engine.run(windows[i : i + BATCH])
 
@@ -98,9 +99,9 @@ def _gemm_file(folder: Path, int8: bool) -> Path:
     weight = rng.standard_normal((GEMM, GEMM)).astype(np.float32)
     inits, nodes, a, b = [], [], "a", "w"
     if int8:
-        scale = numpy_helper.from_array(np.float32(0.05), "s")
-        zero_u8 = numpy_helper.from_array(np.uint8(128), "zu")
-        zero_s8 = numpy_helper.from_array(np.int8(0), "zs")
+        scale = numpy_helper.from_array(np.array(0.05, dtype=np.float32), "s")
+        zero_u8 = numpy_helper.from_array(np.array(128, dtype=np.uint8), "zu")
+        zero_s8 = numpy_helper.from_array(np.array(0, dtype=np.int8), "zs")
         q = np.clip(np.round(weight / 0.05), -127, 127).astype(np.int8)
         inits += [scale, zero_u8, zero_s8, numpy_helper.from_array(q, "wq")]
         nodes += [
@@ -133,17 +134,13 @@ def gemm_rates(threads: int) -> dict[str, float]:
     a = np.random.default_rng(1).standard_normal((GEMM, GEMM)).astype(np.float32)
     rates = {}
     with tempfile.TemporaryDirectory() as tmp:
-        for name, int8, hint in (
-            ("fp32", False, "f32"),
-            ("bf16", False, "bf16"),
-            ("int8", True, "f32"),
-        ):
-            props = {"INFERENCE_PRECISION_HINT": hint, "PERFORMANCE_HINT": "LATENCY"}
+        for name, int8, hint in GEMM_KINDS:
+            props: dict[str, Any] = {"INFERENCE_PRECISION_HINT": hint}
+            props["PERFORMANCE_HINT"] = "LATENCY"
             if threads > 0:
                 props["INFERENCE_NUM_THREADS"] = threads
-            request = core.compile_model(
-                str(_gemm_file(Path(tmp), int8)), "CPU", props
-            ).create_infer_request()
+            compiled = core.compile_model(str(_gemm_file(Path(tmp), int8)), "CPU", props)
+            request = compiled.create_infer_request()
             request.infer({"a": a})
             best = float("inf")
             for _ in range(10):
