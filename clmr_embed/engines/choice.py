@@ -110,14 +110,15 @@ def _checked(model: Path, pair: Pair, config: EngineConfig) -> tuple[Engine, Che
 
 
 def _result(model: Path, sha256: str, pair: Pair, config: EngineConfig) -> CheckResult | None:
-    """A path's check result, from the cache or checked now; None when it cannot load here."""
-    found = lookup(check_key(sha256, pair[0], engine_version(pair[0]), pair[1]))
-    if found is not None:
-        return found
-    try:
-        return _checked(model, pair, config)[1]
-    except PrecisionError:
-        return lookup(check_key(sha256, pair[0], engine_version(pair[0]), pair[1]))
+    """A path's check result, from the cache or checked now (a failure is returned, not raised)."""
+    key = check_key(sha256, pair[0], engine_version(pair[0]), pair[1])
+    found = lookup(key)
+    if found is None:
+        try:
+            found = _checked(model, pair, config)[1]
+        except PrecisionError:
+            found = lookup(key)  # validate cached the failure before raising
+    return found
 
 
 def fastest(model: Path, pairs: list[Pair], config: EngineConfig) -> Pair:

@@ -93,7 +93,9 @@ class OpenVinoEngine:
         wanted = "bf16" if precision != "fp32" and "BF16" in cpu_capabilities(core) else "fp32"
         properties: dict[str, Any] = {
             "INFERENCE_PRECISION_HINT": HINTS[wanted],
-            "PERFORMANCE_HINT": "LATENCY",  # one request uses every thread: batches, not streams
+            # Streams of one or a few threads, each running part of a batch, beat one request
+            # over all threads (~1.1-1.8x measured on 2 cores): less synchronisation per conv.
+            "PERFORMANCE_HINT": "THROUGHPUT",
         }
         if config.threads > 0:
             properties["INFERENCE_NUM_THREADS"] = config.threads
@@ -102,16 +104,30 @@ class OpenVinoEngine:
         ran = "bf16" if hint == ov.Type.bf16 else "fp32"
         self.precision = "int8" if precision == "int8" else ran
         self.detail = _detail(self.precision, ran, metadata.get(FLOAT_BLOCKS_KEY, ""))
-        self._request = compiled.create_infer_request()
-        self._lock = threading.Lock()  # an infer request serves one call at a time
+        self.streams = int(compiled.get_property("OPTIMAL_NUMBER_OF_INFER_REQUESTS"))
+        self._queue = ov.AsyncInferQueue(compiled, self.streams)
+        self._queue.set_callback(self._collect)
+        self._parts: dict[int, list[npt.NDArray[np.float32]]] = {}
+        self._lock = threading.Lock()  # one batch at a time goes through the queue
+
+    def _collect(self, request: Any, index: int) -> None:
+        # A request reuses its output buffers on its next run: copy them out.
+        self._parts[index] = [np.array(request.get_tensor(n).data) for n in self._outputs]
 
     def run(self, windows: npt.NDArray[np.float32]) -> Output:
-        """(embeddings, logits or None) of float32 (batch, window) audio."""
+        """(embeddings, logits or None) of float32 (batch, window) audio, the batch split
+        over the engine's streams."""
         audio = np.ascontiguousarray(windows, dtype=np.float32)[:, None, :]
+        chunks = np.array_split(audio, max(1, min(self.streams, len(audio))))
         with self._lock:
-            result = self._request.infer({"audio": audio})
-            # The request reuses its output buffers on the next call: copy them out.
-            outputs = [np.array(result[name], dtype=np.float32) for name in self._outputs]
+            self._parts = {}
+            for index, chunk in enumerate(chunks):
+                self._queue.start_async({"audio": chunk}, index)
+            self._queue.wait_all()
+            outputs = [
+                np.concatenate([self._parts[i][k] for i in range(len(chunks))]).astype(np.float32)
+                for k in range(len(self._outputs))
+            ]
         return outputs[0], (outputs[1] if len(outputs) > 1 else None)
 
 

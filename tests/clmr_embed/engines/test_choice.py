@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import json
+from dataclasses import asdict
 from pathlib import Path
 
 import pytest
 
+from clmr_embed.digest import file_sha256
 from clmr_embed.engines import choice
-from clmr_embed.engines.choice import candidates, check_choice, open_engine
-from clmr_embed.engines.engine import EngineConfig
-from clmr_embed.engines.gate import cache_path
+from clmr_embed.engines.choice import candidates, check_choice, engine_version, open_engine
+from clmr_embed.engines.engine import EngineConfig, PrecisionError
+from clmr_embed.engines.gate import CheckResult, cache_path, check_key
 from clmr_embed.errors import ConfigError, MissingDependencyError
 
 
@@ -79,3 +81,16 @@ def test_auto_takes_the_fastest_passing_path(tiny_tagger: Path) -> None:
     }
     best = max((r for r in results if r["passed"]), key=lambda r: r["windows_per_s"])
     assert (engine.engine, engine.precision) == (best["engine"], best["precision"])
+
+
+def test_a_path_that_failed_its_check_is_refused(tiny_tagger: Path) -> None:
+    pytest.importorskip("openvino")
+    key = check_key(file_sha256(tiny_tagger), "openvino", engine_version("openvino"), "bf16")
+    failed = CheckResult(key, "openvino", "bf16", "bf16", 0.5, 0.9, 100.0, passed=False)
+    cache_path().parent.mkdir(parents=True)
+    cache_path().write_text(json.dumps({key: asdict(failed)}))
+    with pytest.raises(PrecisionError, match="openvino bf16 is refused on this machine"):
+        open_engine(tiny_tagger, EngineConfig(precision="bf16"))
+    # auto passes over it: the reference always qualifies
+    engine = open_engine(tiny_tagger, EngineConfig(precision="auto"))
+    assert (engine.engine, engine.precision) != ("openvino", "bf16")

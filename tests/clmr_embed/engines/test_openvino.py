@@ -22,12 +22,14 @@ def _windows(n: int, size: int, seed: int = 0) -> np.ndarray:
 
 def test_fp32_matches_onnxruntime(tiny_tagger: Path) -> None:
     windows = _windows(6, 2187)
-    engine = ov_engine.OpenVinoEngine(tiny_tagger, "fp32", EngineConfig(threads=1))
+    engine = ov_engine.OpenVinoEngine(tiny_tagger, "fp32", EngineConfig(threads=2))
     emb, logits = engine.run(windows)
     want_emb, want_logits = OnnxRuntimeEngine(tiny_tagger).run(windows)
     np.testing.assert_allclose(emb, want_emb, atol=1e-4)
     assert logits is not None and want_logits is not None
     np.testing.assert_allclose(logits, want_logits, atol=1e-3)
+    one, _ = engine.run(windows[:1])  # fewer windows than streams
+    np.testing.assert_allclose(one, want_emb[:1], atol=1e-4)
     assert (engine.engine, engine.precision, engine.info.labels) == (
         "openvino",
         "fp32",
