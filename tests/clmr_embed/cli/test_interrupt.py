@@ -12,6 +12,7 @@ import pytest
 
 from clmr_embed.store import open_store
 from tests.fixtures.audio import write_sine
+from tests.fixtures.trace import traced_run
 
 TRACKS = 8
 
@@ -36,19 +37,9 @@ def _interrupt_after_first_done(command: list[str], sig: signal.Signals, group: 
     `group`: to every process of the session, as a terminal's Ctrl-C does (the workers too);
     otherwise to the main process only, as `kill PID` or a service manager does.
     """
-    read_end, write_end = os.pipe()
-    env = {**os.environ, "CLMR_EMBED_TRACE": f"/dev/fd/{write_end}"}
-    proc = subprocess.Popen(
-        command,
-        env=env,
-        pass_fds=(write_end,),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        start_new_session=True,
-    )
-    os.close(write_end)
+    proc, trace_file = traced_run(command, quiet=False, new_session=True)
     sent = False
-    with os.fdopen(read_end) as trace:
+    with trace_file as trace:
         for line in trace:
             if line.startswith("done "):
                 (os.killpg if group else os.kill)(proc.pid, sig)

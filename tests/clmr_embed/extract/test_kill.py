@@ -16,6 +16,7 @@ import pytest
 
 from clmr_embed.store import open_store
 from tests.fixtures.audio import write_sine
+from tests.fixtures.trace import traced_run
 
 N_KILLS = 12
 TRACKS = 24
@@ -45,19 +46,10 @@ def _run_and_kill(command: list[str], after: int) -> tuple[list[Event], bool]:
     run has really reached (a "start" when a track's first batch ran, a "done" once it was
     journaled), never a guess at how long the run takes. A run with fewer events finishes.
     """
-    read_end, write_end = os.pipe()
-    env = {**os.environ, "CLMR_EMBED_TRACE": f"/dev/fd/{write_end}"}
-    proc = subprocess.Popen(
-        command,
-        env=env,
-        pass_fds=(write_end,),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    os.close(write_end)  # the child's copy is the only one left: EOF once it is gone
+    proc, trace_file = traced_run(command, quiet=True, new_session=False)
     events: list[Event] = []
     killed = False
-    with os.fdopen(read_end) as trace:
+    with trace_file as trace:
         for line in trace:
             event, track_id = line.split()
             events.append((event, track_id))
