@@ -13,6 +13,7 @@ import pytest
 
 from clmr_embed.extract import ExtractConfig, run_extract
 from clmr_embed.registry import DEFAULT_MODEL
+from clmr_embed.store import TrackRecord, open_store, open_writer
 from tests.fixtures.audio import write_audio
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -44,7 +45,15 @@ def demo_store(shared_dir: Path, into: Path) -> Path:
     summary = run_extract(config).to_dict()
     assert summary["embedded"] + summary["unchanged"] == 6, summary
     into.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(kept, target)
+    return copy_store(kept, target)
+
+
+def copy_store(source: Path, target: Path) -> Path:
+    """Copy a store: its manifest file and its segment folder `<store>.d/` (schema 2)."""
+    shutil.copyfile(source, target)
+    segments = source.with_name(source.name + ".d")
+    if segments.is_dir():
+        shutil.copytree(segments, target.with_name(target.name + ".d"))
     return target
 
 
@@ -70,3 +79,26 @@ def extract(library: Path, store: Path, model: Path) -> Path:
     summary = run_extract(config)
     assert not summary.failed
     return store
+
+
+def reembed(store: Path, relpath: str, seed: int = 0) -> None:
+    """Commit new vectors for a stored track, its file and attributes unchanged (as a forced
+    rerun with another precision does): only the store's generation shows the change."""
+    with open_store(store) as opened:
+        header, attrs = opened.header, opened.attrs(relpath)
+        track_id = opened.track_ids[opened.paths.index(relpath)]
+        embeddings, starts = opened.embeddings(relpath), opened.starts_s(relpath)
+    noise = np.random.default_rng(seed).standard_normal(embeddings.shape).astype(np.float32)
+    record = TrackRecord(
+        track_id=track_id,
+        relpath=relpath,
+        content_sha256=attrs["content_sha256"],
+        duration_s=attrs["duration_s"],
+        source_rate=attrs["source_rate"],
+        channels=attrs["channels"],
+        embeddings=np.abs(embeddings + noise),
+        starts_s=starts,
+        flags=tuple(attrs["flags"]),
+    )
+    with open_writer(store, header) as writer:
+        writer.add_track(record)
