@@ -13,6 +13,7 @@ import pytest
 
 from clmr_embed.extract import ExtractConfig, run_extract
 from clmr_embed.registry import DEFAULT_MODEL
+from clmr_embed.scan import scan_inputs
 from clmr_embed.store import TrackRecord, open_store, open_writer
 from tests.fixtures.audio import write_audio
 
@@ -102,3 +103,12 @@ def reembed(store: Path, relpath: str, seed: int = 0) -> None:
     )
     with open_writer(store, header) as writer:
         writer.add_track(record)
+
+
+def record_roots(store: Path, *inputs: Path) -> Path:
+    """Record the roots a scan of `inputs` finds in the store, as extract's writer does."""
+    with open_store(store) as opened:
+        header = opened.header
+    with open_writer(store, header) as writer:
+        writer.record_roots(scan_inputs(list(inputs)).roots)
+    return store
