@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.clmr_embed.search.stores import copy_store, demo_store, extract, tiny_library
+from clmr_embed.store import copy_store
+from tests.clmr_embed.search.stores import demo_store, extract, tiny_library
 
 
 @pytest.fixture(scope="session")

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import shutil
 import tempfile
 from pathlib import Path
 
@@ -14,7 +13,7 @@ import pytest
 from clmr_embed.extract import ExtractConfig, run_extract
 from clmr_embed.registry import DEFAULT_MODEL
 from clmr_embed.scan import scan_inputs
-from clmr_embed.store import TrackRecord, open_store, open_writer
+from clmr_embed.store import TrackRecord, copy_store, open_store, open_writer
 from tests.fixtures.audio import write_audio
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -46,15 +45,7 @@ def demo_store(shared_dir: Path, into: Path) -> Path:
     summary = run_extract(config).to_dict()
     assert summary["embedded"] + summary["unchanged"] == 6, summary
     into.mkdir(parents=True, exist_ok=True)
-    return copy_store(kept, target)
-
-
-def copy_store(source: Path, target: Path) -> Path:
-    """Copy a store: its manifest file and its segment folder `<store>.d/` (schema 2)."""
-    shutil.copyfile(source, target)
-    segments = source.with_name(source.name + ".d")
-    if segments.is_dir():
-        shutil.copytree(segments, target.with_name(target.name + ".d"))
+    copy_store(kept, target)
     return target
 
 

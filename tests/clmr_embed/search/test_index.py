@@ -7,8 +7,8 @@ from pathlib import Path
 import numpy as np
 
 from clmr_embed.search import SearchConfig, Searcher, sidecar_dir, store_fingerprint
-from clmr_embed.store import compact_store, open_store
-from tests.clmr_embed.search.stores import TINY_RATE, copy_store, extract, reembed, require, tone
+from clmr_embed.store import compact_store, copy_store, open_store
+from tests.clmr_embed.search.stores import TINY_RATE, extract, reembed, require, tone
 from tests.fixtures.audio import write_audio
 
 FORCED = SearchConfig(index_threshold=0, cache=False)  # the index path on any store
