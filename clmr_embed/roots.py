@@ -10,6 +10,12 @@ from typing import Any
 MAX_ROOTS = 32  # roots a store keeps, newest first: older runs' folders beyond this are dropped
 
 
+def leaves_root(relpath: str) -> bool:
+    """True for a relpath that is absolute or climbs with `..`: no root may hold it."""
+    parts = PurePosixPath(relpath)
+    return parts.is_absolute() or ".." in parts.parts
+
+
 @dataclass(frozen=True)
 class LibraryRoot:
     """Where the files of the relpaths that start with `prefix` are: `folder / rest`."""
@@ -22,10 +28,9 @@ class LibraryRoot:
     def candidate(self, relpath: str) -> Path | None:
         """`folder / rest` for a relpath of this root (not resolved, not checked), else None.
 
-        A relpath that is absolute or climbs with `..` has no candidate under any root.
+        A relpath that `leaves_root` has no candidate under any root.
         """
-        parts = PurePosixPath(relpath)
-        if parts.is_absolute() or ".." in parts.parts or not relpath.startswith(self.prefix):
+        if leaves_root(relpath) or not relpath.startswith(self.prefix):
             return None
         rest = relpath[len(self.prefix) :]
         return self.folder / rest if rest else None

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import os
 import threading
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 
 from starlette.exceptions import HTTPException
 
 from clmr_embed.digest import file_sha256
-from clmr_embed.roots import LibraryRoot
+from clmr_embed.roots import LibraryRoot, leaves_root
 from clmr_embed.search.vectors import StoreView
 
 
@@ -27,8 +27,8 @@ class AudioFiles:
 
     A file is served only if the store records the id, a root's candidate for its relpath
     (`LibraryRoot.candidate`) resolves, symlinks followed, to a path inside that root, and its
-    bytes still have the recorded sha256 (hashed once per size and mtime). A relpath that is
-    absolute or climbs with `..` never resolves.
+    bytes still have the recorded sha256 (hashed once per size and mtime). A relpath that
+    `leaves_root` (absolute, or climbing with `..`) never resolves.
     """
 
     def __init__(self, store: StoreView, roots: tuple[LibraryRoot, ...]) -> None:
@@ -49,8 +49,7 @@ class AudioFiles:
             raise HTTPException(404, "no such track in the store")
         attrs = self._store.attrs(track_id)
         relpath = str(attrs["relpath"])
-        parts = PurePosixPath(relpath)
-        if parts.is_absolute() or ".." in parts.parts:
+        if leaves_root(relpath):
             raise HTTPException(403, "the stored path leaves the library root")
         escaped = False
         for root in self.roots:
