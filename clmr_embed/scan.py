@@ -12,6 +12,7 @@ from pathlib import Path
 
 from clmr_embed.errors import DataError
 from clmr_embed.names import escaped, name_bytes, shown
+from clmr_embed.roots import LibraryRoot
 
 # Extensions FFmpeg (PyAV) decodes as audio; matched case-insensitively.
 AUDIO_EXTENSIONS = frozenset(
@@ -49,6 +50,7 @@ class Scan:
 
     files: list[AudioFile] = field(default_factory=list)  # in input order, sorted per input
     skipped: list[Skipped] = field(default_factory=list)  # in the order they were met
+    roots: list[LibraryRoot] = field(default_factory=list)  # one per input: where relpaths are
 
 
 def is_audio_file(path: Path) -> bool:
@@ -87,7 +89,11 @@ def scan_inputs(
         if not given.exists():  # also a broken symlink
             raise DataError(f"input path not found: {shown(given)}; check the path")
         prefix = _prefix(given) if len(inputs) > 1 else b""
-        found = _Walk(given, prefix, walked, scan.skipped).files()
+        walk = _Walk(given, prefix, walked, scan.skipped)
+        root = LibraryRoot(walk.root, escaped(os.fsdecode(prefix)))
+        if root not in scan.roots:
+            scan.roots.append(root)
+        found = walk.files()
         for item in sorted(found, key=lambda f: f.relpath_bytes):
             if item.path in seen or not _selected(item.relpath, include, exclude):
                 continue

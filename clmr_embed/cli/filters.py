@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from clmr_embed.cli.options import handle_errors, require
+from clmr_embed.cli.options import handle_errors, require, resolve_or_fetch
 
 
 def _layers(value: str) -> list[int]:
@@ -35,11 +35,9 @@ def filters_command(
     require("train", "filters")
     from clmr_embed.cli.render import err
     from clmr_embed.cli.render import out as stdout
-    from clmr_embed.registry import resolve_model
     from training.filters import AscentConfig, load_encoder, optimise_inputs, render, spectra
 
-    path = Path(model) if Path(model).suffix in (".onnx", ".pt", ".ckpt") else resolve_model(model)
-    encoder = load_encoder(Path(path)).eval()
+    encoder = load_encoder(Path(resolve_or_fetch(model))).eval()  # a name, .onnx or checkpoint
     config = AscentConfig(steps=steps, seed=seed)
     mags = {}
     for layer in chosen:

@@ -20,7 +20,10 @@ def serve_command(
     ] = "127.0.0.1",
     root: Annotated[
         list[Path] | None,
-        typer.Option(help="Library folder the store was extracted from (repeatable); plays audio."),
+        typer.Option(
+            help="Folder holding the store's relative paths (repeatable); default: the "
+            "folders the store recorded at extract."
+        ),
     ] = None,
     model: ModelOpt = None,
 ) -> None:
@@ -34,6 +37,7 @@ def serve_command(
         import uvicorn
 
         from clmr_embed.serve import ServeConfig, create_app
+        from clmr_embed.store import open_store
     except ImportError as exc:
         raise MissingDependencyError(
             f"clmr-embed serve needs the serve extra ({exc.name} is missing): "
@@ -42,8 +46,6 @@ def serve_command(
 
     if host not in ("127.0.0.1", "localhost", "::1"):
         warn(f"--host {host}: the library and its audio are reachable from other machines")
-    if not root:
-        warn("no --root: the page cannot play audio; pass the folder(s) given to extract")
     config = ServeConfig(
         store=store,
         roots=tuple(root or ()),
@@ -52,7 +54,14 @@ def serve_command(
         port=port,
     )
     err.print("preparing the library (map, tags) ...")
-    app = create_app(config)
+    opened = open_store(store)
+    if not root and not opened.roots:
+        warn(
+            "the store records no library folders to play audio from (stores made before "
+            "clmr-embed recorded them); "
+            "pass --root with the folder(s) given to extract"
+        )
+    app = create_app(config, opened)
     shown = f"[{host}]" if ":" in host else host
     err.print(f"[green]serving[/] http://{shown}:{port}/  (Ctrl-C stops)")
     uvicorn.run(app, host=host, port=port, log_level="warning")

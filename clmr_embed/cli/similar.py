@@ -27,15 +27,13 @@ def similar_command(
     """Nearest tracks (or windows) to QUERY, by cosine of centred, L2-normalised embeddings."""
     from clmr_embed.cli.render import err
     from clmr_embed.search import SearchConfig, similar
-    from clmr_embed.store import open_store
 
     def building(level: str, rows: int) -> None:
         err.print(
             f"building the similarity index of {rows} {level} (once; cached beside the store)"
         )
 
-    with open_store(store) as opened:
-        result = similar(opened, query, top_k, windows, model, SearchConfig(on_build=building))
+    result = similar(store, query, top_k, windows, model, SearchConfig(on_build=building))
     if as_json:
         typer.echo(json.dumps(result.to_dict()))
         return

@@ -191,7 +191,7 @@ def query_vector(
 
 
 def similar(
-    store: StoreView,
+    store: StoreView | str | Path,
     query: str | Path,
     top_k: int = 10,
     windows: bool = False,
@@ -200,11 +200,12 @@ def similar(
 ) -> SimilarResult:
     """The tracks (or windows, with start times) of `store` nearest to `query`.
 
-    Similarity is the cosine of centred, L2-normalised embeddings (see `normalise`); a stored
-    query's own track is left out of the results.
+    The one search behind `clmr-embed similar` and the web app's neighbours. Similarity is the
+    cosine of centred, L2-normalised embeddings (see `normalise`); a stored query's own track
+    is left out of the results.
 
     Args:
-        store: an open store.
+        store: an open store, or the path of one (opened and closed here).
         query: a track id or relative path in the store, or an audio file to embed.
         top_k: how many results.
         windows: search single windows (start times included) instead of track means.
@@ -213,6 +214,11 @@ def similar(
     """
     if top_k < 1:
         raise ConfigError(f"top_k must be at least 1, got {top_k}")
+    if isinstance(store, str | Path):
+        from clmr_embed.store import open_store
+
+        with open_store(Path(store)) as opened:
+            return similar(opened, query, top_k, windows, model, config)
     vector, exclude, source = query_vector(store, query, model)
     searcher = Searcher(store, "windows" if windows else "tracks", config)
     found = searcher.nearest(vector, top_k, exclude)

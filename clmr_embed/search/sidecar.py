@@ -17,14 +17,17 @@ Arrays = dict[str, npt.NDArray[np.generic]]
 
 
 def store_fingerprint(store: StoreView) -> str:
-    """A hash of what the store's vectors depend on: model, hop, and every track's content.
+    """The key of everything derived from a store's vectors (indexes, maps, tag scores).
 
-    Schema 1 has no change counter, so this hashes the header fingerprint and each track's
-    (id, content sha256, alias target, window count); it is the same for a copy of the store and
-    changes with any commit that adds, replaces or removes a track. With schema 2 this becomes
-    the store's `generation` (plus the header fingerprint).
+    It hashes the header fingerprint, the store's `generation` and each track's (id, content
+    sha256, alias target, window count). The generation (schema 2: +1 per commit that changed
+    content) catches what the attributes cannot show: a forced rerun with another engine or
+    precision re-embeds the same files into new vectors, as does a repaired track. The content
+    hash tells apart another store at the same path and generation (a restored backup, a
+    schema-1 store, whose generation is always 0). Merging segments changes neither, and a
+    copy of the store keeps its key.
     """
-    digest = hashlib.sha256(store.header.fingerprint().encode())
+    digest = hashlib.sha256(f"{store.header.fingerprint()}:g{store.generation}".encode())
     for tid in sorted(store.track_ids):
         a = store.attrs(tid)
         digest.update(f"\n{tid}:{a['content_sha256']}:{a['alias_of']}:{a['n_windows']}".encode())

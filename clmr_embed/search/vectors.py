@@ -43,7 +43,8 @@ class StoreView(Protocol):
     def path(self) -> Path: ...
     @property
     def header(self) -> HeaderView: ...
-
+    @property
+    def generation(self) -> int: ...  # +1 per commit that changed content (schema 1: 0)
     @property
     def track_ids(self) -> list[str]: ...
     @property

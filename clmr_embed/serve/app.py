@@ -21,7 +21,7 @@ from clmr_embed.errors import AudioDecodeError
 from clmr_embed.serve.config import ServeConfig
 from clmr_embed.serve.guard import HostGuard
 from clmr_embed.serve.library import Library
-from clmr_embed.serve.media import AudioFiles
+from clmr_embed.serve.media import AudioFiles, serving_roots
 from clmr_embed.serve.upload import receive_file, safe_name
 from clmr_embed.store import EmbeddingStore, open_store
 
@@ -44,7 +44,7 @@ class Handlers:
         return FileResponse(STATIC / "favicon.svg", media_type="image/svg+xml")
 
     async def summary(self, request: Request) -> Response:
-        return JSONResponse(self.library.summary())
+        return JSONResponse({**self.library.summary(), "audio": bool(self.media.roots)})
 
     async def tag_scores(self, request: Request) -> Response:
         scores = self.library.tag_scores(request.query_params.get("label", ""))
@@ -99,7 +99,8 @@ def create_app(config: ServeConfig, store: EmbeddingStore | None = None) -> Star
     """The app for `config` (the store is opened here unless given; the app closes it)."""
     store = store or open_store(config.store)
     try:
-        handlers = Handlers(Library(store, config), AudioFiles(store, config.roots), config)
+        media = AudioFiles(store, serving_roots(config.roots, store.roots))
+        handlers = Handlers(Library(store, config), media, config)
     except BaseException:
         store.close()
         raise

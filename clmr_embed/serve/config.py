@@ -13,8 +13,9 @@ class ServeConfig:
     """What the web app serves and how."""
 
     store: Path  # the HDF5 store to explore
-    # folders the store was extracted from: audio is served only from files under them, found
-    # at <root>/<relpath> with the recorded content sha256 (schema 1 does not record the roots)
+    # folders holding the store's relpaths, instead of the roots it recorded at extract (the
+    # default; schema-1 stores record none): audio is served only from files under them, with
+    # the recorded content sha256
     roots: tuple[Path, ...] = ()
     model: str | Path | None = None  # the store's model (name or ONNX file); None: its name
     host: str = LOOPBACK  # interface to bind; other Host headers than this and loopback: 403

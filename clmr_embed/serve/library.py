@@ -87,7 +87,6 @@ class Library:
             "window_s": header.window_samples / header.sample_rate,
             "labels": list(self.labels),
             "projection": self.map.method,
-            "audio": bool(self.config.roots),
             "tracks": [
                 {
                     "id": tid,

@@ -14,6 +14,7 @@ import h5py
 from clmr_embed import __version__
 from clmr_embed.atomic import write_bytes
 from clmr_embed.errors import StoreDamagedError, StoreError
+from clmr_embed.roots import LibraryRoot
 from clmr_embed.store.layout import (
     LEGACY_SCHEMA,
     READ_ERRORS,
@@ -44,6 +45,7 @@ class Manifest:
     serial: int = 0  # the number of the newest segment file written (names never repeat)
     segments: tuple[SegmentInfo, ...] = ()
     shards: tuple[dict[str, Any], ...] = ()  # provenance of stores merged into this one
+    roots: tuple[LibraryRoot, ...] = ()  # where the relpaths' files were found, newest first
     created: str = field(default_factory=timestamp)
     updated: str = field(default_factory=timestamp)
 
@@ -56,6 +58,7 @@ class Manifest:
             "folder": folder,
             "segments": [asdict(info) for info in self.segments],
             "shards": list(self.shards),
+            "roots": [root.to_dict() for root in self.roots],
             "created": self.created,
             "updated": self.updated,
         }
@@ -74,6 +77,7 @@ def _from_json(value: dict[str, Any], path: Path) -> Manifest:
         serial=int(value["serial"]),
         segments=tuple(SegmentInfo.from_dict(s) for s in value["segments"]),
         shards=tuple(dict(s) for s in value["shards"]),
+        roots=tuple(LibraryRoot.from_dict(r) for r in value.get("roots", ())),  # added later
         created=str(value["created"]),
         updated=str(value["updated"]),
     )

@@ -8,6 +8,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from clmr_embed.atomic import fsync_path
+from clmr_embed.roots import LibraryRoot, merge_roots
 from clmr_embed.store.compaction import SegmentFiles, merge, tail_run
 from clmr_embed.store.failures import write_failure
 from clmr_embed.store.layout import LEGACY_SCHEMA, SCHEMA_VERSION, StoreHeader
@@ -73,6 +74,14 @@ class PublishedStore:
                     self.view.add(open_segment(self.folder, info))
         self.remove_unreferenced()
         return written
+
+    def add_roots(self, roots: tuple[LibraryRoot, ...]) -> None:
+        """Publish `roots` ahead of the recorded ones, if that changes them, as a commit that
+        changed no track: no segment, the same generation (a moved library re-embeds nothing,
+        and the caches derived from the vectors stay valid)."""
+        merged = merge_roots(roots, self.manifest.roots)
+        if merged != self.manifest.roots:
+            self.publish(replace(self.manifest, roots=merged), whole=False)
 
     def merge_tail(self) -> int:
         """Merge the newest segments while enough of one level pile up; bytes written.

@@ -33,6 +33,7 @@ class EmbeddingStore:
         self.schema_version = manifest.schema
         self.generation = manifest.generation  # +1 per commit: "has the store changed?"
         self.shards = manifest.shards  # provenance of stores merged into this one
+        self.roots = manifest.roots  # the library folders extract found the files under
         self.segments: tuple[SegmentInfo, ...] = manifest.segments
         self._segments = segments
         self._attrs = segments.index.tracks

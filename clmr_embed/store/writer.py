@@ -7,6 +7,7 @@ import os
 import stat
 import time
 import warnings
+from collections.abc import Iterable
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -15,6 +16,7 @@ import numpy as np
 
 from clmr_embed.errors import StoreError
 from clmr_embed.pooling import track_mean
+from clmr_embed.roots import LibraryRoot, merge_roots
 from clmr_embed.store.changes import JournaledChanges
 from clmr_embed.store.compaction import SegmentFiles
 from clmr_embed.store.failures import write_failure
@@ -65,6 +67,7 @@ class StoreWriter(JournaledChanges):
         self._store = PublishedStore(path, header)  # what commits build on
         self._fresh = False  # a --force run whose new store replaces the old one at commit
         self._closed = False
+        self._roots: tuple[LibraryRoot, ...] = ()  # this run's library folders (record_roots)
         self.last_commit_s = 0.0  # seconds the last commit took
         self.last_commit_bytes = 0  # bytes it wrote (segments, catalogs, manifest)
 
@@ -111,6 +114,14 @@ class StoreWriter(JournaledChanges):
         }
         self._put_track(record.track_id, attrs, {"embeddings": emb, "starts_s": starts})
 
+    def record_roots(self, roots: Iterable[LibraryRoot]) -> None:
+        """Record the folders this run's relpaths are under (`Scan.roots`), at the next commit.
+
+        Earlier runs' roots are kept behind them (see `merge_roots`); a forced new store
+        keeps only these. `clmr-embed serve` finds the tracks' audio under them.
+        """
+        self._roots = tuple(roots)
+
     def damaged(self) -> dict[str, str]:
         """Committed tracks whose arrays fail their checksum or cannot be read: id -> reason."""
         return self._store.view.verify()
@@ -123,6 +134,7 @@ class StoreWriter(JournaledChanges):
                 the journal still holds everything.
         """
         if not self._pending and not self._fresh:
+            self._publish_roots()
             return
         names, began = sorted(self._pending), time.perf_counter()
         base = self._store.manifest
@@ -137,7 +149,7 @@ class StoreWriter(JournaledChanges):
                 built = files.finish()
             new = replace(
                 base, generation=base.generation + 1, serial=files.serial,
-                segments=base.segments + tuple(built),
+                segments=base.segments + tuple(built), roots=merge_roots(self._roots, base.roots),
             )  # fmt: skip
             written = sum(info.size for info in built) + self._store.publish(new, self._fresh)
         except (OSError, RuntimeError) as exc:
@@ -151,6 +163,12 @@ class StoreWriter(JournaledChanges):
             del self._pending[name]
         self.last_commit_bytes = written + self._store.merge_tail()
         self.last_commit_s = time.perf_counter() - began
+
+    def _publish_roots(self) -> None:
+        try:
+            self._store.add_roots(self._roots)
+        except (OSError, RuntimeError) as exc:
+            raise write_failure(exc, f"commit store {self.path}", KEPT) from exc
 
     def compact(self) -> int:
         """Commit, then merge every segment into as few as possible; bytes written."""

@@ -6,6 +6,7 @@ from pathlib import Path
 import pytest
 
 from clmr_embed.errors import DataError
+from clmr_embed.roots import LibraryRoot
 from clmr_embed.scan import AUDIO_EXTENSIONS, AudioFile, find_audio_files, scan_inputs
 
 
@@ -135,6 +136,24 @@ def test_several_inputs_prefix_relpaths_with_the_folder_name(tmp_path: Path):
     files = find_audio_files([tmp_path / "rock", tmp_path / "jazz", tmp_path / "single.wav"])
     assert relpaths(files) == ["rock/good.wav", "rock/sub/x.wav", "jazz/good.wav", "single.wav"]
     assert relpaths(find_audio_files([tmp_path / "rock"])) == ["good.wav", "sub/x.wav"]
+
+
+def test_each_input_records_the_root_its_relpaths_are_found_under(tmp_path: Path):
+    touch(tmp_path / "rock", "good.wav", "sub/x.wav")
+    touch(tmp_path / "jazz", "good.wav")
+    (tmp_path / "single.wav").write_bytes(b"x")
+    os.symlink(tmp_path / "jazz", tmp_path / "linked")
+    scan = scan_inputs([tmp_path / "rock", tmp_path / "linked", tmp_path / "single.wav"])
+    real = tmp_path.resolve()
+    assert scan.roots == [
+        LibraryRoot(real / "rock", "rock/"),
+        LibraryRoot(real / "jazz", "jazz/"),  # the link's target, named as it is
+        LibraryRoot(real, ""),  # a file given directly: its folder
+    ]
+    for file in scan.files:  # every file is found again from its relpath and one root
+        found = [r.candidate(file.relpath) for r in scan.roots]
+        assert file.path in [p.resolve() for p in found if p is not None and p.exists()]
+    assert scan_inputs([tmp_path / "rock"]).roots == [LibraryRoot(real / "rock", "")]
 
 
 def test_an_unreadable_folder_is_reported_as_lost(tmp_path: Path, monkeypatch):

@@ -23,3 +23,10 @@ def test_bundled_model_layers_image(tmp_path):
     )
     assert result.exit_code == 0, result.output
     assert out.read_bytes()[:4] == b"\x89PNG" and str(out) in result.stdout
+
+
+def test_a_missing_model_file_is_one_error_line(tmp_path):
+    pytest.importorskip("torch")
+    result = runner.invoke(app, ["filters", str(tmp_path / "missing.pt"), "--layers", "1"])
+    assert result.exit_code == 1 and isinstance(result.exception, SystemExit)  # no traceback
+    assert "missing.pt" in result.stderr and "neither an existing file" in result.stderr

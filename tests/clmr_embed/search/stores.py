@@ -12,7 +12,8 @@ import pytest
 
 from clmr_embed.extract import ExtractConfig, run_extract
 from clmr_embed.registry import DEFAULT_MODEL
-from clmr_embed.store import copy_store
+from clmr_embed.scan import scan_inputs
+from clmr_embed.store import TrackRecord, copy_store, open_store, open_writer
 from tests.fixtures.audio import write_audio
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -69,4 +70,36 @@ def extract(library: Path, store: Path, model: Path) -> Path:
     config = ExtractConfig(inputs=(library,), output=store, model=str(model), workers=0)
     summary = run_extract(config)
     assert not summary.failed
+    return store
+
+
+def reembed(store: Path, relpath: str, seed: int = 0) -> None:
+    """Commit new vectors for a stored track, its file and attributes unchanged (as a forced
+    rerun with another precision does): only the store's generation shows the change."""
+    with open_store(store) as opened:
+        header, attrs = opened.header, opened.attrs(relpath)
+        track_id = opened.track_ids[opened.paths.index(relpath)]
+        embeddings, starts = opened.embeddings(relpath), opened.starts_s(relpath)
+    noise = np.random.default_rng(seed).standard_normal(embeddings.shape).astype(np.float32)
+    record = TrackRecord(
+        track_id=track_id,
+        relpath=relpath,
+        content_sha256=attrs["content_sha256"],
+        duration_s=attrs["duration_s"],
+        source_rate=attrs["source_rate"],
+        channels=attrs["channels"],
+        embeddings=np.abs(embeddings + noise),
+        starts_s=starts,
+        flags=tuple(attrs["flags"]),
+    )
+    with open_writer(store, header) as writer:
+        writer.add_track(record)
+
+
+def record_roots(store: Path, *inputs: Path) -> Path:
+    """Record the roots a scan of `inputs` finds in the store, as extract's writer does."""
+    with open_store(store) as opened:
+        header = opened.header
+    with open_writer(store, header) as writer:
+        writer.record_roots(scan_inputs(list(inputs)).roots)
     return store

@@ -5,8 +5,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
+from clmr_embed import search
 from clmr_embed.cli import app
 
 runner = CliRunner()
@@ -36,3 +38,26 @@ def test_bad_values_exit_2_and_unknown_queries_exit_1(tiny_h5: Path) -> None:
     assert missing.exit_code == 1
     assert missing.stdout == "" and "error:" in missing.stderr
     assert "no_such.wav" in missing.stderr
+
+
+def test_the_cli_prints_what_the_python_api_returns(
+    tiny_h5: Path, tiny_lib: Path, tiny_tagger: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls: list[tuple] = []
+    api = search.similar
+
+    def spy(*args: object, **kwargs: object) -> search.SimilarResult:
+        calls.append(args)
+        return api(*args, **kwargs)  # type: ignore[arg-type]
+
+    file = str(tiny_lib / "tone_06.wav")
+    for query, extra in (("tone_02.wav", []), ("tone_02.wav", ["--windows"]), (file, [])):
+        with monkeypatch.context() as patched:
+            patched.setattr(search, "similar", spy)
+            args = ["similar", str(tiny_h5), query, "--top-k", "4", "--json", *extra]
+            args += ["--model", str(tiny_tagger)]
+            result = runner.invoke(app, args)
+        assert result.exit_code == 0, result.output
+        expected = api(tiny_h5, query, 4, bool(extra), tiny_tagger).to_dict()
+        assert json.loads(result.stdout) == expected
+    assert len(calls) == 3  # every CLI query went through clmr_embed.search.similar

@@ -7,8 +7,8 @@ from pathlib import Path
 import numpy as np
 
 from clmr_embed.search import SearchConfig, Searcher, sidecar_dir, store_fingerprint
-from clmr_embed.store import copy_store, open_store
-from tests.clmr_embed.search.stores import TINY_RATE, extract, require, tone
+from clmr_embed.store import compact_store, copy_store, open_store
+from tests.clmr_embed.search.stores import TINY_RATE, extract, reembed, require, tone
 from tests.fixtures.audio import write_audio
 
 FORCED = SearchConfig(index_threshold=0, cache=False)  # the index path on any store
@@ -62,6 +62,27 @@ def test_index_is_cached_beside_the_store_and_rebuilt_when_it_changes(
         rebuilt = Searcher(store, "tracks", config)
         assert builds == [("tracks", 8), ("tracks", 9)]
         assert "new_tone.wav" in rebuilt.labels.relpaths
+
+
+def test_index_follows_the_store_generation_not_only_its_attributes(tiny_h5: Path) -> None:
+    require("usearch")
+    builds: list[int] = []
+    config = SearchConfig(index_threshold=0, on_build=lambda level, rows: builds.append(rows))
+    with open_store(tiny_h5) as store:
+        generation, query = store.generation, store.mean("tone_05.wav")
+        Searcher(store, "tracks", config)
+    reembed(tiny_h5, "tone_05.wav")  # same file, same attributes, new vectors
+    with open_store(tiny_h5) as store:
+        assert store.generation == generation + 1
+        rebuilt = Searcher(store, "tracks", config)
+        assert len(builds) == 2
+        assert not np.allclose(store.mean("tone_05.wav"), query)
+        assert rebuilt.nearest(store.mean("tone_05.wav"), 1)[0].relpath == "tone_05.wav"
+    compact_store(tiny_h5)  # merging segments changes neither content nor generation
+    with open_store(tiny_h5) as store:
+        assert store.generation == generation + 1
+        Searcher(store, "tracks", config)
+        assert len(builds) == 2  # reused
 
 
 def test_index_and_exact_agree_on_a_small_store(tiny_h5: Path) -> None:

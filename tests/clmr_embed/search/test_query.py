@@ -73,3 +73,10 @@ def test_a_query_that_is_neither_stored_nor_a_file_fails_clearly(tiny_h5: Path) 
             similar(store, "missing.wav")
         with pytest.raises(ConfigError, match="top_k"):
             similar(store, "tone_01.wav", top_k=0)
+
+
+def test_a_store_path_is_opened_and_gives_the_same_result(tiny_h5: Path) -> None:
+    with open_store(tiny_h5) as store:
+        expected = similar(store, "tone_03.wav", top_k=3, windows=True).to_dict()
+    assert similar(tiny_h5, "tone_03.wav", top_k=3, windows=True).to_dict() == expected
+    assert similar(str(tiny_h5), "tone_03.wav", top_k=3, windows=True).to_dict() == expected

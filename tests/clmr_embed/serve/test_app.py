@@ -9,7 +9,15 @@ import pytest
 
 from clmr_embed.embed import Embedder
 from clmr_embed.store import open_store
-from tests.clmr_embed.search.stores import TINY_RATE, extract, require, tiny_library, tone
+from tests.clmr_embed.search.stores import (
+    TINY_RATE,
+    extract,
+    record_roots,
+    reembed,
+    require,
+    tiny_library,
+    tone,
+)
 from tests.fixtures.audio import write_audio
 
 require("starlette")
@@ -137,6 +145,39 @@ def test_the_map_is_cached_and_recomputed_when_the_store_changes(
     extract(more, tiny_h5, tiny_tagger)
     with TestClient(create_app(config), base_url=LOCAL) as third:
         assert len(third.get("/api/library").json()["tracks"]) == 9
+
+
+def test_the_map_follows_the_store_generation(
+    tiny_h5: Path, tiny_tagger: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = ServeConfig(store=tiny_h5, model=tiny_tagger)
+    calls: list[int] = []
+    compute = projection_module.compute_map
+    monkeypatch.setattr(
+        projection_module, "compute_map", lambda v, m: calls.append(len(v)) or compute(v, m)
+    )
+    with TestClient(create_app(config), base_url=LOCAL) as client:
+        before = _tracks(client)["tone_05.wav"]
+    reembed(tiny_h5, "tone_05.wav", seed=3)  # new vectors, same files: a new generation
+    with TestClient(create_app(config), base_url=LOCAL) as client:
+        after = _tracks(client)["tone_05.wav"]
+    with TestClient(create_app(config), base_url=LOCAL) as client:
+        assert _tracks(client)["tone_05.wav"] == after  # unchanged store: the cached map
+    assert calls == [8, 8] and (before["x"], before["y"]) != (after["x"], after["y"])
+
+
+def test_audio_comes_from_the_roots_recorded_in_the_store_by_default(
+    tiny_h5: Path, tiny_lib: Path, tiny_tagger: Path
+) -> None:
+    record_roots(tiny_h5, tiny_lib)
+    with TestClient(
+        create_app(ServeConfig(store=tiny_h5, model=tiny_tagger)), base_url=LOCAL
+    ) as client:
+        assert client.get("/api/library").json()["audio"] is True
+        track = _tracks(client)["tone_04.wav"]
+        response = client.get(f"/audio/{track['id']}", headers={"Range": "bytes=0-99"})
+        assert response.status_code == 206 and len(response.content) == 100
+        assert response.content == (tiny_lib / "tone_04.wav").read_bytes()[:100]
 
 
 def test_without_roots_no_audio_is_served(tiny_h5: Path, tiny_tagger: Path) -> None:

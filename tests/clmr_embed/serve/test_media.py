@@ -10,15 +10,17 @@ import numpy as np
 import pytest
 
 from clmr_embed.digest import file_sha256
+from clmr_embed.extract import ExtractConfig, run_extract
+from clmr_embed.roots import LibraryRoot
 from clmr_embed.store import StoreHeader, TrackRecord, open_store, open_writer
-from tests.clmr_embed.search.stores import TINY_RATE, extract, require, tone
+from tests.clmr_embed.search.stores import TINY_RATE, extract, record_roots, require, tone
 from tests.fixtures.audio import write_audio
 
 require("starlette")
 from starlette.exceptions import HTTPException  # noqa: E402
 from starlette.testclient import TestClient  # noqa: E402
 
-from clmr_embed.serve.media import AudioFiles  # noqa: E402
+from clmr_embed.serve.media import AudioFiles, serving_roots  # noqa: E402
 
 HEADER = StoreHeader(
     model_name="crafted",
@@ -46,7 +48,7 @@ def test_a_symlink_out_of_the_root_is_refused(tmp_path: Path, tiny_tagger: Path)
     write_audio(outside / "secret.wav", tone(330, 1, 1), TINY_RATE)
     os.symlink(outside / "secret.wav", library / "link.wav")
     with open_store(extract(library, tmp_path / "s.h5", tiny_tagger)) as store:
-        files = AudioFiles(store, (library,))
+        files = AudioFiles(store, serving_roots((library,), ()))
         ids = dict(zip(store.paths, store.track_ids, strict=True))
         assert files.path(ids["inside.wav"]) == (library / "inside.wav").resolve()
         assert _status(files, ids["link.wav"]) == 403
@@ -73,7 +75,7 @@ def test_crafted_relpaths_never_leave_the_root(tmp_path: Path) -> None:
                 )
             )
     with open_store(store_path) as store:
-        files = AudioFiles(store, (library,))
+        files = AudioFiles(store, serving_roots((library,), ()))
         assert {tid: _status(files, tid) for tid in relpaths} == dict.fromkeys(relpaths, 403)
 
 
@@ -83,13 +85,66 @@ def test_unknown_missing_and_changed_files_are_not_found(
     copy = Path(shutil.copytree(tiny_lib, tmp_path / "lib"))
     with open_store(tiny_h5) as store:
         ids = dict(zip(store.paths, store.track_ids, strict=True))
-        files = AudioFiles(store, (tmp_path / "empty", copy))
+        files = AudioFiles(store, serving_roots((tmp_path / "empty", copy), ()))
         assert files.path(ids["tone_01.wav"]) == (copy / "tone_01.wav").resolve()  # second root
         assert _status(files, "no-such-id") == 404
         (copy / "tone_02.wav").unlink()
         assert _status(files, ids["tone_02.wav"]) == 404
         write_audio(copy / "tone_03.wav", tone(100, 1, 5), TINY_RATE)  # same path, new content
         assert _status(files, ids["tone_03.wav"]) == 404
+
+
+def test_recorded_roots_of_several_inputs_find_each_file_and_nothing_across(
+    tmp_path: Path, tiny_tagger: Path
+) -> None:
+    rock, jazz = tmp_path / "rock", tmp_path / "jazz"
+    for folder, freq in ((rock, 220), (jazz, 330)):
+        folder.mkdir()
+        write_audio(folder / "same.wav", tone(freq, 1, freq), TINY_RATE)
+    write_audio(jazz / "other.wav", tone(440, 1, 3), TINY_RATE)
+    os.symlink(jazz / "other.wav", rock / "link.wav")  # into the other root: still out of rock
+    store_path = tmp_path / "s.h5"
+    model = str(tiny_tagger)
+    config = ExtractConfig(inputs=(rock, jazz), output=store_path, model=model, workers=0)
+    assert not run_extract(config).failed
+    record_roots(store_path, rock, jazz)
+    with open_store(store_path) as store:
+        assert [r.prefix for r in store.roots] == ["rock/", "jazz/"]
+        files = AudioFiles(store, serving_roots((), store.roots))
+        ids = dict(zip(store.paths, store.track_ids, strict=True))
+        assert files.path(ids["rock/same.wav"]) == (rock / "same.wav").resolve()
+        assert files.path(ids["jazz/same.wav"]) == (jazz / "same.wav").resolve()
+        assert _status(files, ids["rock/link.wav"]) == 403
+        assert "jazz/other.wav" not in ids  # the scan listed that real file once, via the link
+        given = AudioFiles(store, serving_roots((tmp_path,), store.roots))  # --root instead
+        assert given.path(ids["jazz/same.wav"]) == (jazz / "same.wav").resolve()
+        assert _status(AudioFiles(store, ()), ids["rock/same.wav"]) == 404
+
+
+def test_a_crafted_relpath_cannot_climb_from_its_prefix_into_another_root(
+    tmp_path: Path,
+) -> None:
+    rock, jazz = tmp_path / "rock", tmp_path / "jazz"
+    rock.mkdir()
+    jazz.mkdir()
+    target = write_audio(jazz / "secret.wav", tone(440, 1, 2), TINY_RATE)
+    store_path = tmp_path / "crafted.h5"
+    with open_writer(store_path, HEADER) as writer:
+        writer.record_roots([LibraryRoot(rock, "rock/")])
+        writer.add_track(
+            TrackRecord(
+                track_id="climb",
+                relpath="rock/../jazz/secret.wav",
+                content_sha256=file_sha256(target),
+                duration_s=1.0,
+                source_rate=TINY_RATE,
+                channels=1,
+                embeddings=np.ones((1, 4), np.float32),
+                starts_s=np.zeros(1, np.float32),
+            )
+        )
+    with open_store(store_path) as store:
+        assert _status(AudioFiles(store, serving_roots((), store.roots)), "climb") == 403
 
 
 def test_paths_in_urls_reach_no_file(client: TestClient) -> None:

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from clmr_embed.errors import StoreError
+from clmr_embed.roots import LibraryRoot
 from clmr_embed.store import copy_store, open_store, open_writer
 from clmr_embed.store.manifest import describe_file
 from tests.fixtures.store import HEADER, record
@@ -36,6 +37,29 @@ def test_generation_counts_commits_that_change_content(tmp_path: Path) -> None:
         writer.add_track(record("c"))
     with open_store(out) as store:  # a forced restart counts on: caches see the change
         assert store.generation == 3 and store.track_ids == ["c"]
+
+
+def test_library_roots_are_recorded_newest_first_and_kept_by_merges(tmp_path: Path) -> None:
+    out = tmp_path / "out.h5"
+    music, more = LibraryRoot(tmp_path / "music"), LibraryRoot(tmp_path / "more", "more/")
+    with open_writer(out, HEADER) as writer:
+        writer.record_roots([music])
+        writer.add_track(record("a"))
+    with open_store(out) as store:
+        assert store.roots == (music,) and store.generation == 1
+    with open_writer(out, HEADER) as writer:  # another folder, no new track: roots only
+        writer.record_roots([more])
+    with open_store(out) as store:
+        assert store.roots == (more, music) and store.generation == 1  # content unchanged
+    with open_writer(out, HEADER) as writer:
+        writer.compact()
+    with open_store(out) as store:
+        assert store.roots == (more, music)
+    with open_writer(out, HEADER, force=True) as writer:  # a new store: this run's roots only
+        writer.record_roots([music])
+        writer.add_track(record("b"))
+    with open_store(out) as store:
+        assert store.roots == (music,)
 
 
 def test_engine_precision_and_shards_are_recorded(tmp_path: Path) -> None:
