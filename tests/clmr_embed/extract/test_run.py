@@ -71,3 +71,39 @@ def test_bad_counts_are_config_errors(tmp_path: Path, bad: dict[str, int]) -> No
     with pytest.raises(ConfigError, match=next(iter(bad))) as caught:
         ExtractConfig(inputs=(), output=tmp_path / "o.h5", **bad)  # type: ignore[arg-type]
     assert "--" not in str(caught.value)
+
+
+BUNDLED = Path(__file__).resolve().parents[3] / "clmr_embed" / "models" / "clmr-free.onnx"
+
+
+@pytest.mark.slow
+@pytest.mark.usefixtures("private_cache")
+def test_int8_runs_the_bundled_int8_file_and_the_store_says_so(
+    tmp_path: Path, shared_dir: Path
+) -> None:
+    import numpy as np
+
+    from clmr_embed.audio import load_audio
+    from clmr_embed.store import open_store
+    from tests.fixtures.audio import write_audio
+
+    lib = tmp_path / "lib"
+    lib.mkdir()
+    for song in sorted((shared_dir / "audio" / "clmr_demo").glob("*.mp3"))[:2]:
+        samples, _ = load_audio(song, 22050)
+        write_audio(lib / f"{song.stem}.wav", samples[22050 * 30 : 22050 * 39], 22050)  # 3 windows
+    stores = {}
+    for precision in ("fp32", "int8"):
+        out = tmp_path / f"{precision}.h5"
+        config = ExtractConfig(inputs=(lib,), output=out, model=str(BUNDLED), precision=precision)
+        summary = run_extract(config)
+        assert summary.exit_code == 0 and summary.precision == precision
+        stores[precision] = out
+    with open_store(stores["fp32"]) as fp32, open_store(stores["int8"]) as int8:
+        assert int8.header.precision == "int8" and int8.header.engine in ("onnxruntime", "openvino")
+        assert (fp32.header.engine, fp32.header.precision) == ("onnxruntime", "fp32")
+        for path in fp32.paths:
+            a, b = fp32.embeddings(path), int8.embeddings(path)
+            assert not np.array_equal(a, b)  # another path really ran
+            cosines = (a * b).sum(axis=1) / np.linalg.norm(a, axis=1) / np.linalg.norm(b, axis=1)
+            assert cosines.min() > 0.99
