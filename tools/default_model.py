@@ -1,7 +1,7 @@
 """Build the bundled default model `clmr-free`: our pre-trained encoder + a teacher-distilled head.
 
     python -m tools.default_model --checkpoint runs/free-cpu/latest.pt \
-        --labels /work/data/free-music/teacher.csv --install
+        --labels /work/data/free-music/teacher.csv --corpus /work/data/free-music --install
 
 1. slims the pre-training checkpoint to weights only (checkpoints/clmr-free.pt, committed, ~11 MB:
    what a later session continues from and what the model's source hash names);
@@ -10,8 +10,10 @@
 3. exports encoder + head to one tagger ONNX with the full metadata, parity-checked;
 4. scores it: agreement with the teacher on the held-out albums, excerpt retrieval on the demo
    songs against the random-init encoders (tools.model_eval);
-5. with --install: copies the tagger to clmr_embed/models/clmr-free.onnx, rewrites the golden
-   embedding (tools.golden), and writes docs/models.json (the model card's figures).
+5. with --install, only if the install gate passes (tools.install_gate: GTZAN linear-probe
+   accuracy and held-out-package retrieval MRR each at least the installed model's, measured
+   side by side before anything is built): copies the tagger to clmr_embed/models/clmr-free.onnx,
+   rewrites the golden embedding (tools.golden), and writes docs/models.json (the card's figures).
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from export.api import ExportConfig, run_export
 from export.linear import LinearExport
 from export.placeholder import write_placeholder
 from tools.golden import write_golden
+from tools.install_gate import INSTALLED, scores, verdict
 from tools.model_eval import DEMO_SONGS, agreement, retrieval
 from training.checkpoint import Checkpoint, save_checkpoint, weights_only
 from training.linear.baselines import audio_windows, random_encoder_checkpoint
@@ -144,6 +147,15 @@ def install(run_dir: Path, figures: dict[str, Any]) -> None:
     write_text(FIGURES, json.dumps(figures, indent=2) + "\n")
 
 
+def gate(candidate: Path, corpus: Path) -> dict[str, Any]:
+    """The install gate's scores of both models; SystemExit naming why when it refuses."""
+    found = scores([candidate, INSTALLED], corpus)
+    reasons = verdict(found[candidate], found[INSTALLED])
+    if reasons:
+        raise SystemExit(f"not installed: {'; '.join(reasons)}")
+    return {"candidate": vars(found[candidate]), "installed": vars(found[INSTALLED])}
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """`python -m tools.default_model`."""
     parser = argparse.ArgumentParser(prog="python -m tools.default_model", description=__doc__)
@@ -151,11 +163,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--labels", required=True, type=Path, help="teacher manifest (CSV)")
     parser.add_argument("--run-dir", type=Path, default=Path("runs/default-model"), help="work dir")
     parser.add_argument("--demo", type=Path, default=DEMO, help="the CLMR demo songs folder")
+    parser.add_argument("--corpus", type=Path, help="free-music folder (the gate's held-out set)")
     parser.add_argument("--install", action="store_true", help="ship it (see step 5)")
     args = parser.parse_args(argv)
+    if args.install and args.corpus is None:
+        parser.error("--install needs --corpus: the install gate probes its held-out packages")
+    passed = gate(args.checkpoint, args.corpus) if args.install else None
     figures = build(args)
-    if args.install:
-        install(args.run_dir, figures)
+    if passed is not None:
+        install(args.run_dir, {**figures, "install_gate": passed})
     agree, ret = figures["agreement"], figures["retrieval"]
     print(json.dumps({"agreement_top5": agree["top5"]["tag_roc_auc"], "retrieval": ret}, indent=1))
     return 0

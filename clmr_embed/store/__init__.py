@@ -9,6 +9,7 @@ from clmr_embed.store.check import (
     compact_store,
 )
 from clmr_embed.store.layout import SCHEMA_VERSION, StoreHeader, TrackRecord
+from clmr_embed.store.manifest import copy_store
 from clmr_embed.store.reader import EmbeddingStore, open_store
 from clmr_embed.store.writer import StoreWriter, open_writer
 
@@ -24,6 +25,7 @@ __all__ = [
     "TrackRecord",
     "check_store",
     "compact_store",
+    "copy_store",
     "open_store",
     "open_writer",
 ]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import stat
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -27,7 +28,7 @@ from clmr_embed.store.layout import (
     put_json,
     timestamp,
 )
-from clmr_embed.store.segment import SegmentInfo, segment_folder
+from clmr_embed.store.segment import SegmentInfo, catalog_name, segment_folder
 
 MANIFEST = "manifest"  # the checksummed JSON dataset; the root attrs mirror it for h5py users
 LINKS = "segments"  # a group of external links, one per segment, for browsing with h5py
@@ -157,3 +158,27 @@ def describe_file(path: Path) -> str:
     except READ_ERRORS:
         return "an HDF5 file too damaged to tell whether it is a clmr-embed store"
     return "" if ours else "an HDF5 file that is not a clmr-embed store"
+
+
+def copy_store(source: Path, target: Path) -> Path:
+    """Copy a store to a new name: its manifest, and its segments into the target's own folder.
+
+    A plain file copy of OUT.h5 leaves its segments behind (they live in OUT.h5.d/). Copy a
+    store no writer is committing to: a merge may delete segments the copy is reading.
+
+    Raises:
+        StoreError: `source` is not a store, or `target` (or its folder) already exists.
+    """
+    manifest = read_manifest(source)
+    folder = segment_folder(target)
+    if target.exists() or folder.exists():
+        raise StoreError(f"{target} or {folder.name} already exists; copy to a new name")
+    if manifest.schema == LEGACY_SCHEMA:  # one self-contained file
+        shutil.copyfile(source, target)
+        return target
+    folder.mkdir()
+    for info in manifest.segments:
+        for name in (info.name, catalog_name(info.name)):
+            shutil.copyfile(segment_folder(source) / name, folder / name)
+    write_manifest(target, manifest)
+    return target

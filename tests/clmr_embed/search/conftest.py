@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pytest
 
+from clmr_embed.store import copy_store
 from tests.clmr_embed.search.stores import demo_store, extract, tiny_library
 
 
@@ -31,4 +31,4 @@ def tiny_source(tiny_lib: Path, tiny_tagger: Path) -> Path:
 @pytest.fixture()
 def tiny_h5(tiny_source: Path, tmp_path: Path) -> Path:
     """A fresh copy of the tiny store that a test may change."""
-    return Path(shutil.copyfile(tiny_source, tmp_path / "tiny.h5"))
+    return copy_store(tiny_source, tmp_path / "tiny.h5")

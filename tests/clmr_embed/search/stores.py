@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import shutil
 import tempfile
 from pathlib import Path
 
@@ -13,6 +12,7 @@ import pytest
 
 from clmr_embed.extract import ExtractConfig, run_extract
 from clmr_embed.registry import DEFAULT_MODEL
+from clmr_embed.store import copy_store
 from tests.fixtures.audio import write_audio
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -44,7 +44,7 @@ def demo_store(shared_dir: Path, into: Path) -> Path:
     summary = run_extract(config).to_dict()
     assert summary["embedded"] + summary["unchanged"] == 6, summary
     into.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(kept, target)
+    copy_store(kept, target)
     return target
 
 

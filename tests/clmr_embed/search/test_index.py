@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import numpy as np
 
 from clmr_embed.search import SearchConfig, Searcher, sidecar_dir, store_fingerprint
-from clmr_embed.store import open_store
+from clmr_embed.store import copy_store, open_store
 from tests.clmr_embed.search.stores import TINY_RATE, extract, require, tone
 from tests.fixtures.audio import write_audio
 
@@ -81,7 +80,7 @@ def test_index_and_exact_agree_on_a_small_store(tiny_h5: Path) -> None:
 def test_fingerprint_follows_content_not_location(
     tiny_h5: Path, tiny_lib: Path, tiny_tagger: Path, tmp_path: Path
 ) -> None:
-    copy = Path(shutil.copyfile(tiny_h5, tmp_path / "elsewhere.h5"))
+    copy = copy_store(tiny_h5, tmp_path / "elsewhere.h5")
     with open_store(tiny_h5) as store, open_store(copy) as moved:
         original = store_fingerprint(store)
         assert store_fingerprint(moved) == original

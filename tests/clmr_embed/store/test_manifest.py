@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import shutil
 import stat
 from pathlib import Path
 
 import pytest
 
 from clmr_embed.errors import StoreError
-from clmr_embed.store import open_store, open_writer
+from clmr_embed.store import copy_store, open_store, open_writer
 from clmr_embed.store.manifest import describe_file
 from tests.fixtures.store import HEADER, record
 
@@ -81,3 +82,21 @@ def test_describe_file_tells_stores_from_other_files(tmp_path: Path) -> None:
     with h5py.File(tmp_path / "data.h5", "w") as f:
         f["x"] = [1]
     assert describe_file(tmp_path / "data.h5") == "an HDF5 file that is not a clmr-embed store"
+
+
+def test_a_copied_store_reads_the_same_and_keeps_its_own_folder(tmp_path: Path) -> None:
+    out = tmp_path / "out.h5"
+    with open_writer(out, HEADER) as writer:
+        for tid in "ab":
+            writer.add_track(record(tid))
+            writer.commit()
+    copy = copy_store(out, tmp_path / "copy.h5")
+    with open_store(out) as store:
+        paths, means = store.means()
+    shutil.rmtree(tmp_path / "out.h5.d")  # the copy needs nothing of the original
+    with open_store(copy) as store:
+        copied_paths, copied_means = store.means()
+        assert store.generation == 2
+    assert copied_paths == paths and (copied_means == means).all()
+    with pytest.raises(StoreError, match="already exists"):
+        copy_store(copy, copy)
