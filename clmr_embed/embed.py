@@ -16,8 +16,8 @@ from clmr_embed.audio import (
     starts_seconds,
     to_mono,
 )
+from clmr_embed.engines import Engine, EngineConfig, open_engine
 from clmr_embed.errors import AudioDecodeError, ModelArtifactError
-from clmr_embed.model import OnnxModel, SessionConfig
 from clmr_embed.pooling import TrackMean, track_mean
 from clmr_embed.registry import resolve_model
 from clmr_embed.tagging import TagScore, best_tags, probabilities, track_scores
@@ -64,11 +64,28 @@ class Embedder:
     Args:
         model: a registered model name, a path to an ONNX file, or None for the default model.
         device: "auto", "cpu" or "cuda".
-        threads: onnxruntime threads (0: onnxruntime's choice).
+        threads: engine threads (0: the engine's choice, all cores).
+        precision: "fp32" (the default: onnxruntime, exactly the reference numbers), "bf16",
+            "int8" or "auto" (the fastest path that passed its check on this machine).
+        engine: "onnxruntime" or "openvino"; None lets the precision choose.
+
+    Raises:
+        ConfigError: an impossible precision/engine/device choice.
+        MissingDependencyError: the engine it needs is not installed (names the extra).
+        PrecisionError: the path failed its first-use check against fp32 on this machine.
+        ModelArtifactError: a missing int8 file (says how to build it), or a bad model file.
     """
 
-    def __init__(self, model: str | Path | None = None, device: str = "auto", threads: int = 0):
-        self.model = OnnxModel(resolve_model(model), SessionConfig(device=device, threads=threads))
+    def __init__(
+        self,
+        model: str | Path | None = None,
+        device: str = "auto",
+        threads: int = 0,
+        precision: str = "fp32",
+        engine: str | None = None,
+    ):
+        config = EngineConfig(precision=precision, engine=engine, device=device, threads=threads)
+        self.model: Engine = open_engine(resolve_model(model), config)  # .precision: what runs
         self.info = self.model.info
 
     def embed(

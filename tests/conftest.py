@@ -17,6 +17,15 @@ def shared_dir() -> Path:
     return SHARED
 
 
+@pytest.fixture()
+def private_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """$CLMR_EMBED_CACHE in the test's tmp folder, so no engine check result leaks between
+    tests (the first use of a low-precision path writes its check there)."""
+    cache = tmp_path / "cache"
+    monkeypatch.setenv("CLMR_EMBED_CACHE", str(cache))
+    return cache
+
+
 @pytest.fixture(scope="session")
 def tiny_tagger(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A tiny multi-label tagger ONNX (8 kHz, 2187-sample windows, 16-d, 3 labels)."""

@@ -14,11 +14,15 @@ from clmr_embed.cli.options import (
     Decoder,
     Device,
     DeviceOpt,
+    EngineOpt,
     HopOpt,
     JsonOpt,
     ModelOpt,
+    Precision,
+    PrecisionOpt,
     ThreadsOpt,
     WorkersOpt,
+    check_engine_choice,
     handle_errors,
     options_command,
     resolve_or_fetch,
@@ -44,7 +48,11 @@ class ExtractOptions:
     workers: WorkersOpt = 1
     device: DeviceOpt = Device.auto
     threads: ThreadsOpt = 0
-    force: Annotated[bool, typer.Option(help="Start OUT afresh if made by another model.")] = False
+    precision: PrecisionOpt = Precision.fp32
+    engine: EngineOpt = None
+    force: Annotated[
+        bool, typer.Option(help="Start OUT afresh if made by another model or precision.")
+    ] = False
     prune: Annotated[bool, typer.Option(help="Remove stored tracks whose files are gone.")] = False
     include: Annotated[list[str] | None, typer.Option(help="Only files matching glob.")] = None
     exclude: Annotated[list[str] | None, typer.Option(help="Skip files matching glob.")] = None
@@ -83,6 +91,7 @@ def extract_command(options: ExtractOptions) -> None:
     """Embed every audio file under INPUT... into one resumable HDF5 store OUT.h5."""
     inputs, output = _inputs_and_output(options.paths)
     decoder = _decoder(options)
+    check_engine_choice(options.precision, options.engine, options.device)
     from clmr_embed.cli.render import extract_summary
     from clmr_embed.errors import ConfigError
     from clmr_embed.names import shown
@@ -117,6 +126,8 @@ def _run(
         workers=options.workers,
         device=options.device.value,
         threads=options.threads,
+        precision=options.precision.value,
+        engine=options.engine.value if options.engine else None,
         force=options.force,
         prune=options.prune,
         include=tuple(options.include or ()),

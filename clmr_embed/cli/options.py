@@ -38,6 +38,22 @@ class Device(StrEnum):
     cuda = "cuda"
 
 
+class Precision(StrEnum):
+    """The arithmetic the model runs in (the values of clmr_embed.engines.PRECISIONS)."""
+
+    fp32 = "fp32"  # onnxruntime float32: the reference numbers
+    bf16 = "bf16"  # OpenVINO's bfloat16 hint (the openvino extra)
+    int8 = "int8"  # the model's int8 file, on whichever engine passed its check faster
+    auto = "auto"  # the fastest path that passed its check on this machine
+
+
+class EngineName(StrEnum):
+    """Which inference library runs the model (the values of clmr_embed.engines.ENGINES)."""
+
+    onnxruntime = "onnxruntime"
+    openvino = "openvino"
+
+
 class Decoder(StrEnum):
     """Which library decodes audio files (the values of clmr_embed.audio.DECODERS)."""
 
@@ -68,7 +84,15 @@ ModelOpt = Annotated[
     typer.Option("--model", "-m", help="Model name (see `clmr-embed models`) or .onnx path."),
 ]
 DeviceOpt = Annotated[Device, typer.Option(help="auto (CUDA if available), cpu or cuda.")]
-ThreadsOpt = Annotated[int, typer.Option(min=0, help="onnxruntime threads; 0 = all cores.")]
+ThreadsOpt = Annotated[int, typer.Option(min=0, help="Engine threads; 0 = all cores.")]
+PrecisionOpt = Annotated[
+    Precision,
+    typer.Option(help="fp32 (exact), bf16, int8, or auto: the fastest checked on this machine."),
+]
+EngineOpt = Annotated[
+    EngineName | None,
+    typer.Option("--engine", help="onnxruntime or openvino; default: the precision's choice."),
+]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable output on stdout.")]
 HopOpt = Annotated[
     float | None,
@@ -171,6 +195,18 @@ def require(extra: str, command: str) -> None:
                 f"clmr-embed {command} needs the {extra} extra ({module} is missing): "
                 f"pip install 'clmr-embed[{extra}]'"
             ) from None
+
+
+def check_engine_choice(precision: Precision, engine: EngineName | None, device: Device) -> None:
+    """A precision/engine/device choice the engines refuse, or whose engine is not installed,
+    is a usage error (exit 2) before any model loads; the message names the extra to install."""
+    from clmr_embed.engines import check_choice
+    from clmr_embed.errors import ConfigError
+
+    try:
+        check_choice(precision.value, engine.value if engine else None, device.value)
+    except (ConfigError, MissingDependencyError) as exc:
+        raise typer.BadParameter(str(exc)) from None
 
 
 LOCAL_MODEL_HINT = "pass --model PATH to use a local .onnx file"

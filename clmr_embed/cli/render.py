@@ -79,7 +79,8 @@ def extract_summary(summary: ExtractSummary) -> None:
         f"{len(summary.flagged)} flagged, {len(summary.skipped)} skipped"
         f"{damage if summary.damaged else ''}; "
         f"{summary.duration_s / 3600:.2f} h audio in "
-        f"{summary.wall_s:.1f} s ({summary.x_realtime:.0f}x real time) -> {summary.store}"
+        f"{summary.wall_s:.1f} s ({summary.x_realtime:.0f}x real time, "
+        f"{summary.engine} {summary.precision}) -> {summary.store}"
     )
     err.print(("[green]done:[/] " if not summary.exit_code else "[red]done:[/] ") + safe(line))
     if summary.store_error:

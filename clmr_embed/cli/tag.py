@@ -12,10 +12,14 @@ import typer
 from clmr_embed.cli.options import (
     Device,
     DeviceOpt,
+    EngineOpt,
     HopOpt,
     JsonOpt,
     ModelOpt,
+    Precision,
+    PrecisionOpt,
     ThreadsOpt,
+    check_engine_choice,
     handle_errors,
     options_command,
     resolve_or_fetch,
@@ -38,6 +42,8 @@ class TagOptions:
     hop_seconds: HopOpt = None
     device: DeviceOpt = Device.auto
     threads: ThreadsOpt = 0
+    precision: PrecisionOpt = Precision.fp32
+    engine: EngineOpt = None
     as_json: JsonOpt = False
 
 
@@ -52,6 +58,8 @@ def tag_record(path: str, embedder: Embedder, result: TagResult) -> dict[str, An
         "path": path,
         "model": info.name,
         "model_sha256": embedder.model.sha256,
+        "engine": embedder.model.engine,
+        "precision": embedder.model.precision,  # what ran (a bf16 request may run fp32)
         "trained": info.trained,
         "task": info.task,
         "n_windows": result.n_windows,
@@ -123,7 +131,13 @@ def run_tag(options: TagOptions) -> int:
     from clmr_embed.scan import scan_inputs
 
     model = resolve_or_fetch(options.model)
-    embedder = Embedder(model, device=options.device.value, threads=options.threads)
+    embedder = Embedder(
+        model,
+        device=options.device.value,
+        threads=options.threads,
+        precision=options.precision.value,
+        engine=options.engine.value if options.engine else None,
+    )
     if not embedder.info.trained:
         name = embedder.info.name
         warn(f"model {name!r} has an UNTRAINED (random-init) encoder: a baseline only")
@@ -143,7 +157,8 @@ def run_tag(options: TagOptions) -> int:
 @handle_errors
 @options_command(TagOptions)
 def tag_command(options: TagOptions) -> None:
-    """Top tags with scores for each song, through onnxruntime."""
+    """Top tags with scores for each song (onnxruntime fp32 unless --precision says)."""
+    check_engine_choice(options.precision, options.engine, options.device)
     with sigterm_as_interrupt():
         code = run_tag(options)
     raise typer.Exit(code)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import warnings
 from pathlib import Path
 
 from clmr_embed.digest import file_sha256
@@ -156,5 +157,22 @@ def open_engine(model: Path, config: EngineConfig | None = None) -> Engine:
     single = len(pairs) == 1 or not config.validate
     pair = pairs[0] if single else fastest(Path(model), pairs, config)
     if pair == REFERENCE or not config.validate:
-        return build(Path(model), pair, config)
-    return _checked(Path(model), pair, config)[0]
+        engine = build(Path(model), pair, config)
+    else:
+        engine = _checked(Path(model), pair, config)[0]
+    _warn_fallback(config.precision, engine)
+    return engine
+
+
+def _warn_fallback(requested: str, engine: Engine) -> None:
+    """Say so when the engine runs another precision than the one asked for.
+
+    OpenVINO's bf16 hint silently runs fp32 on a CPU without bf16; what runs is what a store
+    records, and the caller should know it is not getting the speed it asked for.
+    """
+    if requested not in ("auto", engine.precision):
+        warnings.warn(
+            f"precision {requested!r} was asked for, but {engine.engine} runs {engine.precision} "
+            f"on this CPU ({engine.detail}); {engine.precision} is what runs and is recorded",
+            stacklevel=3,
+        )

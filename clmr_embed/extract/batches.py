@@ -12,11 +12,11 @@ from typing import NamedTuple
 import numpy as np
 
 from clmr_embed.audio import DecodedFile
+from clmr_embed.engines import Engine
 from clmr_embed.extract.config import ExtractConfig, Progress
 from clmr_embed.extract.messages import Decoded, Failed, Message, Windows
 from clmr_embed.extract.plan import PlannedTrack
 from clmr_embed.extract.summary import FailedFile
-from clmr_embed.model import OnnxModel
 from clmr_embed.store import StoreWriter, TrackRecord
 
 
@@ -69,7 +69,7 @@ class BatchRunner:
 
     def __init__(
         self,
-        model: OnnxModel,
+        model: Engine,
         store: StoreWriter,
         config: ExtractConfig,
         progress: Progress | None = None,

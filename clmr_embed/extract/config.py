@@ -26,7 +26,9 @@ class ExtractConfig:
     batch_size: int = 16  # windows per onnxruntime call; windows of many files are packed
     workers: int = 1  # decode processes; 0 decodes in the main process
     device: str = "auto"  # "auto", "cpu" or "cuda"
-    threads: int = 0  # onnxruntime intra-op threads; 0: onnxruntime's choice
+    threads: int = 0  # engine intra-op threads; 0: the engine's choice (all cores)
+    precision: str = "fp32"  # "fp32" (onnxruntime, the reference numbers), "bf16", "int8", "auto"
+    engine: str | None = None  # "onnxruntime" or "openvino"; None: the precision's choice
     force: bool = False  # start a new store even if the output was made with another model/hop
     prune: bool = False  # remove tracks whose files disappeared
     include: tuple[str, ...] = ()  # globs a file must match (relative path or name)

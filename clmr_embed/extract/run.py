@@ -9,6 +9,7 @@ from pathlib import Path
 
 from clmr_embed import __version__
 from clmr_embed.audio import WindowSpec, preprocessing_info
+from clmr_embed.engines import Engine, EngineConfig, open_engine
 from clmr_embed.errors import ModelArtifactError, StoreError
 from clmr_embed.extract.batches import BatchRunner, Outcome
 from clmr_embed.extract.config import (
@@ -27,14 +28,13 @@ from clmr_embed.extract.summary import (
     SkippedPath,
 )
 from clmr_embed.extract.workers import decode_messages
-from clmr_embed.model import OnnxModel, SessionConfig
 from clmr_embed.names import escaped, shown
 from clmr_embed.registry import resolve_model
 from clmr_embed.scan import Scan, scan_inputs
 from clmr_embed.store import StoredTrack, StoreHeader, StoreWriter, open_writer
 
 
-def _header(model: OnnxModel, spec: WindowSpec, decoder: str) -> StoreHeader:
+def _header(model: Engine, spec: WindowSpec, decoder: str) -> StoreHeader:
     info = model.info
     return StoreHeader(
         model_name=info.name,
@@ -45,11 +45,14 @@ def _header(model: OnnxModel, spec: WindowSpec, decoder: str) -> StoreHeader:
         hop_samples=spec.hop_samples,
         embedding_dim=info.embedding_dim,
         preprocessing={**preprocessing_info(decoder), "clmr_embed_version": __version__},
+        engine=model.engine,
+        precision=model.precision,  # what ran: a bf16 request on a CPU without bf16 runs fp32
     )
 
 
-def _open_model(config: ExtractConfig) -> OnnxModel:
-    model = OnnxModel(resolve_model(config.model), SessionConfig(config.device, config.threads))
+def _open_model(config: ExtractConfig) -> Engine:
+    choice = EngineConfig(config.precision, config.engine, config.device, config.threads)
+    model = open_engine(resolve_model(config.model), choice)
     if model.info.kind == "head":
         raise ModelArtifactError(
             f"{model.path} is a head-only model; extract needs an encoder or tagger ONNX file"
@@ -125,7 +128,7 @@ class _Run:
     """What one run did so far: the summary is built from it, even when writing fails midway."""
 
     config: ExtractConfig
-    model: OnnxModel
+    model: Engine
     scan: Scan
     plan: Plan = field(default_factory=Plan)
     outcome: Outcome = field(default_factory=Outcome)  # filled as tracks finish
@@ -182,6 +185,9 @@ class _Run:
             damaged=tuple(sorted(self.stored[tid].relpath for tid in self.damaged)),
             repaired=len(plan.repairs & (embedded_ids | set(self.aliased))),
             store_error=self.store_error,
+            engine=self.model.engine,
+            precision=self.model.precision,
+            engine_detail=self.model.detail,
         )
 
 
@@ -207,6 +213,7 @@ def run_extract(config: ExtractConfig, progress: Progress | None = None) -> Extr
     spec = WindowSpec.from_hop_seconds(info.sample_rate, info.window_samples, config.hop_seconds)
     scan = scan_inputs(list(config.inputs), config.include, config.exclude)
     store = open_writer(config.output, _header(model, spec, config.decoder), force=config.force)
+    store.record_roots(scan.roots)  # where serve finds the tracks' audio
     run = _Run(config, model, scan)
     try:
         with store:

@@ -59,6 +59,9 @@ class ExtractSummary:
     damaged: tuple[str, ...] = ()  # stored relpaths whose embeddings failed their checksum
     repaired: int = 0  # of those, re-embedded (or re-aliased) from their audio this run
     store_error: str = ""  # why writing the store stopped the run (a full disk), else ""
+    engine: str = "onnxruntime"  # the engine that ran the model
+    precision: str = "fp32"  # the precision that actually ran (and the store records)
+    engine_detail: str = ""  # how, e.g. "int8 on OpenVINO CPU, float blocks 0 in bf16"
 
     @property
     def exit_code(self) -> int:
@@ -78,6 +81,11 @@ class ExtractSummary:
                 "name": self.model_name,
                 "sha256": self.model_sha256,
                 "trained": self.model_trained,
+            },
+            "engine": {
+                "name": self.engine,
+                "precision": self.precision,
+                "detail": self.engine_detail,
             },
             "files": self.files,
             "embedded": self.embedded,

@@ -45,10 +45,18 @@ def store_hop_seconds(store: StoreView) -> float | None:
 
 
 class StoreEmbedder:
-    """Embeds audio files exactly as the store's tracks were (model, rate, window, hop)."""
+    """Embeds audio files exactly as the store's tracks were (model, rate, window, hop, and
+    a low precision with its engine; fp32 runs on onnxruntime, as every fp32 engine agrees)."""
 
     def __init__(self, store: StoreView, model: str | Path | None = None, device: str = "auto"):
-        self.embedder = Embedder(store_model(store, model), device=device)
+        header = store.header
+        low = header.precision != "fp32"
+        self.embedder = Embedder(
+            store_model(store, model),
+            device=device,
+            precision=header.precision,
+            engine=header.engine if low else None,
+        )
         self.hop_seconds = store_hop_seconds(store)
 
     def embed_file(self, path: Path) -> TrackEmbedding:

@@ -45,11 +45,18 @@ class StoreHeader:
     precision: str = "fp32"  # the arithmetic it ran in
 
     def fingerprint(self) -> str:
-        """The values that must match for embeddings to be comparable."""
-        return (
+        """The values that must match for embeddings to be comparable.
+
+        A low precision is part of it, with its engine (their int8 kernels and float layers
+        differ): such embeddings are close to fp32's, not equal, so a store holds one path's.
+        fp32 keeps the spelling of stores made before engines existed; fp32 engines agree to
+        ~1e-6, so another one there is a warning, not a refusal.
+        """
+        base = (
             f"{self.model_sha256}:{self.sample_rate}:{self.window_samples}:"
             f"{self.hop_samples}:{self.embedding_dim}"
         )
+        return base if self.precision == "fp32" else f"{base}:{self.engine}-{self.precision}"
 
     def legacy_fingerprint(self) -> str:
         """The fingerprint as schema 1 spelled it (journals of older versions still replay)."""
@@ -62,6 +69,8 @@ class StoreHeader:
         for name in ("sample_rate", "window_samples"):
             if other is not None and getattr(other, name) != getattr(self, name):
                 parts.append(f"{name} {getattr(self, name)}")
+        if other is not None and (other.precision, other.engine) != (self.precision, self.engine):
+            parts.append(f"precision {self.precision} on {self.engine}")
         return f"model {self.model_name} ({', '.join(parts)})"
 
     def to_dict(self) -> dict[str, Any]:

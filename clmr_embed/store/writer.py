@@ -263,7 +263,7 @@ class StoreWriter(JournaledChanges):
                 f"this run uses {self.header.describe(old)}; "
                 "use another output file, or start it over with the force option"
             )
-        for name in ("preprocessing", "engine", "precision"):
+        for name in ("preprocessing", "engine"):  # another precision changes the fingerprint
             if getattr(old, name) != getattr(self.header, name):
                 warnings.warn(
                     f"store {self.path} was made with {name} {getattr(old, name)}; this run "

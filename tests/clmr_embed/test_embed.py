@@ -104,3 +104,39 @@ def test_embedder_resamples_and_downmixes(tiny_encoder: Path) -> None:
     b = embedder.embed(stereo[:, 0], 16000)
     np.testing.assert_allclose(a.embeddings, b.embeddings, atol=1e-5)
     assert a.embeddings.shape[0] == int(2.0 * 8000 // 2187)
+
+
+BUNDLED = Path(__file__).resolve().parents[2] / "clmr_embed" / "models" / "clmr-free.onnx"
+
+
+def test_default_precision_is_onnxruntime_fp32_bit_for_bit() -> None:
+    from clmr_embed.model import OnnxModel, SessionConfig
+    from tools.golden import RATE, golden_signal
+
+    signal = np.concatenate([golden_signal(), golden_signal()[::-1]])  # two windows
+    before = OnnxModel(BUNDLED, SessionConfig("cpu", 1))  # how Embedder ran before engines
+    want, _ = before.run(np.stack([signal[:59049], signal[59049:]]))
+    embedder = Embedder(BUNDLED, device="cpu", threads=1)
+    assert (embedder.model.engine, embedder.model.precision) == ("onnxruntime", "fp32")
+    np.testing.assert_array_equal(embedder.embed(signal, RATE).embeddings, want)
+
+
+def test_bf16_runs_on_openvino_close_to_fp32(tiny_tagger: Path, private_cache: Path) -> None:
+    pytest.importorskip("openvino")
+    audio = np.random.default_rng(0).uniform(-0.5, 0.5, 3 * 2187).astype(np.float32)
+    fp32 = Embedder(tiny_tagger).embed(audio, 8000).embeddings
+    embedder = Embedder(tiny_tagger, precision="bf16")
+    assert embedder.model.engine == "openvino" and embedder.model.precision in ("bf16", "fp32")
+    np.testing.assert_allclose(embedder.embed(audio, 8000).embeddings, fp32, atol=0.05)
+    assert (private_cache / "precision-checks.json").is_file()  # checked on first use
+
+
+def test_impossible_choices_are_refused(tmp_path: Path, tiny_tagger: Path) -> None:
+    from clmr_embed.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="runs on openvino, not on engine 'onnxruntime'"):
+        Embedder(tiny_tagger, precision="bf16", engine="onnxruntime")
+    copy = tmp_path / "tiny.onnx"
+    copy.write_bytes(tiny_tagger.read_bytes())
+    with pytest.raises(ModelArtifactError, match=r"no int8 file tiny.int8.onnx.*tools.precision"):
+        Embedder(copy, precision="int8", engine="onnxruntime")

@@ -300,3 +300,102 @@ def test_a_missing_output_folder_is_one_line(tmp_path: Path, tiny_tagger: Path) 
     result = runner.invoke(app, ["extract", str(lib), str(out), "--model", str(tiny_tagger)])
     assert result.exit_code == 1 and "Traceback" not in result.output
     assert "does not exist" in result.output and "create it first" in result.output
+
+
+@pytest.mark.parametrize(
+    ("bad", "says"),
+    [
+        (["--precision", "bf16", "--engine", "onnxruntime"], "runs on openvino"),
+        (["--precision", "int8", "--device", "cuda"], "runs on the CPU"),
+        (["--precision", "fp16"], "fp16"),
+        (["--engine", "tensorrt"], "tensorrt"),
+    ],
+)
+def test_impossible_precisions_are_usage_errors_before_any_work(
+    tmp_path: Path, tiny_tagger: Path, bad: list[str], says: str
+) -> None:
+    lib = write_library(tmp_path / "lib")
+    out = tmp_path / "o.h5"
+    result = runner.invoke(app, ["extract", str(lib), str(out), "--model", str(tiny_tagger), *bad])
+    assert result.exit_code == 2, result.output
+    assert says in result.output and "Traceback" not in result.output
+    assert not list(tmp_path.glob("o.h5*")) and not list(tmp_path.glob(".o.h5*"))
+
+
+def _unboxed(output: str) -> str:
+    """rich's usage-error box unwrapped into one line of words."""
+    return " ".join(output.replace("│", " ").split())
+
+
+def test_a_precision_whose_engine_is_missing_names_the_extra(
+    tmp_path: Path, tiny_tagger: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from clmr_embed.engines import choice
+
+    monkeypatch.setattr(choice, "installed", lambda engine: engine == "onnxruntime")
+    lib = write_library(tmp_path / "lib")
+    out = tmp_path / "o.h5"
+    for asked in (["--precision", "bf16"], ["--engine", "openvino"]):
+        args = ["extract", str(lib), str(out), "--model", str(tiny_tagger), *asked]
+        result = runner.invoke(app, args)
+        assert result.exit_code == 2, result.output
+        assert "pip install 'clmr-embed[openvino]'" in _unboxed(result.output)
+    assert not out.exists()
+
+
+def _has_bf16() -> bool:
+    import openvino
+
+    from clmr_embed.engines.openvino import cpu_capabilities
+
+    return "BF16" in cpu_capabilities(openvino.Core())
+
+
+@pytest.mark.usefixtures("private_cache")
+def test_the_store_records_the_precision_and_refuses_another(
+    tmp_path: Path, tiny_tagger: Path
+) -> None:
+    pytest.importorskip("openvino")
+    if not _has_bf16():
+        pytest.skip("this CPU has no bf16: OpenVINO runs fp32 (see the fallback test)")
+    lib = write_library(tmp_path / "lib")
+    store_path = tmp_path / "out.h5"
+    model = ["--model", str(tiny_tagger)]
+    code, summary = extract(str(lib), str(store_path), *model, "--precision", "bf16")
+    assert code == 0, summary
+    assert summary["engine"] == {
+        "name": "openvino",
+        "precision": "bf16",
+        "detail": "bf16 on OpenVINO CPU",
+    }
+    with open_store(store_path) as store:
+        assert (store.header.engine, store.header.precision) == ("openvino", "bf16")
+    again = runner.invoke(app, ["extract", str(lib), str(store_path), *model])  # fp32
+    assert again.exit_code == 1 and "Traceback" not in again.output
+    line = " ".join(again.output.split())
+    assert "precision bf16 on openvino" in line and "precision fp32 on onnxruntime" in line
+    code, summary = extract(str(lib), str(store_path), *model, "--force")
+    assert code == 0 and summary["embedded"] == 5
+    with open_store(store_path) as store:
+        assert (store.header.engine, store.header.precision) == ("onnxruntime", "fp32")
+
+
+@pytest.mark.usefixtures("private_cache")
+def test_bf16_that_runs_fp32_is_recorded_as_fp32(
+    tmp_path: Path, tiny_tagger: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pytest.importorskip("openvino")
+    from clmr_embed.engines import openvino as ov_engine
+
+    # a CPU without bf16: OpenVINO would run the bf16 hint in fp32 without a word
+    monkeypatch.setattr(ov_engine, "cpu_capabilities", lambda core: ("FP32", "INT8"))
+    lib = write_library(tmp_path / "lib")
+    store_path = tmp_path / "out.h5"
+    args = ["extract", str(lib), str(store_path), "--model", str(tiny_tagger), "--json"]
+    with pytest.warns(UserWarning, match="'bf16' was asked for, but openvino runs fp32"):
+        result = runner.invoke(app, [*args, "--precision", "bf16", "--workers", "0"])
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout.strip().splitlines()[-1])
+    assert summary["engine"]["name"] == "openvino" and summary["engine"]["precision"] == "fp32"
+    with open_store(store_path) as store:
+        assert (store.header.engine, store.header.precision) == ("openvino", "fp32")

@@ -9,7 +9,8 @@ from typer.testing import CliRunner
 
 from clmr_embed.audio import DECODERS
 from clmr_embed.cli import app
-from clmr_embed.cli.options import MAX_WORKERS, Decoder, Device
+from clmr_embed.cli.options import MAX_WORKERS, Decoder, Device, EngineName, Precision
+from clmr_embed.engines import ENGINES, PRECISIONS
 from clmr_embed.model import DEVICES
 
 runner = CliRunner()
@@ -96,6 +97,8 @@ def test_workers_cap_names_the_cap(tmp_path: Path) -> None:
 def test_cli_choices_are_the_library_choices() -> None:
     assert tuple(Device) == DEVICES
     assert tuple(Decoder) == DECODERS
+    assert tuple(Precision) == PRECISIONS
+    assert tuple(EngineName) == ENGINES
 
 
 def test_hidden_backend_alias_is_not_in_help() -> None:

@@ -148,3 +148,48 @@ def test_odd_names_tag_and_print_as_valid_escaped_utf8(
         assert paths == ["caf\\xe9.wav", "clear\x1b[2J.wav"]  # json escapes ESC itself
     else:
         assert "caf\\xe9.wav" in text and "clear\\x1b[2J.wav" in text and "\x1b[2J" not in text
+
+
+def test_tag_records_the_engine_and_precision_that_ran(
+    tmp_path: Path, tiny_tagger: Path, private_cache: Path
+) -> None:
+    song = write_sine(tmp_path / "song.wav", 440, 2.0, 8000)
+    args = ["tag", str(song), "--model", str(tiny_tagger), "--json"]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    fp32 = json.loads(result.stdout.strip())
+    assert (fp32["engine"], fp32["precision"]) == ("onnxruntime", "fp32")
+    pytest.importorskip("openvino")
+    result = runner.invoke(app, [*args, "--precision", "bf16"])
+    assert result.exit_code == 0, result.output
+    bf16 = json.loads(result.stdout.strip())
+    assert bf16["engine"] == "openvino" and bf16["precision"] in ("bf16", "fp32")
+    assert [t["label"] for t in bf16["tags"]] == [t["label"] for t in fp32["tags"]]
+    assert (private_cache / "precision-checks.json").is_file()  # checked before use
+
+
+@pytest.mark.parametrize(
+    ("bad", "says"),
+    [
+        (["--precision", "bf16", "--engine", "onnxruntime"], "runs on openvino"),
+        (["--precision", "auto", "--device", "cuda"], "runs on the CPU"),
+        (["--precision", "int4"], "int4"),
+    ],
+)
+def test_impossible_precisions_exit_2_before_tagging(
+    tmp_path: Path, tiny_tagger: Path, bad: list[str], says: str
+) -> None:
+    song = write_sine(tmp_path / "song.wav", 440, 2.0, 8000)
+    result = runner.invoke(app, ["tag", str(song), "--model", str(tiny_tagger), "--json", *bad])
+    assert result.exit_code == 2 and result.stdout == ""
+    assert says in " ".join(result.output.replace("│", " ").split())
+
+
+def test_int8_without_its_file_says_how_to_build_it(tmp_path: Path, tiny_tagger: Path) -> None:
+    model = tmp_path / "tiny.onnx"
+    model.write_bytes(tiny_tagger.read_bytes())
+    song = write_sine(tmp_path / "song.wav", 440, 2.0, 8000)
+    result = runner.invoke(app, ["tag", str(song), "--model", str(model), "--precision", "int8"])
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    line = " ".join(result.output.split())
+    assert "no int8 file tiny.int8.onnx" in line and "python -m tools.precision int8" in line

@@ -8,11 +8,9 @@ import pytest
 
 
 @pytest.fixture(autouse=True)
-def private_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """$CLMR_EMBED_CACHE in the test's tmp folder, so no check result leaks between tests."""
-    cache = tmp_path / "cache"
-    monkeypatch.setenv("CLMR_EMBED_CACHE", str(cache))
-    return cache
+def _private_cache(private_cache: Path) -> Path:
+    """Every engine test gets its own check cache (tests/conftest.py's private_cache)."""
+    return private_cache
 
 
 @pytest.fixture()

@@ -70,6 +70,55 @@ def test_other_preprocessing_warns_but_is_accepted(tmp_path: Path) -> None:
         assert store.track_ids == ["a"]
 
 
+@pytest.mark.parametrize(
+    ("made", "then"),
+    [
+        (("onnxruntime", "fp32"), ("openvino", "int8")),
+        (("openvino", "int8"), ("onnxruntime", "fp32")),
+        (("openvino", "int8"), ("onnxruntime", "int8")),  # other int8 kernels, other numbers
+        (("openvino", "bf16"), ("openvino", "int8")),
+    ],
+)
+def test_another_precision_is_refused_unless_force(
+    tmp_path: Path, made: tuple[str, str], then: tuple[str, str]
+) -> None:
+    out = tmp_path / "out.h5"
+    first = dataclasses.replace(HEADER, engine=made[0], precision=made[1])
+    with open_writer(out, first) as writer:
+        writer.add_track(record("a"))
+    other = dataclasses.replace(HEADER, engine=then[0], precision=then[1])
+    with pytest.raises(StoreError) as info:
+        open_writer(out, other)
+    message = str(info.value)
+    assert "\n" not in message and "force option" in message
+    assert f"precision {made[1]} on {made[0]}" in message
+    assert f"precision {then[1]} on {then[0]}" in message
+    with open_writer(out, other, force=True) as writer:
+        writer.add_track(record("b"))
+    with open_store(out) as store:
+        assert store.header == other and store.track_ids == ["b"]
+
+
+def test_another_fp32_engine_warns_but_is_accepted(tmp_path: Path) -> None:
+    out = tmp_path / "out.h5"
+    open_writer(out, HEADER).close()  # onnxruntime fp32, as every store before engines
+    openvino = dataclasses.replace(HEADER, engine="openvino")
+    with pytest.warns(UserWarning, match="engine onnxruntime; this run uses openvino"):
+        open_writer(out, openvino).close()
+    assert HEADER.fingerprint().count(":") == 4  # fp32 stores keep their old fingerprint
+
+
+def test_journaled_tracks_of_another_precision_are_not_merged(tmp_path: Path) -> None:
+    out = tmp_path / "out.h5"
+    open_writer(out, HEADER).close()
+    int8 = dataclasses.replace(HEADER, engine="onnxruntime", precision="int8")
+    writer = open_writer(out, int8, force=True)
+    writer.add_track(record("late"))  # journaled, never committed (a killed run)
+    writer._lock.release()
+    with pytest.warns(UserWarning, match="dropped 1 journaled"), open_writer(out, HEADER) as again:
+        assert "late" not in again.tracks
+
+
 def test_bad_input_is_rejected(tmp_path: Path) -> None:
     with open_writer(tmp_path / "out.h5", HEADER) as writer:
         with pytest.raises(ValueError, match="track id"):
