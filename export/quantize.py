@@ -34,8 +34,9 @@ METHODS = {
     "entropy": CalibrationMethod.Entropy,  # the range keeping the histogram's KL lowest
 }
 ACTIVATIONS = {"uint8": QuantType.QUInt8, "int8": QuantType.QInt8}
-# Encoder weights are named by export.conv2d's module path: block i's conv is sequential.i.0.
-BLOCK_WEIGHT = "encoder.sequential.{}.0.weight"
+# Weights are named by export.conv2d's module path: block i's conv is sequential.i.0, under
+# "encoder." in a tagger file and at the top of an encoder-only file.
+BLOCK_WEIGHTS = ("encoder.sequential.{}.0.weight", "sequential.{}.0.weight")
 HEAD_OPS = ("Gemm", "MatMul")  # the tagger head's linear layers, after the embedding
 RUN_BATCH = 16  # windows per onnxruntime run when checking a candidate
 
@@ -69,10 +70,13 @@ class QuantizeReport:
 def block_convs(model: onnx.ModelProto) -> dict[int, str]:
     """SampleCNN block index -> the name of its Conv node."""
     by_weight = {n.input[1]: n.name for n in model.graph.node if n.op_type == "Conv"}
-    blocks: dict[int, str] = {}
-    while BLOCK_WEIGHT.format(len(blocks)) in by_weight:
-        blocks[len(blocks)] = by_weight[BLOCK_WEIGHT.format(len(blocks))]
-    return blocks
+    for pattern in BLOCK_WEIGHTS:
+        blocks: dict[int, str] = {}
+        while pattern.format(len(blocks)) in by_weight:
+            blocks[len(blocks)] = by_weight[pattern.format(len(blocks))]
+        if blocks:
+            return blocks
+    return {}
 
 
 def float_nodes(model: onnx.ModelProto, blocks: Sequence[int]) -> list[str]:
@@ -82,7 +86,7 @@ def float_nodes(model: onnx.ModelProto, blocks: Sequence[int]) -> list[str]:
     if missing:
         raise ModelArtifactError(
             f"the graph has no conv for SampleCNN blocks {missing} (weights named like "
-            f"{BLOCK_WEIGHT.format(0)!r}); it has blocks 0..{len(convs) - 1}"
+            f"{BLOCK_WEIGHTS[0].format(0)!r}); it has blocks 0..{len(convs) - 1}"
         )
     return [convs[b] for b in blocks] + head_nodes(model)
 
@@ -214,3 +218,19 @@ def quantize_model(
         onnx.helper.set_model_props(int8, {**metadata, **_provenance(source, blocks, job)})
         onnx.save(int8, str(out))
     return QuantizeReport(target, blocks, cosines, len(data.windows), data.files)
+
+
+def quantize_exports(files: Sequence[Path], calibration: Path) -> list[QuantizeReport]:
+    """The int8 sibling (X.int8.onnx) of every fp32 encoder or tagger ONNX file among `files`
+    (what `clmr-embed export --precision int8 --calibration DIR` writes after the export)."""
+    reports = []
+    for path in files:
+        if path.suffix != ".onnx":
+            continue
+        metadata = {
+            p.key: p.value for p in onnx.load(str(path), load_external_data=False).metadata_props
+        }
+        if parse_metadata(metadata, path).kind == "head":
+            continue
+        reports.append(quantize_model(path, None, QuantizeConfig(CalibrationConfig(calibration))))
+    return reports

@@ -13,7 +13,8 @@
 5. with --install, only if the install gate passes (tools.install_gate: GTZAN linear-probe
    accuracy and held-out-package retrieval MRR each at least the installed model's, measured
    side by side before anything is built): copies the tagger to clmr_embed/models/clmr-free.onnx,
-   rewrites the golden embedding (tools.golden), and writes docs/models.json (the card's figures).
+   rebuilds its int8 sibling clmr-free.int8.onnx (tools.precision), rewrites the golden
+   embedding (tools.golden), and writes docs/models.json (the card's figures).
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from export.placeholder import write_placeholder
 from tools.golden import write_golden
 from tools.install_gate import INSTALLED, scores, verdict
 from tools.model_eval import DEMO_SONGS, agreement, retrieval
+from tools.precision import build_int8
 from training.checkpoint import Checkpoint, save_checkpoint, weights_only
 from training.linear.baselines import audio_windows, random_encoder_checkpoint
 from training.linear.config import LinearEvalConfig, LinearRunConfig
@@ -139,12 +141,14 @@ def build(args: argparse.Namespace) -> dict[str, Any]:
     return figures
 
 
-def install(run_dir: Path, figures: dict[str, Any]) -> None:
-    """Step 5: ship the tagger, refresh the golden embedding, record the figures."""
+def install(run_dir: Path, figures: dict[str, Any], corpus: Path) -> None:
+    """Step 5: ship the tagger and its int8 sibling (rebuilt: it names the fp32 file's sha256),
+    refresh the golden embedding, record the figures."""
     with atomic_path(BUNDLED) as tmp:  # package data: the umask's mode, readable by users
         shutil.copyfile(run_dir / "export" / f"{NAME}-tagger.onnx", tmp)
-    print(f"installed {BUNDLED} and {write_golden(BUNDLED)}")
-    write_text(FIGURES, json.dumps(figures, indent=2) + "\n")
+    int8 = build_int8(BUNDLED, corpus)  # calibrated on the corpus minus its held-out packages
+    print(f"installed {BUNDLED}, {int8['path']} and {write_golden(BUNDLED)}")
+    write_text(FIGURES, json.dumps({**figures, "int8": int8}, indent=2) + "\n")
 
 
 def gate(candidate: Path, corpus: Path) -> dict[str, Any]:
@@ -171,7 +175,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     passed = gate(args.checkpoint, args.corpus) if args.install else None
     figures = build(args)
     if passed is not None:
-        install(args.run_dir, {**figures, "install_gate": passed})
+        install(args.run_dir, {**figures, "install_gate": passed}, args.corpus)
     agree, ret = figures["agreement"], figures["retrieval"]
     print(json.dumps({"agreement_top5": agree["top5"]["tag_roc_auc"], "retrieval": ret}, indent=1))
     return 0

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 from typer.testing import CliRunner
 
@@ -12,8 +13,10 @@ pytest.importorskip("onnx")
 
 from clmr_embed.cli import app  # noqa: E402
 from clmr_embed.model import OnnxModel  # noqa: E402
+from tests.fixtures.audio import write_audio  # noqa: E402
 from training.checkpoint import Checkpoint, save_checkpoint  # noqa: E402
 from training.config import EncoderConfig, HeadConfig  # noqa: E402
+from training.linear.baselines import audio_windows, random_encoder_checkpoint  # noqa: E402
 from training.samplecnn import SampleCNN, TaggerHead  # noqa: E402
 
 SMALL = EncoderConfig(channels=(8, 8, 8, 16, 16, 16, 16, 16, 16, 32, 32))
@@ -53,3 +56,33 @@ def test_bad_checkpoint_one_line_error(tmp_path: Path) -> None:
     )
     assert result.exit_code == 1
     assert "model.pt" in result.output and "Traceback" not in result.output
+
+
+def test_int8_without_calibration_is_a_usage_error_before_any_work(tmp_path: Path) -> None:
+    out = tmp_path / "o"
+    args = ["export", "--checkpoint", str(tmp_path / "none.pt"), "--output-dir", str(out)]
+    result = runner.invoke(app, [*args, "--precision", "int8"])
+    assert result.exit_code == 2 and "--calibration" in result.output
+    result = runner.invoke(app, [*args, "--calibration", str(tmp_path)])  # fp32 needs none
+    assert result.exit_code == 2 and not out.exists()
+
+
+@pytest.mark.slow  # an ONNX export, then calibration and the float-block search
+def test_int8_writes_a_checked_sibling_of_each_model_file(tmp_path: Path) -> None:
+    rng = np.random.default_rng(0)
+    music = tmp_path / "music"
+    music.mkdir()
+    t = np.arange(22 * 22050) / 22050
+    for i in range(40):  # 40 files x 8 windows: 256 calibration + 64 check windows
+        tone = np.sin(2 * np.pi * 110 * 1.1**i * t) * (i % 5 + 1) / 10  # each file its own pitch
+        write_audio(music / f"{i:02d}.wav", tone + rng.standard_normal(len(t)) / 100, 22050)
+    # random weights with BatchNorm statistics of this music: outputs that tell windows apart
+    # (default statistics give near-constant embeddings, which no int8 file can match)
+    windows = audio_windows(sorted(music.glob("*.wav")), per_file=8)
+    save_checkpoint(tmp_path / "small.pt", random_encoder_checkpoint(windows, SMALL))
+    args = ["export", "--checkpoint", str(tmp_path / "small.pt"), "--output-dir", str(tmp_path)]
+    result = runner.invoke(app, [*args, "--precision", "int8", "--calibration", str(music)])
+    assert result.exit_code == 0, result.output
+    int8 = OnnxModel(tmp_path / "small-encoder.int8.onnx")
+    assert int8.info.embedding_dim == 32 and "float blocks" in result.output
+    assert str(tmp_path / "small-encoder.int8.onnx") in result.stdout
