@@ -1,24 +1,18 @@
 """Window embeddings of labelled items read from an extract store."""
 
+import dataclasses
+
 import numpy as np
 import pytest
 
 from clmr_embed.errors import DataError
-from clmr_embed.store import StoreHeader, TrackRecord, open_writer
+from clmr_embed.store import TrackRecord, open_writer
+from tests.fixtures.store import HEADER
 from training.linear.features import features_from_store
 
 
 def test_features_from_store_round_trip(tmp_path):
-    header = StoreHeader(
-        model_name="tiny",
-        model_sha256="a" * 64,
-        model_trained=False,
-        sample_rate=22050,
-        window_samples=59049,
-        hop_samples=59049,
-        embedding_dim=4,
-        preprocessing={"decoder": "test"},
-    )
+    header = dataclasses.replace(HEADER, embedding_dim=4)
     rng = np.random.default_rng(0)
     stored = {f"g/{i}.wav": rng.normal(size=(i + 1, 4)).astype(np.float32) for i in range(3)}
     with open_writer(tmp_path / "s.h5", header) as writer:
