@@ -40,6 +40,20 @@ def _status(files: AudioFiles, track_id: str) -> int:
     return refused.value.status_code
 
 
+def _crafted(track_id: str, relpath: str, audio: Path) -> TrackRecord:
+    """A track record naming `relpath` for the content of `audio` (a store an attacker wrote)."""
+    return TrackRecord(
+        track_id=track_id,
+        relpath=relpath,
+        content_sha256=file_sha256(audio),
+        duration_s=1.0,
+        source_rate=TINY_RATE,
+        channels=1,
+        embeddings=np.ones((1, 4), np.float32),
+        starts_s=np.zeros(1, np.float32),
+    )
+
+
 def test_a_symlink_out_of_the_root_is_refused(tmp_path: Path, tiny_tagger: Path) -> None:
     library, outside = tmp_path / "lib", tmp_path / "outside"
     library.mkdir()
@@ -62,18 +76,7 @@ def test_crafted_relpaths_never_leave_the_root(tmp_path: Path) -> None:
     relpaths = {"up": "../outside.wav", "absolute": str(target), "deep": "a/../../outside.wav"}
     with open_writer(store_path, HEADER) as writer:
         for track_id, relpath in relpaths.items():
-            writer.add_track(
-                TrackRecord(
-                    track_id=track_id,
-                    relpath=relpath,
-                    content_sha256=file_sha256(target),
-                    duration_s=1.0,
-                    source_rate=TINY_RATE,
-                    channels=1,
-                    embeddings=np.ones((1, 4), np.float32),
-                    starts_s=np.zeros(1, np.float32),
-                )
-            )
+            writer.add_track(_crafted(track_id, relpath, target))
     with open_store(store_path) as store:
         files = AudioFiles(store, serving_roots((library,), ()))
         assert {tid: _status(files, tid) for tid in relpaths} == dict.fromkeys(relpaths, 403)
@@ -131,18 +134,7 @@ def test_a_crafted_relpath_cannot_climb_from_its_prefix_into_another_root(
     store_path = tmp_path / "crafted.h5"
     with open_writer(store_path, HEADER) as writer:
         writer.record_roots([LibraryRoot(rock, "rock/")])
-        writer.add_track(
-            TrackRecord(
-                track_id="climb",
-                relpath="rock/../jazz/secret.wav",
-                content_sha256=file_sha256(target),
-                duration_s=1.0,
-                source_rate=TINY_RATE,
-                channels=1,
-                embeddings=np.ones((1, 4), np.float32),
-                starts_s=np.zeros(1, np.float32),
-            )
-        )
+        writer.add_track(_crafted("climb", "rock/../jazz/secret.wav", target))
     with open_store(store_path) as store:
         assert _status(AudioFiles(store, serving_roots((), store.roots)), "climb") == 403
 
