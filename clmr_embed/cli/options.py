@@ -9,6 +9,7 @@ import math
 import os
 import signal
 import typing
+import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from enum import StrEnum
@@ -135,7 +136,8 @@ def options_command(options_type: type[Opts]) -> Callable[[Callable[[Opts], R]],
 
 
 def handle_errors(func: F) -> F:
-    """Turn ClmrEmbedError into one red line on stderr and exit 1, Ctrl-C into one and exit 130.
+    """Turn ClmrEmbedError into one red line on stderr and exit 1, Ctrl-C into one and exit 130;
+    warnings raised while the command runs print as one yellow line each.
 
     An interrupt whose exception says how many tracks were `kept` (extract's Interrupted) says
     so; the line never comes with a traceback. See `sigterm_as_interrupt` for SIGTERM.
@@ -143,10 +145,12 @@ def handle_errors(func: F) -> F:
 
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        from clmr_embed.cli.render import error
+        from clmr_embed.cli.render import error, show_warning
 
         try:
-            return func(*args, **kwargs)
+            with warnings.catch_warnings():  # library warnings: one yellow line, no source line
+                warnings.showwarning = show_warning
+                return func(*args, **kwargs)
         except ClmrEmbedError as exc:
             error(str(exc))
             raise typer.Exit(1) from None

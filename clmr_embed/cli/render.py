@@ -33,6 +33,19 @@ def warn(message: str) -> None:
     err.print(f"[yellow]warning:[/] {safe(message)}", soft_wrap=True)
 
 
+def show_warning(
+    message: Warning | str,
+    category: type[Warning],
+    filename: str,
+    lineno: int,
+    file: Any = None,
+    line: str | None = None,
+) -> None:
+    """`warnings.showwarning` for the CLI: the message alone, as `warn` prints it (the
+    signature is the stdlib hook's)."""
+    warn(str(message))
+
+
 class ExtractProgress:
     """A rich bar over files with audio hours and the speed in x real time."""
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import os
 import tempfile
@@ -14,6 +15,7 @@ from clmr_embed.extract import ExtractConfig, run_extract
 from clmr_embed.registry import DEFAULT_MODEL
 from clmr_embed.scan import scan_inputs
 from clmr_embed.store import TrackRecord, copy_store, open_store, open_writer
+from clmr_embed.store.manifest import read_manifest, write_manifest
 from tests.fixtures.audio import write_audio
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -94,6 +96,12 @@ def reembed(store: Path, relpath: str, seed: int = 0) -> None:
     )
     with open_writer(store, header) as writer:
         writer.add_track(record)
+
+
+def forget_roots(store: Path) -> Path:
+    """The store as one written before extract recorded library roots (none in its manifest)."""
+    write_manifest(store, dataclasses.replace(read_manifest(store), roots=()))
+    return store
 
 
 def record_roots(store: Path, *inputs: Path) -> Path:

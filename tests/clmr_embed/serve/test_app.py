@@ -12,6 +12,7 @@ from clmr_embed.store import open_store
 from tests.clmr_embed.search.stores import (
     TINY_RATE,
     extract,
+    forget_roots,
     record_roots,
     reembed,
     require,
@@ -181,6 +182,7 @@ def test_audio_comes_from_the_roots_recorded_in_the_store_by_default(
 
 
 def test_without_roots_no_audio_is_served(tiny_h5: Path, tiny_tagger: Path) -> None:
+    forget_roots(tiny_h5)
     with TestClient(
         create_app(ServeConfig(store=tiny_h5, model=tiny_tagger)), base_url=LOCAL
     ) as client:

@@ -9,7 +9,7 @@ import pytest
 from typer.testing import CliRunner
 
 from clmr_embed.cli import app
-from tests.clmr_embed.search.stores import record_roots, require
+from tests.clmr_embed.search.stores import forget_roots, record_roots, require
 
 require("starlette")
 import uvicorn  # noqa: E402
@@ -45,6 +45,7 @@ def test_without_root_the_recorded_roots_play_audio(
 def test_a_store_without_roots_warns_and_root_supplies_them(
     tiny_h5: Path, tiny_lib: Path, tiny_tagger: Path, served: list[Any]
 ) -> None:
+    forget_roots(tiny_h5)
     result = runner.invoke(app, ["serve", str(tiny_h5), "--model", str(tiny_tagger)])
     assert result.exit_code == 0 and "--root" in result.stderr
     assert _audio_status(served[0]) == 404
