@@ -41,10 +41,10 @@ def _interrupt_after_first_done(command: list[str], sig: signal.Signals, group: 
     sent = False
     with trace_file as trace:
         for line in trace:
-            if line.startswith("done "):
+            if line.startswith("done ") and not sent:
                 (os.killpg if group else os.kill)(proc.pid, sig)
                 sent = True
-                break
+            # read on to EOF: a closed pipe would fail the child's next trace line (EPIPE)
     stdout, stderr = proc.communicate(timeout=120)
     return sent, proc.returncode, stdout.decode(), stderr.decode()
 
