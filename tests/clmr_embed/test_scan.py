@@ -8,6 +8,7 @@ import pytest
 from clmr_embed.errors import DataError
 from clmr_embed.roots import LibraryRoot
 from clmr_embed.scan import AUDIO_EXTENSIONS, AudioFile, find_audio_files, scan_inputs
+from tests.fixtures.scandir import lock_folder
 
 
 def touch(root: Path, *relpaths: str) -> None:
@@ -158,15 +159,7 @@ def test_each_input_records_the_root_its_relpaths_are_found_under(tmp_path: Path
 
 def test_an_unreadable_folder_is_reported_as_lost(tmp_path: Path, monkeypatch):
     touch(tmp_path / "lib", "ok.wav", "locked/hidden_from_us.wav")
-    locked = str(tmp_path / "lib" / "locked")
-    real_scandir = os.scandir
-
-    def scandir(path):  # as chmod 000 does for a user that is not root
-        if str(path) == locked:
-            raise PermissionError(13, "Permission denied", locked)
-        return real_scandir(path)
-
-    monkeypatch.setattr(os, "scandir", scandir)
+    lock_folder(monkeypatch, tmp_path / "lib" / "locked")
     scan = scan_inputs([tmp_path / "lib"])
     assert relpaths(scan.files) == ["ok.wav"]
     (skipped,) = scan.skipped

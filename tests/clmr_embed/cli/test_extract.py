@@ -14,6 +14,7 @@ from typer.testing import CliRunner
 from clmr_embed.cli import app
 from clmr_embed.store import open_store
 from tests.fixtures.audio import sine, write_audio, write_library, write_sine
+from tests.fixtures.scandir import lock_folder
 
 runner = CliRunner()
 WINDOW_S = 2187 / 8000  # the tiny model's window in seconds
@@ -261,15 +262,7 @@ def test_skipped_paths_are_listed_and_unreadable_folders_fail(
     assert code == 0 and summary["embedded"] == 5  # notes only: nothing lost
     skipped = {s["path"]: s["reason"] for s in summary["skipped"]}
     assert set(skipped) == {"broken.wav", "Sub/loop", "pipe.flac"}
-    locked = str(lib / "Sub")
-    real_scandir = os.scandir
-
-    def scandir(path):  # as chmod 000 does for a user that is not root
-        if str(path) == locked:
-            raise PermissionError(13, "Permission denied", locked)
-        return real_scandir(path)
-
-    monkeypatch.setattr(os, "scandir", scandir)
+    lock_folder(monkeypatch, lib / "Sub")
     code, summary = extract(str(lib), str(store_path), "--model", str(tiny_tagger))
     assert code == 1  # once exit 0 with only a UserWarning
     assert [f["path"] for f in summary["failed"]] == ["Sub"]
