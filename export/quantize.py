@@ -222,15 +222,19 @@ def quantize_model(
 
 def quantize_exports(files: Sequence[Path], calibration: Path) -> list[QuantizeReport]:
     """The int8 sibling (X.int8.onnx) of every fp32 encoder or tagger ONNX file among `files`
-    (what `clmr-embed export --precision int8 --calibration DIR` writes after the export)."""
+    (what `clmr-embed export --precision int8 --calibration DIR` writes after the export); the
+    calibration audio is decoded once for all of them (one export: one rate and window)."""
+    config = QuantizeConfig(CalibrationConfig(calibration))
+    data: CalibrationSet | None = None
     reports = []
     for path in files:
         if path.suffix != ".onnx":
             continue
-        metadata = {
-            p.key: p.value for p in onnx.load(str(path), load_external_data=False).metadata_props
-        }
-        if parse_metadata(metadata, path).kind == "head":
+        props = onnx.load(str(path), load_external_data=False).metadata_props
+        info = parse_metadata({p.key: p.value for p in props}, path)
+        if info.kind == "head":
             continue
-        reports.append(quantize_model(path, None, QuantizeConfig(CalibrationConfig(calibration))))
+        if data is None:
+            data = read_calibration_set(config.calibration, info.sample_rate, info.window_samples)
+        reports.append(quantize_model(path, None, config, data))
     return reports
