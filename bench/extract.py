@@ -163,7 +163,7 @@ def main() -> None:
     if args.kind:
         _child(args)
         return
-    from clmr_embed.registry import resolve_model
+    from clmr_embed.resolution import resolve_model
     from clmr_embed.scan import find_audio_files
 
     args.model = str(resolve_model(args.model))

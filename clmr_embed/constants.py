@@ -5,6 +5,8 @@ WINDOW_SAMPLES = 3**10  # 59049 samples: SampleCNN's 10 stride-3 stages reduce i
 WINDOW_SECONDS = WINDOW_SAMPLES / SAMPLE_RATE  # 2.678 s
 EMBEDDING_DIM = 512  # channels of SampleCNN's last block, flattened at length 1
 MAX_HOP_SECONDS = 86400.0  # one day: a longer hop between windows only overflows sample counts
+CLMR_CHANNELS = (128, 128, 128, 256, 256, 256, 256, 256, 256, 512, 512)  # blocks 0..10 (§1)
+CHECKPOINT_FORMAT = "clmr-embed-checkpoint"  # the `format` tag of clmr-embed's own checkpoints
 ARTIFACT_FORMAT_VERSION = 1  # version of the ONNX metadata contract written by `clmr-embed export`
 
 # MagnaTagATune top-50 tags in the output order of CLMR's and musicnn's heads

@@ -19,7 +19,7 @@ from clmr_embed.audio import (
 from clmr_embed.engines import Engine, EngineConfig, open_engine
 from clmr_embed.errors import AudioDecodeError, ModelArtifactError
 from clmr_embed.pooling import TrackMean, track_mean
-from clmr_embed.registry import resolve_model
+from clmr_embed.resolution import resolve_model
 from clmr_embed.tagging import TagScore, best_tags, probabilities, track_scores
 
 BATCH_SIZE = 16  # windows per onnxruntime call (extract's default too)

@@ -49,6 +49,7 @@ class SessionConfig:
 
     device: str = "auto"  # "auto" (CUDA when available), "cpu" or "cuda"
     threads: int = 0  # onnxruntime intra-op threads; 0 lets onnxruntime choose (all cores)
+    io_binding: bool | None = None  # bind input/outputs on the device; None: on CUDA only
 
 
 class OnnxModel:
@@ -82,6 +83,12 @@ class OnnxModel:
                 f"{self.path} is not a loadable ONNX model ({str(exc).splitlines()[0][:160]}); "
                 "pass a file written by `clmr-embed export`"
             ) from None
+        cuda = self.providers[0] == "CUDAExecutionProvider"
+        bind = cuda if self.config.io_binding is None else self.config.io_binding
+        # With IO binding the batch is copied to the device once and the outputs are allocated
+        # there, instead of onnxruntime staging both through its own CPU buffers on every call.
+        self.binding_device: str | None = ("cuda" if cuda else "cpu") if bind else None
+        self._ort = ort
         metadata = self.session.get_modelmeta().custom_metadata_map
         self.info: ModelInfo = parse_metadata(metadata, self.path)
         self._check_io()
@@ -120,8 +127,22 @@ class OnnxModel:
             )
         audio = np.ascontiguousarray(windows, dtype=np.float32)[:, None, :]
         names = GRAPH_IO[self.info.kind].outputs  # (embedding,) or (embedding, logits)
-        results = self.session.run(list(names), {ENCODER_IO.inputs[0]: audio})
+        if self.binding_device is None:
+            results = self.session.run(list(names), {ENCODER_IO.inputs[0]: audio})
+        else:
+            results = self._run_bound(audio, names)
         return results[0], (results[1] if len(results) > 1 else None)
+
+    def _run_bound(self, audio: npt.NDArray[np.float32], names: tuple[str, ...]) -> list[Any]:
+        """session.run through an IO binding on `binding_device` (CUDA: one upload per batch)."""
+        device = self.binding_device or "cpu"
+        binding = self.session.io_binding()
+        value = self._ort.OrtValue.ortvalue_from_numpy(audio, device, 0)
+        binding.bind_ortvalue_input(ENCODER_IO.inputs[0], value)
+        for name in names:
+            binding.bind_output(name, device)
+        self.session.run_with_iobinding(binding)
+        return list(binding.copy_outputs_to_cpu())
 
     def run_head(self, embeddings: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
         """Logits (batch, n_labels) of a head-only model for float32 (batch, dim) embeddings."""

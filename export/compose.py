@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import dataclasses
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
 import onnx
 import onnx.compose
+import onnx.utils
 import onnx.version_converter
 
 from clmr_embed import __version__
-from clmr_embed.artifact import ModelInfo, parse_metadata
+from clmr_embed.artifact import ENCODER_IO, ModelInfo, parse_metadata
 from clmr_embed.atomic import atomic_path
 from clmr_embed.errors import CheckpointError, ModelArtifactError
 from export.info import Provenance, Shape, model_info
@@ -24,17 +26,21 @@ HEAD_PREFIX = "head/"  # prefix of the head's graph names, so no name can clash 
 
 
 def _read_encoder(path: Path) -> tuple[onnx.ModelProto, ModelInfo]:
+    """An encoder ONNX, or the encoder part (audio -> embedding) of a tagger ONNX."""
     try:
         model = onnx.load(str(path))
     except Exception as exc:  # noqa: BLE001 - onnx raises protobuf/OS errors alike
         raise ModelArtifactError(f"cannot read encoder ONNX {path}: {exc}") from None
     info = parse_metadata({p.key: p.value for p in model.metadata_props}, path)
     outputs = [o.name for o in model.graph.output]
-    if info.kind != "encoder" or "embedding" not in outputs:
+    if info.kind not in ("encoder", "tagger") or "embedding" not in outputs:
         raise ModelArtifactError(
-            f"{path} is a {info.kind} with outputs {outputs}; pass an encoder ONNX "
-            "(`<name>-encoder.onnx` from `clmr-embed export`)"
+            f"{path} is a {info.kind} with outputs {outputs}; pass an encoder or tagger ONNX "
+            "(or a model name such as clmr-free)"
         )
+    if info.kind == "tagger":  # its embedding output serves as the encoder; its head is dropped
+        model = onnx.utils.Extractor(model).extract_model(list(ENCODER_IO.inputs), ["embedding"])
+        info = dataclasses.replace(info, kind="encoder", labels=(), task="")
     return model, info
 
 

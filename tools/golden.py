@@ -14,7 +14,7 @@ import numpy as np
 from clmr_embed.atomic import write_text
 from clmr_embed.digest import file_sha256
 from clmr_embed.embed import Embedder
-from clmr_embed.registry import resolve_model
+from clmr_embed.resolution import resolve_model
 
 # Read by tests/clmr_embed (the bundled model must still produce it); written here, never by tests.
 GOLDEN_FILE = Path(__file__).resolve().parents[1] / "tests" / "fixtures" / "golden_embedding.json"

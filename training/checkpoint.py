@@ -13,6 +13,7 @@ import torch
 
 from clmr_embed import __version__
 from clmr_embed.atomic import atomic_path
+from clmr_embed.constants import CHECKPOINT_FORMAT
 from clmr_embed.errors import CheckpointError
 from training.config import (
     EncoderConfig,
@@ -22,7 +23,7 @@ from training.config import (
     config_to_dict,
 )
 
-FORMAT_NAME = "clmr-embed-checkpoint"
+FORMAT_NAME = CHECKPOINT_FORMAT
 FORMAT_VERSION = 1
 
 StateDict = dict[str, torch.Tensor]

@@ -8,11 +8,8 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any, TypeVar
 
-from clmr_embed.constants import SAMPLE_RATE, WINDOW_SAMPLES
+from clmr_embed.constants import CLMR_CHANNELS, SAMPLE_RATE, WINDOW_SAMPLES
 from clmr_embed.errors import ConfigError
-
-# Output channels of SampleCNN's 11 blocks (clmr-reference.md §1).
-CLMR_CHANNELS = (128, 128, 128, 256, 256, 256, 256, 256, 256, 512, 512)
 
 
 @dataclass(frozen=True)

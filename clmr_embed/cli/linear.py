@@ -40,7 +40,10 @@ class LinearOptions:
     """The command line of `clmr-embed train linear`; each field's help is its option's."""
 
     encoder: Annotated[
-        str, typer.Option(help="Encoder: checkpoint (.pt/.ckpt), .onnx file, mfcc or random.")
+        str,
+        typer.Option(
+            help="Encoder: model name, .onnx file, checkpoint (.pt/.ckpt), mfcc or random."
+        ),
     ]
     labels: Annotated[Path, typer.Option(help="Manifest CSV/TSV, class folders, or MTAT folder.")]
     output_dir: Annotated[Path, typer.Option(help="Run folder: report, head, tagger.")]

@@ -190,7 +190,7 @@ def sigterm_as_interrupt() -> Iterator[None]:
 
 def require(extra: str, command: str) -> None:
     """Fail with the install line when the extra's packages are missing."""
-    modules = {"train": ("torch",), "export": ("torch", "onnx", "onnxscript")}[extra]
+    modules = {"train": ("torch",), "export": ("torch", "onnxscript")}[extra]
     for module in modules:
         try:
             __import__(module)
@@ -213,28 +213,11 @@ def check_engine_choice(precision: Precision, engine: EngineName | None, device:
         raise typer.BadParameter(str(exc)) from None
 
 
-LOCAL_MODEL_HINT = "pass --model PATH to use a local .onnx file"
-
-
 def resolve_or_fetch(model: str | None) -> str:
-    """A model path for --model, fetching and converting a downloadable model on first use.
+    """A model path for --model: clmr_embed.resolution, first-use work announced on stderr."""
+    from rich.markup import escape
 
-    A model that cannot be fetched fails with the library's message plus the CLI's way out.
-    """
-    from clmr_embed.errors import ModelArtifactError
-    from clmr_embed.registry import ModelNotCachedError, resolve_model
+    from clmr_embed.cli.render import err
+    from clmr_embed.resolution import resolve_model
 
-    try:
-        return str(resolve_model(model))
-    except ModelNotCachedError as exc:
-        from clmr_embed.cli.render import err
-
-        err.print(f"fetching {exc.entry.name} (once; it is cached afterwards) ...")
-        try:
-            from export.release import fetch_and_convert
-        except ImportError:
-            raise ModelArtifactError(f"{exc}; {LOCAL_MODEL_HINT}") from None
-        try:
-            return str(fetch_and_convert(exc.entry))
-        except ModelArtifactError as failed:
-            raise ModelArtifactError(f"{failed}; {LOCAL_MODEL_HINT}") from None
+    return str(resolve_model(model, notify=lambda line: err.print(escape(line), soft_wrap=True)))

@@ -29,7 +29,7 @@ from clmr_embed.extract.summary import (
 )
 from clmr_embed.extract.workers import decode_messages
 from clmr_embed.names import escaped, shown
-from clmr_embed.registry import resolve_model
+from clmr_embed.resolution import resolve_model
 from clmr_embed.scan import Scan, scan_inputs
 from clmr_embed.store import StoredTrack, StoreHeader, StoreWriter, open_writer
 

@@ -7,7 +7,8 @@ from pathlib import Path
 from clmr_embed.digest import file_sha256
 from clmr_embed.embed import Embedder, TrackEmbedding
 from clmr_embed.errors import ModelArtifactError
-from clmr_embed.registry import MODELS, resolve_model
+from clmr_embed.registry import MODELS
+from clmr_embed.resolution import resolve_model
 from clmr_embed.search.vectors import StoreView
 
 

@@ -7,10 +7,11 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
+import onnx
+import onnx.utils
 
 from clmr_embed.artifact import HEAD_IO, TAGGER_IO
 from clmr_embed.atomic import atomic_path
-from clmr_embed.errors import MissingDependencyError
 from clmr_embed.model import OnnxModel, SessionConfig
 from clmr_embed.registry import cache_dir
 from clmr_embed.search.vectors import Matrix
@@ -41,14 +42,6 @@ def head_path(tagger: OnnxModel) -> Path:
 
 def cut_head(tagger: OnnxModel, path: Path) -> Path:
     """Write the tagger's embedding -> logits subgraph as a head ONNX file with head metadata."""
-    try:
-        import onnx
-        import onnx.utils
-    except ImportError:
-        raise MissingDependencyError(
-            "tags of stored tracks need the onnx package to cut the head from the tagger; "
-            "pip install 'clmr-embed[serve]'"
-        ) from None
     full = onnx.load(str(tagger.path))
     head = onnx.utils.Extractor(full).extract_model(list(HEAD_IO.inputs), [TAGGER_IO.outputs[1]])
     info = dataclasses.replace(tagger.info, kind="head")

@@ -7,7 +7,7 @@ import onnxruntime as ort
 import pytest
 
 from clmr_embed.model import OnnxModel, SessionConfig
-from clmr_embed.registry import resolve_model
+from clmr_embed.resolution import resolve_model
 
 pytestmark = [
     pytest.mark.gpu,
@@ -22,7 +22,7 @@ def test_cuda_is_chosen_and_agrees_with_the_cpu() -> None:
     path = resolve_model("clmr-free")
     gpu = OnnxModel(path, SessionConfig("cuda", 0))
     cpu = OnnxModel(path, SessionConfig("cpu", 0))
-    assert gpu.providers[0] == "CUDAExecutionProvider"
+    assert gpu.providers[0] == "CUDAExecutionProvider" and gpu.binding_device == "cuda"
     windows = np.random.default_rng(0).standard_normal((4, gpu.info.window_samples)) * 0.1
     got, want = (m.run(windows.astype(np.float32))[0] for m in (gpu, cpu))
     np.testing.assert_allclose(got, want, atol=1e-3)

@@ -10,7 +10,7 @@ import pytest
 
 from clmr_embed.artifact import GRAPH_IO
 from clmr_embed.errors import ConfigError, MissingDependencyError, ModelArtifactError
-from clmr_embed.model import OnnxModel, choose_providers
+from clmr_embed.model import OnnxModel, SessionConfig, choose_providers
 from tests.fixtures.models import TinySpec, build_tiny_model
 
 
@@ -64,3 +64,15 @@ def test_choose_providers() -> None:
     with pytest.raises(MissingDependencyError, match="clmr-embed\\[gpu\\]") as missing:
         choose_providers("cuda", ["CPUExecutionProvider"])
     assert "--" not in str(missing.value)
+
+
+def test_io_binding_gives_the_plain_runs_numbers(tiny_tagger: Path) -> None:
+    """The IO-binding path (CUDA's default) is exercised here on the CPU device."""
+    plain = OnnxModel(tiny_tagger, SessionConfig(device="cpu"))
+    bound = OnnxModel(tiny_tagger, SessionConfig(device="cpu", io_binding=True))
+    assert plain.binding_device is None and bound.binding_device == "cpu"
+    windows = np.random.default_rng(3).uniform(-1, 1, (5, plain.info.window_samples))
+    (e1, l1), (e2, l2) = (m.run(windows.astype(np.float32)) for m in (plain, bound))
+    np.testing.assert_array_equal(e1, e2)
+    assert l1 is not None and l2 is not None
+    np.testing.assert_array_equal(l1, l2)

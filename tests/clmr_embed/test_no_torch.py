@@ -10,19 +10,9 @@ from pathlib import Path
 import pytest
 
 from clmr_embed.registry import DEFAULT_MODEL, MODELS, bundled_path
+from tests.fixtures.no_torch import blocked_torch_env
 
 HEAVY = ("torch", "onnxruntime", "numpy", "h5py", "av", "soundfile", "soxr", "training", "export")
-
-
-def _blocked_env(tmp_path: Path) -> dict[str, str]:
-    """PYTHONPATH with a `torch` package that raises on import (inherited by worker processes)."""
-    fake = tmp_path / "no_torch" / "torch"
-    fake.mkdir(parents=True)
-    (fake / "__init__.py").write_text("raise ImportError('torch is blocked in this test')\n")
-    import os
-
-    root = Path(__file__).resolve().parents[2]
-    return {**os.environ, "PYTHONPATH": f"{fake.parent}{os.pathsep}{root}"}
 
 
 def test_help_imports_no_heavy_module() -> None:
@@ -43,7 +33,7 @@ def _real_song(shared_dir: Path) -> Path:
 
 @pytest.mark.slow
 def test_extract_and_tag_without_torch(tmp_path: Path, shared_dir: Path) -> None:
-    env = _blocked_env(tmp_path)
+    env = blocked_torch_env(tmp_path)
     check = subprocess.run([sys.executable, "-c", "import torch"], env=env, capture_output=True)
     assert check.returncode != 0  # the block works
     song = _real_song(shared_dir)

@@ -1,5 +1,6 @@
 """compose_tagger: tiny encoder ONNX + trained head -> one tagger ONNX, run by onnxruntime."""
 
+import dataclasses
 import os
 import stat
 from pathlib import Path
@@ -13,6 +14,7 @@ ort = pytest.importorskip("onnxruntime")
 
 from clmr_embed.artifact import ModelInfo, parse_metadata  # noqa: E402
 from clmr_embed.errors import CheckpointError, ModelArtifactError  # noqa: E402
+from clmr_embed.model import OnnxModel, SessionConfig  # noqa: E402
 from export.compose import compose_tagger  # noqa: E402
 from export.onnx import export_encoder  # noqa: E402
 from training.checkpoint import Checkpoint  # noqa: E402
@@ -92,8 +94,6 @@ def test_composed_tagger_matches_torch(encoder, tmp_path, hidden, task):
 
 @pytest.mark.slow  # exports an encoder ONNX
 def test_runtime_model_loads_the_tagger(encoder, tmp_path):
-    from clmr_embed.model import OnnxModel, SessionConfig
-
     out = compose_tagger(encoder[0], _head(0), tmp_path / "t.onnx", ["a", "b", "c"], "soft", "t")
     model = OnnxModel(out, SessionConfig(device="cpu"))
     assert model.info.kind == "tagger" and model.info.task == "multilabel"  # soft -> sigmoid
@@ -115,12 +115,29 @@ def test_mismatched_head_or_labels_are_refused(encoder, tmp_path):
 
 
 @pytest.mark.slow  # exports an encoder ONNX
-def test_a_tagger_is_not_accepted_as_encoder(encoder, tmp_path):
+def test_a_tagger_serves_as_the_encoder_and_its_old_head_is_dropped(encoder, tmp_path):
     tagger = compose_tagger(
         encoder[0], _head(0), tmp_path / "t.onnx", list("abc"), "multilabel", "t"
     )
-    with pytest.raises(ModelArtifactError, match="pass an encoder ONNX"):
-        compose_tagger(tagger, _head(0), tmp_path / "u.onnx", list("abc"), "multilabel", "u")
+    new = compose_tagger(tagger, _head(4, n_labels=2), tmp_path / "u.onnx", ["x", "y"], "soft", "u")
+    audio = np.random.default_rng(0).uniform(-1, 1, (2, 59049)).astype(np.float32)
+    old = OnnxModel(tagger, SessionConfig(device="cpu"))
+    model = OnnxModel(new, SessionConfig(device="cpu"))
+    assert model.info.labels == ("x", "y") and model.info.kind == "tagger"
+    (embedding, logits), (old_embedding, _) = model.run(audio), old.run(audio)
+    np.testing.assert_array_equal(embedding, old_embedding)
+    assert logits is not None and logits.shape == (2, 2)
+    head_only = tmp_path / "h.onnx"  # a head has no audio input: not an encoder
+    import onnx
+
+    cut = onnx.load(str(new))
+    cut.graph.output.pop(0)
+    del cut.metadata_props[:]
+    info = dataclasses.replace(model.info, kind="head")
+    onnx.helper.set_model_props(cut, info.to_metadata())
+    onnx.save(cut, str(head_only))
+    with pytest.raises(ModelArtifactError, match="pass an encoder or tagger ONNX"):
+        compose_tagger(head_only, _head(0), tmp_path / "v.onnx", list("abc"), "multilabel", "v")
 
 
 def test_encoder_of_an_older_opset(tmp_path):

@@ -70,7 +70,7 @@ class LinearEvalConfig:
 class LinearRunConfig:
     """What `run_linear` (`clmr-embed train linear`) reads and writes."""
 
-    encoder: str  # checkpoint (.pt/.ckpt), encoder .onnx, "mfcc" or "random"
+    encoder: str  # model name, encoder/tagger .onnx, checkpoint, "mfcc" or "random"
     labels: Path  # manifest, class folders, or an MTAT folder (see training.linear.labels)
     output_dir: Path  # run folder: report, head.pt, the tagger ONNX, summary.json
     probe: LinearEvalConfig = field(default_factory=LinearEvalConfig)  # head and protocol; its

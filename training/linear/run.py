@@ -13,6 +13,7 @@ from clmr_embed.atomic import write_text
 from clmr_embed.digest import file_sha256
 from clmr_embed.extract import ExtractConfig, run_extract
 from clmr_embed.registry import cache_dir
+from clmr_embed.resolution import resolve_model
 from training.checkpoint import Checkpoint, save_checkpoint
 from training.linear.baselines import audio_windows, mfcc_features, random_encoder_checkpoint
 from training.linear.config import LinearRunConfig
@@ -24,11 +25,7 @@ from training.linear.report import write_report
 
 
 class OnnxExport(Protocol):
-    """The two ONNX steps of a run; export implements them (export imports training, not back)."""
-
-    def encoder(self, checkpoint: Path, output_dir: Path, name: str) -> Path:
-        """Export the checkpoint's encoder into output_dir; returns `<name>-encoder.onnx`."""
-        ...
+    """The ONNX step of a run that needs torch; export implements it (export imports training)."""
 
     def tagger(self, encoder: Path, head: Checkpoint, output: Path, name: str) -> Path:
         """Merge an encoder ONNX and a trained head into one tagger ONNX at `output`."""
@@ -92,7 +89,7 @@ def run_linear(config: LinearRunConfig, export: OnnxExport) -> LinearResult:
     run_dir = config.output_dir
     run_dir.mkdir(parents=True, exist_ok=True)
     data, dropped = keep_existing(read_labels(config.labels))
-    encoder = None if config.encoder == "mfcc" else encoder_onnx(config, data, export)
+    encoder = None if config.encoder == "mfcc" else encoder_onnx(config, data)
     features, store = read_features(data, encoder)
     results = tuple(
         run_linear_eval(features, data, dataclasses.replace(config.probe, label_fraction=f))
@@ -108,22 +105,17 @@ def run_linear(config: LinearRunConfig, export: OnnxExport) -> LinearResult:
     return result
 
 
-def encoder_onnx(config: LinearRunConfig, data: LabelledSet, export: OnnxExport) -> Path:
-    """The encoder as an ONNX file: given, exported from a checkpoint, or the random baseline.
+def encoder_onnx(config: LinearRunConfig, data: LabelledSet) -> Path:
+    """The encoder as an ONNX file: the random baseline, else the one model resolution's file.
 
-    Exports go to <run>/encoder/<checkpoint sha256[:12]>/ and are reused when present.
+    A name, an encoder or tagger ONNX and a checkpoint are all accepted (clmr_embed.resolution).
     """
-    if config.encoder.endswith(".onnx"):
-        return Path(config.encoder)
-    checkpoint = Path(config.encoder)
-    if config.encoder == "random":
-        windows = audio_windows(data.paths, per_file=4)
-        checkpoint = config.output_dir / "random-encoder.pt"
-        save_checkpoint(checkpoint, random_encoder_checkpoint(windows, seed=config.probe.seed))
-    name = "random" if config.encoder == "random" else checkpoint.stem
-    folder = config.output_dir / "encoder" / file_sha256(checkpoint)[:12]
-    onnx_file = folder / f"{name}-encoder.onnx"
-    return onnx_file if onnx_file.is_file() else export.encoder(checkpoint, folder, name)
+    if config.encoder != "random":
+        return resolve_model(config.encoder)
+    windows = audio_windows(data.paths, per_file=4)
+    checkpoint = config.output_dir / "random-encoder.pt"
+    save_checkpoint(checkpoint, random_encoder_checkpoint(windows, seed=config.probe.seed))
+    return resolve_model(checkpoint)
 
 
 def read_features(data: LabelledSet, encoder: Path | None) -> tuple[Features, FeatureStore | None]:

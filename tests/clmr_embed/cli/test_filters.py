@@ -29,4 +29,4 @@ def test_a_missing_model_file_is_one_error_line(tmp_path):
     pytest.importorskip("torch")
     result = runner.invoke(app, ["filters", str(tmp_path / "missing.pt"), "--layers", "1"])
     assert result.exit_code == 1 and isinstance(result.exception, SystemExit)  # no traceback
-    assert "missing.pt" in result.stderr and "neither an existing file" in result.stderr
+    assert "missing.pt" in result.stderr and "does not exist" in result.stderr

@@ -13,7 +13,8 @@ from clmr_embed.cli import app
 from clmr_embed.constants import MTAT_TAGS, SAMPLE_RATE, WINDOW_SAMPLES
 from clmr_embed.digest import file_sha256
 from clmr_embed.model import OnnxModel
-from clmr_embed.registry import DEFAULT_MODEL, MODELS, bundled_path, resolve_model
+from clmr_embed.registry import DEFAULT_MODEL, MODELS, bundled_path
+from clmr_embed.resolution import resolve_model
 from tools.golden import GOLDEN_FILE, golden_embedding
 
 ROOT = Path(__file__).resolve().parents[3]

@@ -89,6 +89,22 @@ def test_checkpoint_encoder_gives_a_tagger(
     assert features["embedded"] == 0 and features["unchanged"] == 18
 
 
+@pytest.mark.slow  # a whole linear-evaluation run
+def test_a_model_name_whose_file_is_a_tagger_is_an_encoder(
+    class_folders: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CLMR_EMBED_CACHE", str(tmp_path / "cache"))
+    run = tmp_path / "named"
+    args = ["train", "linear", "--encoder", "clmr-free", "--labels", str(class_folders)]
+    result = runner.invoke(app, [*args, "--output-dir", str(run), "--folds", "3", "--json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["results"][0]["accuracy"]["mean"] >= 0.9
+    song = class_folders / "hum" / "hum00.wav"
+    tagged = runner.invoke(app, ["tag", str(song), "--model", str(run / "named-tagger.onnx")])
+    assert tagged.exit_code == 0, tagged.output
+    assert "hum" in tagged.stdout
+
+
 @pytest.mark.parametrize(
     "option",
     [
