@@ -16,10 +16,8 @@ from clmr_embed.atomic import atomic_path
 from clmr_embed.constants import SAMPLE_RATE, WINDOW_SAMPLES
 from clmr_embed.digest import file_sha256
 from clmr_embed.errors import CheckpointError, ClmrEmbedError, ConfigError
-from export.conv2d import SampleCNN2d
 from export.info import Provenance, Shape, model_info
-from export.onnx import example_audio
-from export.onnx import export_module as export_onnx_module
+from export.onnx import export_modules
 from export.torchscript import export_torchscript
 from export.verify import BATCHES, Artifact, ParityRow, check_parity
 from training.checkpoint import Checkpoint
@@ -61,7 +59,7 @@ class ExportReport:
 class _Part:
     kind: str  # "encoder", "tagger" or "head"
     module: nn.Module  # torch model that TorchScript traces
-    graph: nn.Module  # the same function as exported to ONNX (Conv2d form for speed)
+    parts: tuple[SampleCNN | None, TaggerHead | None]  # what the ONNX file is built from
     example: torch.Tensor  # example input, batch 2
     io: GraphIO  # input/output names
     info: ModelInfo  # metadata of this part's files
@@ -156,22 +154,21 @@ def _parts(
 ) -> list[_Part]:
     parts = []
     if encoder is not None:
-        audio = example_audio(encoder)
+        audio = torch.zeros(2, 1, encoder.config.window_samples)  # batch 2: a dynamic batch
         plain = dataclasses.replace(info, kind="encoder", labels=(), task="")
         # With a head, the tagger's torch run also gives the encoder's expected embeddings.
         tagger = Tagger(encoder, head).eval() if head is not None else None
         ref, ref_io = (tagger, TAGGER_IO) if tagger is not None else (encoder, ENCODER_IO)
-        graph = SampleCNN2d(encoder)
-        parts.append(_Part("encoder", encoder, graph, audio, ENCODER_IO, plain, ref, ref_io))
+        alone = (encoder, None)
+        parts.append(_Part("encoder", encoder, alone, audio, ENCODER_IO, plain, ref, ref_io))
         if tagger is not None and head is not None:
-            tagger_graph = Tagger(SampleCNN2d(encoder), head).eval()
-            parts.append(
-                _Part("tagger", tagger, tagger_graph, audio, TAGGER_IO, info, tagger, TAGGER_IO)
-            )
+            both = (encoder, head)
+            parts.append(_Part("tagger", tagger, both, audio, TAGGER_IO, info, tagger, TAGGER_IO))
     if head is not None:
         head_info = dataclasses.replace(info, kind="head", source_sha256=head_sha)
         example = torch.zeros(2, head.config.in_dim)
-        parts.append(_Part("head", head, head, example, HEAD_IO, head_info, head, HEAD_IO))
+        only = (None, head)
+        parts.append(_Part("head", head, only, example, HEAD_IO, head_info, head, HEAD_IO))
     return parts
 
 
@@ -194,7 +191,7 @@ def _write_checked(
         for part, onnx_file, script_file in zip(parts, files[::2], files[1::2], strict=True):
             onnx_tmp = stack.enter_context(atomic_path(onnx_file))
             script_tmp = stack.enter_context(atomic_path(script_file))
-            export_onnx_module(part.graph, part.example, onnx_tmp, part.io, part.info)
+            export_modules(*part.parts, onnx_tmp, part.info)
             export_torchscript(part.module, part.example, script_tmp, part.info)
             artifacts += [
                 _artifact(part, onnx_tmp, onnx_file),

@@ -34,8 +34,8 @@ METHODS = {
     "entropy": CalibrationMethod.Entropy,  # the range keeping the histogram's KL lowest
 }
 ACTIVATIONS = {"uint8": QuantType.QUInt8, "int8": QuantType.QInt8}
-# Weights are named by export.conv2d's module path: block i's conv is sequential.i.0, under
-# "encoder." in a tagger file and at the top of an encoder-only file.
+# Weights are named as clmr_embed.official.graph names them: block i's conv is
+# encoder.sequential.i.0 (encoder-only files of earlier versions: sequential.i.0 at the top).
 BLOCK_WEIGHTS = ("encoder.sequential.{}.0.weight", "sequential.{}.0.weight")
 HEAD_OPS = ("Gemm", "MatMul")  # the tagger head's linear layers, after the embedding
 RUN_BATCH = 16  # windows per onnxruntime run when checking a candidate

@@ -190,7 +190,7 @@ def sigterm_as_interrupt() -> Iterator[None]:
 
 def require(extra: str, command: str) -> None:
     """Fail with the install line when the extra's packages are missing."""
-    modules = {"train": ("torch",), "export": ("torch", "onnxscript")}[extra]
+    modules = {"train": ("torch",), "export": ("torch",)}[extra]
     for module in modules:
         try:
             __import__(module)

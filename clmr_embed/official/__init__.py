@@ -1,0 +1,1 @@
+"""Torch-free checkpoints: read torch files, import CLMR layouts, build ONNX, fetch the release."""

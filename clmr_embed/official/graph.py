@@ -1,8 +1,9 @@
-"""SampleCNN weights -> the ONNX graph `clmr-embed export` writes, built without torch.
+"""SampleCNN weights -> ONNX: the one graph builder (export and the torch-free import use it).
 
-The graph is the exporter's: unit-height Conv (BatchNorm folded in) -> Relu -> MaxPool per
-block on (batch, 1, 1, samples), flattened to the embedding, plus the head's Gemm layers for a
-tagger. Parity with the torch export is a test (tests/clmr_embed/official/test_graph.py).
+Unit-height Conv (BatchNorm folded in) -> Relu -> MaxPool per block on (batch, 1, 1, samples),
+which onnxruntime runs faster than 1-D convolutions (about 1.2-1.8x here), flattened to the
+embedding; a head is Gemm layers. Parity with torch is checked by `clmr-embed export` itself
+(export/verify.py) and by tests/clmr_embed/official/test_convert.py.
 """
 
 from __future__ import annotations
@@ -95,28 +96,43 @@ def _head_nodes(arrays: Arrays) -> tuple[list[onnx.NodeProto], list[onnx.TensorP
     return nodes, inits
 
 
-def build_model(weights: Weights, info: ModelInfo) -> onnx.ModelProto:
-    """The encoder (`info.kind` "encoder") or tagger ("tagger") ONNX model of `weights`.
-
-    Args:
-        weights: imported weights with an encoder (and a head, for a tagger).
-        info: the file's metadata (clmr_embed.artifact); written as `clmr.*` properties.
-    """
-    if weights.encoder is None or (info.kind == "tagger") != (weights.head is not None):
-        raise ValueError(f"a {info.kind} ONNX needs an encoder, and a head only for a tagger")
-    nodes, inits = _encoder_nodes(weights.encoder, len(weights.channels))
-    outputs = [
-        helper.make_tensor_value_info("embedding", TensorProto.FLOAT, ["batch", info.embedding_dim])
-    ]
-    if weights.head is not None:
+def _graph_parts(
+    weights: Weights, info: ModelInfo
+) -> tuple[list[onnx.NodeProto], list[onnx.TensorProto], list[onnx.ValueInfoProto]]:
+    """Nodes, initialisers and outputs of an encoder, tagger or head graph."""
+    nodes: list[onnx.NodeProto] = []
+    inits: list[onnx.TensorProto] = []
+    outputs = []
+    if info.kind != "head":
+        if weights.encoder is None:
+            raise ValueError(f"a {info.kind} ONNX needs encoder weights")
+        nodes, inits = _encoder_nodes(weights.encoder, len(weights.channels))
+        width: list[str | int | None] = ["batch", info.embedding_dim]
+        outputs.append(helper.make_tensor_value_info("embedding", TensorProto.FLOAT, width))
+    if info.kind != "encoder":
+        if weights.head is None:
+            raise ValueError(f"a {info.kind} ONNX needs head weights")
         head_nodes, head_inits = _head_nodes(weights.head)
         nodes, inits = nodes + head_nodes, inits + head_inits
-        width = len(info.labels)
-        outputs.append(helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["batch", width]))
-    audio = helper.make_tensor_value_info(
-        GRAPH_IO[info.kind].inputs[0], TensorProto.FLOAT, ["batch", 1, info.window_samples]
-    )
-    graph = helper.make_graph(nodes, info.name, [audio], outputs, initializer=inits)
+        labels: list[str | int | None] = ["batch", len(info.labels)]
+        outputs.append(helper.make_tensor_value_info("logits", TensorProto.FLOAT, labels))
+    return nodes, inits, outputs
+
+
+def build_model(weights: Weights, info: ModelInfo) -> onnx.ModelProto:
+    """The ONNX model of `weights` as `info.kind` says: an encoder (`audio` -> `embedding`), a
+    tagger (-> `embedding`, `logits`) or a head (`embedding` -> `logits`); dynamic batch.
+
+    Args:
+        weights: imported weights with the parts the kind needs.
+        info: the file's metadata (clmr_embed.artifact); written as `clmr.*` properties.
+    """
+    nodes, inits, outputs = _graph_parts(weights, info)
+    head = info.kind == "head"
+    width = info.embedding_dim if head else info.window_samples
+    shape: list[str | int | None] = ["batch", width] if head else ["batch", 1, width]
+    source = helper.make_tensor_value_info(GRAPH_IO[info.kind].inputs[0], TensorProto.FLOAT, shape)
+    graph = helper.make_graph(nodes, info.name, [source], outputs, initializer=inits)
     model = helper.make_model(
         graph,
         opset_imports=[helper.make_opsetid("", OPSET)],
