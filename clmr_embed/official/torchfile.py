@@ -8,6 +8,7 @@ tensors needs and refuses every other one, so reading a file never runs code fro
 from __future__ import annotations
 
 import io
+import os
 import pickle
 import struct
 import zipfile
@@ -195,12 +196,14 @@ def _read_legacy(file: IO[bytes]) -> Any:
         return _Pending(slot)  # type: ignore[return-value]
 
     result = _Unpickler(file, storage).load()
+    size = os.fstat(file.fileno()).st_size
     for key in _Unpickler(file, storage).load():
         kind, slot = storages[str(key)]
         (count,) = struct.unpack("<q", file.read(8))
-        raw = file.read(count * _element_size(kind))
-        if len(raw) != count * _element_size(kind):
+        nbytes = count * _element_size(kind)
+        if not 0 <= nbytes <= size - file.tell():  # never allocate what the file cannot hold
             raise pickle.UnpicklingError("the file ends inside a tensor")
+        raw = file.read(nbytes)
         slot[0] = _array(raw, kind)
     return _resolve(result)
 
@@ -227,5 +230,12 @@ def read_torch_file(path: Path) -> Any:
             f"{path} is not a readable torch checkpoint ({exc}); pass a clmr-embed or official "
             "CLMR .pt/.ckpt file"
         ) from None
-    except (struct.error, TypeError, AttributeError, IndexError) as exc:
+    except (
+        struct.error,
+        TypeError,
+        AttributeError,
+        IndexError,
+        OverflowError,
+        RecursionError,
+    ) as exc:
         raise CheckpointError(f"{path} is a damaged torch checkpoint ({exc})") from None

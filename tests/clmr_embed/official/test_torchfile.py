@@ -131,3 +131,25 @@ def test_a_namespace_outside_the_allowed_records_is_refused(tmp_path: Path) -> N
     path = save(tmp_path / "h.pt", {"hp": Hyper(a=1)})
     with pytest.raises(CheckpointError, match="refused global"):
         read_torch_file(path)
+
+
+@pytest.mark.parametrize("legacy", FORMATS)
+def test_damaged_bytes_give_arrays_or_one_checkpoint_error(tmp_path: Path, legacy: bool) -> None:
+    """200 seeded corruptions of a small checkpoint: no other exception ever escapes."""
+    whole = save(tmp_path / "w.pt", {"w": torch.randn(40, 3), "n": torch.tensor(7)}, legacy)
+    data = whole.read_bytes()
+    rng = np.random.default_rng(1)
+    outcomes = {"read": 0, "refused": 0}
+    for i in range(200):
+        damaged = bytearray(data)
+        for at in rng.integers(0, len(data), size=int(rng.integers(1, 4))):
+            damaged[at] = int(rng.integers(0, 256))
+        path = tmp_path / f"d{i}.pt"
+        path.write_bytes(bytes(damaged[: int(rng.integers(len(data) // 2, len(data) + 1))]))
+        try:
+            read_torch_file(path)
+            outcomes["read"] += 1
+        except CheckpointError as exc:
+            assert path.name in str(exc)
+            outcomes["refused"] += 1
+    assert outcomes["refused"] > 50  # the damage is real, not a no-op
