@@ -54,6 +54,7 @@ class SegmentInfo:
     tracks: int  # tracks and aliases it puts
     size: int  # bytes of its .h5 file
     catalog_sha256: str  # of its catalog JSON (the sidecar must match it)
+    sha256: str = ""  # of its .h5 file, for the fast per-run check ("" in older stores)
 
     @classmethod
     def from_dict(cls, value: dict[str, Any]) -> SegmentInfo:
@@ -63,6 +64,7 @@ class SegmentInfo:
             int(value["tracks"]),
             int(value["size"]),
             str(value["catalog_sha256"]),
+            str(value.get("sha256", "")),
         )
 
 
@@ -156,8 +158,9 @@ class SegmentBuilder:
         image = file_image(self._file)
         write_bytes(folder / name, image)
         write_bytes(folder / catalog_name(name), data)
-        sha = hashlib.sha256(data).hexdigest()
-        return SegmentInfo(name, level, len(self.catalog.tracks), len(image), sha)
+        catalog_sha = hashlib.sha256(data).hexdigest()
+        sha = hashlib.sha256(image).hexdigest()
+        return SegmentInfo(name, level, len(self.catalog.tracks), len(image), catalog_sha, sha)
 
     def discard(self) -> None:
         self._file.close()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import random
 from pathlib import Path
 
@@ -139,3 +140,44 @@ def test_unreadable_manifest_and_track_list_raise_store_errors(tmp_path: Path) -
     _flip(out, out.stat().st_size // 2, 256, random.Random(2))
     with pytest.raises(StoreError, match="out.h5"):
         open_store(out)
+
+
+def _count_reads(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Record every per-track read of the segments (SegmentSet._read)."""
+    from clmr_embed.store.view import SegmentSet
+
+    reads: list[str] = []
+    original = SegmentSet._read
+
+    def counting(self: SegmentSet, source: str, names: tuple[str, ...]) -> dict[str, object]:
+        reads.append(source)
+        return original(self, source, names)
+
+    monkeypatch.setattr(SegmentSet, "_read", counting)
+    return reads
+
+
+def test_an_intact_segment_is_verified_by_its_digest_alone(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    out, _ = _store(tmp_path)
+    reads = _count_reads(monkeypatch)
+    with open_store(out) as store:
+        assert store.verify() == {} and reads == []  # one hash, no per-track reads
+        segments = store._segments.segments  # as in a store written before digests existed
+        for name, segment in segments.items():
+            segments[name] = dataclasses.replace(
+                segment, info=dataclasses.replace(segment.info, sha256="")
+            )
+        assert store.verify() == {} and sorted(reads) == TRACKS  # every track read instead
+
+
+def test_a_changed_segment_is_read_track_by_track(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    out, segment = _store(tmp_path)
+    offset, _ = _chunk(segment, "t03")
+    _flip(segment, offset, 1, random.Random(0))
+    reads = _count_reads(monkeypatch)
+    with open_store(out) as store:
+        assert set(store.verify()) == {"t03"} and sorted(reads) == TRACKS
