@@ -103,6 +103,7 @@ class PretrainConfig:
     teacher: str = ""  # folder with musicnn_mtt.onnx + musicnn_frontend.py (../shared/weights)
     teacher_output: str = "max_pool"  # max_pool (753-d), mean_pool, penultimate (200), taggram (50)
     teacher_weight: float = 1.0  # loss = NT-Xent + teacher_weight x MSE(standardised targets)
+    contrastive_weight: float = 1.0  # NT-Xent's weight; 0 with a teacher: distillation alone
     teacher_head: str = "linear"  # "linear" or "mlp" (one hidden layer of 512)
     teacher_hop_seconds: float = 1.0  # grid of crop starts with a cached target; crops snap to it
     teacher_workers: int = 2  # teacher processes when targets must be computed first
@@ -124,6 +125,11 @@ class PretrainConfig:
             raise ConfigError("set max_steps or epochs to a value > 0")
         if self.teacher:
             self._check_teacher()
+        if self.contrastive_weight < 0 or (self.contrastive_weight == 0 and not self.teacher):
+            raise ConfigError(
+                f"contrastive_weight = {self.contrastive_weight}: use a weight > 0, or 0 only "
+                "with a teacher (distillation alone)"
+            )
 
     def _check_teacher(self) -> None:
         if not self.teacher_weight > 0 or not 0 < self.teacher_min_coverage <= 1:

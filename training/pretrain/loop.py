@@ -91,7 +91,7 @@ def train_step(loop: Loop, batch: Batch) -> Tensor:
     # NT-Xent in fp32; under DDP the negatives are gathered from all ranks
     nt_xent = global_nt_xent(out[2].float(), out[3].float(), config.temperature, groups)
     teacher = teacher_term(out[4:], batch, device) if len(out) > 4 else torch.zeros_like(nt_xent)
-    loss = nt_xent + config.teacher_weight * teacher
+    loss = config.contrastive_weight * nt_xent + config.teacher_weight * teacher
     parts.optimizer.zero_grad(set_to_none=True)
     parts.scaler.scale(loss).backward()
     parts.scaler.step(parts.optimizer)
@@ -134,7 +134,8 @@ def _set_lr(optimizer: torch.optim.Optimizer, lr: float) -> float:
 def _record(loop: Loop, window: LossWindow, lr: float) -> None:
     """A metrics line: mean loss (and its terms when distilling), lr and windows per second."""
     (nt_xent, teacher), steps_per_s = window.close()
-    mean_loss = nt_xent + loop.config.teacher_weight * teacher
+    config = loop.config
+    mean_loss = config.contrastive_weight * nt_xent + config.teacher_weight * teacher
     clips_per_s = 2 * loop.config.batch_size * loop.processes.world * steps_per_s
     loop.parts.state.observe(mean_loss)
     terms = [nt_xent, teacher] if loop.parts.model.distill is not None else None

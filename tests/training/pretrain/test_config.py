@@ -35,3 +35,12 @@ def test_resolved_config_reads_back_and_names_what_a_resume_may_not_change(tmp_p
     assert resume_conflicts(saved, later, world=1) == []
     other = replace(config, seed=4, augment=replace(config.augment, gain_p=0.0))
     assert resume_conflicts(saved, other, world=2) == ["augment", "seed", "world_size"]
+
+
+def test_contrastive_weight_zero_only_with_a_teacher(tmp_path):
+    assert load_pretrain_config(None, {}).contrastive_weight == 1.0  # the CLMR recipe by default
+    alone = load_pretrain_config(None, {"contrastive_weight": 0.0, "teacher": str(tmp_path)})
+    assert alone.contrastive_weight == 0.0
+    for bad in ({"contrastive_weight": 0.0}, {"contrastive_weight": -1.0}):
+        with pytest.raises(ConfigError, match="contrastive_weight"):
+            load_pretrain_config(None, bad)
