@@ -24,6 +24,7 @@ from clmr_embed.registry import (
 )
 
 Notify = Callable[[str], None]  # receives one progress line (the CLI prints it on stderr)
+MAX_MEMBER_BYTES = 2**30  # the release's checkpoints are ~10 MB; more is not the release
 
 
 def offline_hint(entry: ModelEntry) -> str:
@@ -56,6 +57,11 @@ def _unpack(asset: Asset, url: str, archive: Path, dest: Path) -> Path:
             names = [n for n in bundle.namelist() if Path(n).name == asset.member]
             if not names:
                 raise ModelArtifactError(f"{url} does not contain {asset.member}")
+            if bundle.getinfo(names[0]).file_size > MAX_MEMBER_BYTES:
+                raise ModelArtifactError(
+                    f"{asset.member} in {url} claims {bundle.getinfo(names[0]).file_size} bytes; "
+                    "that is not the official checkpoint"
+                )
             with atomic_path(target) as tmp, bundle.open(names[0]) as src, open(tmp, "wb") as out:
                 shutil.copyfileobj(src, out)  # zipfile checks each member's CRC-32 at its end
     except (zipfile.BadZipFile, EOFError) as exc:

@@ -24,6 +24,7 @@ from clmr_embed.errors import CheckpointError
 
 LEGACY_MAGIC = 0x1950A86A20F9469CFC6C  # the first pickle of a legacy (non-zip) torch file
 LEGACY_PROTOCOL = 1001
+MAX_EXPANSION = 100  # torch stores storages uncompressed; a member that inflates more is a bomb
 BFLOAT16 = "bfloat16"  # read as uint16, widened to float32 (numpy has no bfloat16)
 STORAGE_DTYPES = {
     "FloatStorage": "<f4",
@@ -174,7 +175,10 @@ def _read_zip(bundle: zipfile.ZipFile) -> Any:
     def storage(pid: tuple[Any, ...]) -> np.ndarray:
         kind, key = _storage_type(pid), str(pid[2])
         if key not in read:
-            raw = bundle.read(f"{prefix}data/{key}")
+            member = bundle.getinfo(f"{prefix}data/{key}")
+            if member.file_size > MAX_EXPANSION * max(member.compress_size, 1024):
+                raise pickle.UnpicklingError(f"storage {key} inflates {member.file_size} bytes")
+            raw = bundle.read(member)
             read[key] = _array(raw, kind)
         return read[key]
 

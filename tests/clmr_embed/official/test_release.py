@@ -164,3 +164,14 @@ def test_the_offline_way_a_file_url_of_the_downloads_works(
     path = resolve_model("clmr-mtat")
     assert path == tmp_path / "cache" / "models" / "clmr-mtat.onnx" and path.is_file()
     assert MODELS["clmr-mtat"].assets[1].sha256  # the head's hash is checked, not skipped
+
+
+def test_a_member_larger_than_any_release_checkpoint_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sha = _file_release(tmp_path, monkeypatch)
+    monkeypatch.setattr("clmr_embed.official.release.MAX_MEMBER_BYTES", len(CHECKPOINT) - 1)
+    dest = tmp_path / "dest"
+    with pytest.raises(ModelArtifactError, match="claims .* bytes"):
+        download_assets(_entry(Asset("model.zip", "ckpt.pt", sha)), dest)
+    assert list(dest.iterdir()) == []

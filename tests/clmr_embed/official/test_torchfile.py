@@ -153,3 +153,16 @@ def test_damaged_bytes_give_arrays_or_one_checkpoint_error(tmp_path: Path, legac
             assert path.name in str(exc)
             outcomes["refused"] += 1
     assert outcomes["refused"] > 50  # the damage is real, not a no-op
+
+
+def test_a_deflated_storage_that_inflates_a_hundredfold_is_refused(tmp_path: Path) -> None:
+    import zipfile
+
+    plain = save(tmp_path / "plain.pt", {"w": torch.zeros(1_000_000)})  # 4 MB of zeros, stored
+    bomb = tmp_path / "bomb.pt"
+    with zipfile.ZipFile(plain) as src, zipfile.ZipFile(bomb, "w", zipfile.ZIP_DEFLATED) as dst:
+        for item in src.infolist():
+            dst.writestr(item.filename, src.read(item))
+    assert read_torch_file(plain)["w"].shape == (1_000_000,)  # the same file, stored: fine
+    with pytest.raises(CheckpointError, match=r"bomb\.pt.*inflates"):
+        read_torch_file(bomb)
