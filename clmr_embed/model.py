@@ -81,7 +81,7 @@ class OnnxModel:
         except Exception as exc:  # noqa: BLE001 - onnxruntime raises its own hierarchy
             raise ModelArtifactError(
                 f"{self.path} is not a loadable ONNX model ({str(exc).splitlines()[0][:160]}); "
-                "pass a file written by `clmr-embed export`"
+                "pass an encoder or tagger .onnx file, a checkpoint (.pt/.ckpt) or a model name"
             ) from None
         cuda = self.providers[0] == "CUDAExecutionProvider"
         bind = cuda if self.config.io_binding is None else self.config.io_binding

@@ -40,8 +40,8 @@ def read_weights(path: Path) -> Weights:
 def _with_head(encoder: Weights, conversion: Conversion) -> tuple[Weights, Weights | None]:
     if encoder.encoder is None:
         raise CheckpointError(
-            f"{conversion.checkpoint} holds no encoder (a {encoder.source}); pass an encoder "
-            "checkpoint, and a head file with it where one is wanted"
+            f"{conversion.checkpoint} holds no encoder (it is a {encoder.source}); pass an "
+            "encoder checkpoint, and a head file with it where one is wanted"
         )
     if conversion.head is None:
         return encoder, (encoder if encoder.head is not None else None)
