@@ -55,6 +55,7 @@ def gtzan_accuracy(checkpoint: Path, labels: Path = GTZAN) -> float:
             labels=labels,
             output_dir=Path(run_dir),
             probe=LinearEvalConfig(split="kfold", folds=5, repeats=2, seed=0),
+            tagger=False,  # only the score is wanted
         )
         result = run_linear(config, LinearExport())
     return float(result.to_dict()["results"][0]["accuracy"]["mean"])

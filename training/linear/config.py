@@ -77,6 +77,7 @@ class LinearRunConfig:
     #   label_fraction is replaced by each entry of `fractions`
     fractions: tuple[float, ...] = (1.0,)  # label fractions to evaluate, one result each
     name: str | None = None  # tagger name; None: the run folder's name
+    tagger: bool = True  # compose <name>-tagger.onnx (False: scores and head only, e.g. a gate)
 
     def __post_init__(self) -> None:
         bad = [f for f in self.fractions if not 0.0 < f <= 1.0]

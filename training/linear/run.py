@@ -96,7 +96,7 @@ def run_linear(config: LinearRunConfig, export: OnnxExport) -> LinearResult:
         for f in config.fractions
     )
     files = write_outputs(config, results, data, dropped)
-    if encoder is not None:
+    if encoder is not None and config.tagger:
         name = config.name or run_dir.name
         tagger = run_dir / f"{name}-tagger.onnx"
         files.append(export.tagger(encoder, results[0].checkpoint, tagger, name))

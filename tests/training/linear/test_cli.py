@@ -122,3 +122,22 @@ def test_bad_options_are_usage_errors_before_any_work(tmp_path: Path, option: li
     result = runner.invoke(app, [*args, "--output-dir", str(run), *option])
     assert result.exit_code == 2, result.output
     assert option[0] in result.output and not run.exists()
+
+
+@pytest.mark.slow  # a whole linear-evaluation run
+def test_a_run_without_a_tagger_writes_scores_and_head_only(
+    class_folders: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from export.linear import LinearExport
+    from training.linear.config import LinearEvalConfig, LinearRunConfig
+    from training.linear.run import run_linear
+
+    monkeypatch.setenv("CLMR_EMBED_CACHE", str(tmp_path / "cache"))
+    run = tmp_path / "gate"
+    probe = LinearEvalConfig(split="kfold", folds=3)
+    config = LinearRunConfig(
+        encoder="clmr-free", labels=class_folders, output_dir=run, probe=probe, tagger=False
+    )
+    result = run_linear(config, LinearExport())
+    assert result.to_dict()["results"][0]["accuracy"]["mean"] >= 0.9
+    assert (run / "head.pt").is_file() and not list(run.glob("*-tagger.onnx"))
