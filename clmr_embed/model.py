@@ -135,7 +135,7 @@ class OnnxModel:
 
     def _run_bound(self, audio: npt.NDArray[np.float32], names: tuple[str, ...]) -> list[Any]:
         """session.run through an IO binding on `binding_device` (CUDA: one upload per batch)."""
-        device = self.binding_device or "cpu"
+        device = str(self.binding_device)
         binding = self.session.io_binding()
         value = self._ort.OrtValue.ortvalue_from_numpy(audio, device, 0)
         binding.bind_ortvalue_input(ENCODER_IO.inputs[0], value)

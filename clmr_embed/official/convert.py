@@ -37,14 +37,15 @@ def read_weights(path: Path) -> Weights:
     return import_weights(read_torch_file(path), Path(path))
 
 
-def _with_head(encoder: Weights, conversion: Conversion) -> tuple[Weights, Weights | None]:
+def _with_head(encoder: Weights, conversion: Conversion) -> tuple[Weights, str | None]:
+    """The weights to write (a separate head file merged in) and the head's source, if any."""
     if encoder.encoder is None:
         raise CheckpointError(
             f"{conversion.checkpoint} holds no encoder (it is a {encoder.source}); pass an "
             "encoder checkpoint, and a head file with it where one is wanted"
         )
     if conversion.head is None:
-        return encoder, (encoder if encoder.head is not None else None)
+        return encoder, (encoder.source if encoder.head is not None else None)
     head = read_weights(conversion.head)
     if head.head is None:
         raise CheckpointError(f"{conversion.head} holds no classifier head; pass a head file")
@@ -53,24 +54,27 @@ def _with_head(encoder: Weights, conversion: Conversion) -> tuple[Weights, Weigh
             f"the head in {conversion.head} takes {head.head_dims[0]}-d embeddings but "
             f"{conversion.checkpoint} gives {encoder.channels[-1]}-d ones"
         )
-    merged = replace(encoder, head=head.head, head_dims=head.head_dims, labels=head.labels)
-    return replace(merged, task=head.task), head
+    merged = replace(
+        encoder, head=head.head, head_dims=head.head_dims, labels=head.labels, task=head.task
+    )
+    return merged, head.source
 
 
-def _info(conversion: Conversion, weights: Weights, head: Weights | None) -> ModelInfo:
-    sources = (weights.source, *([head.source] if head is not None else []))
+def _info(conversion: Conversion, weights: Weights, head_source: str | None) -> ModelInfo:
+    tagger = head_source is not None
+    sources = (weights.source, *([head_source] if head_source is not None else []))
     description = conversion.description or (
         f"converted by clmr-embed (no torch) from {conversion.checkpoint.name} ({weights.source})"
         + (f"; head from {conversion.head.name}" if conversion.head is not None else "")
     )
     return ModelInfo(
-        kind="tagger" if head is not None else "encoder",
+        kind="tagger" if tagger else "encoder",
         name=conversion.name or conversion.checkpoint.stem,
         sample_rate=weights.sample_rate,
         window_samples=WINDOW_SAMPLES,
         embedding_dim=weights.channels[-1],
-        labels=weights.labels if head is not None else (),
-        task=weights.task if head is not None else "",
+        labels=weights.labels if tagger else (),
+        task=weights.task if tagger else "",
         licence=conversion.licence or UNSPECIFIED_LICENCE,
         source_sha256=file_sha256(conversion.checkpoint),
         version=__version__,
@@ -87,9 +91,9 @@ def convert(conversion: Conversion) -> ModelInfo:
     Raises:
         CheckpointError: a file is missing, unreadable, of an unknown layout or mismatched.
     """
-    weights, head = _with_head(read_weights(conversion.checkpoint), conversion)
-    info = _info(conversion, weights, head)
-    model = build_model(weights if head is not None else replace(weights, head=None), info)
+    weights, head_source = _with_head(read_weights(conversion.checkpoint), conversion)
+    info = _info(conversion, weights, head_source)
+    model = build_model(weights, info)
     conversion.output.parent.mkdir(parents=True, exist_ok=True)
     with atomic_path(conversion.output) as tmp:
         onnx.save_model(model, str(tmp))

@@ -55,9 +55,6 @@ class _StorageType:
 class _Record(dict):  # type: ignore[type-arg]
     """An allowed dict-like class (a Namespace, Lightning's AttributeDict) as a plain dict."""
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-
     def __setstate__(self, state: Any) -> None:
         if isinstance(state, dict):
             self.update(state)
@@ -93,14 +90,13 @@ def _rebuild_parameter(data: np.ndarray, *_: Any) -> np.ndarray:
 class _Pending:
     """A legacy storage whose bytes come after the pickle; tensors on it are built late."""
 
-    def __init__(self, slot: list[np.ndarray]) -> None:
-        self.slot = slot
+    array: np.ndarray = np.zeros(0)  # set once the bytes after the pickle are read
 
 
 def _resolve(value: Any) -> Any:
     """Replace the deferred tensors of a legacy file by arrays, through containers."""
     if isinstance(value, _Deferred):
-        return _rebuild_tensor(value.storage.slot[0], *value.args)
+        return _rebuild_tensor(value.storage.array, *value.args)
     if isinstance(value, dict):
         for key, item in value.items():
             value[key] = _resolve(item)
@@ -191,24 +187,23 @@ def _read_legacy(file: IO[bytes]) -> Any:
     if header.load() != LEGACY_MAGIC or header.load() != LEGACY_PROTOCOL:
         raise pickle.UnpicklingError("not a torch file (no legacy magic number)")
     header.load()  # system info: byte order and type sizes of the writer
-    storages: dict[str, tuple[_StorageType, list[np.ndarray]]] = {}
+    storages: dict[str, tuple[_StorageType, _Pending]] = {}
 
     def storage(pid: tuple[Any, ...]) -> np.ndarray:
-        # Filled after the main pickle, where the raw blocks follow; a one-slot list stands in.
+        # Filled after the main pickle, where the raw blocks follow; tensors on it wait for it.
         kind, key = _storage_type(pid), str(pid[2])
-        slot = storages.setdefault(key, (kind, [np.zeros(0)]))[1]
-        return _Pending(slot)  # type: ignore[return-value]
+        return storages.setdefault(key, (kind, _Pending()))[1]  # type: ignore[return-value]
 
     result = _Unpickler(file, storage).load()
     size = os.fstat(file.fileno()).st_size
     for key in _Unpickler(file, storage).load():
-        kind, slot = storages[str(key)]
+        kind, pending = storages[str(key)]
         (count,) = struct.unpack("<q", file.read(8))
         nbytes = count * _element_size(kind)
         if not 0 <= nbytes <= size - file.tell():  # never allocate what the file cannot hold
             raise pickle.UnpicklingError("the file ends inside a tensor")
         raw = file.read(nbytes)
-        slot[0] = _array(raw, kind)
+        pending.array = _array(raw, kind)
     return _resolve(result)
 
 
