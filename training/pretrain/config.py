@@ -51,7 +51,7 @@ class AugmentConfig:
 
 
 CHOICES = {
-    "optimizer": ("adam", "lars"),
+    "optimizer": ("adam", "adamw", "lars"),
     "precision": ("fp32", "bf16", "fp16"),
     "device": ("auto", "cpu", "cuda"),
     "schedule": ("cosine", "constant"),
@@ -59,7 +59,14 @@ CHOICES = {
     "teacher_head": HEADS,
     "teacher_output": tuple(OUTPUTS),
 }
-POSITIVE = ("batch_size", "checkpoint_every", "log_every", "projection_dim")
+POSITIVE = (
+    "batch_size",
+    "checkpoint_every",
+    "log_every",
+    "projection_dim",
+    "validation_crops",
+    "validate_every",
+)
 
 
 @dataclass(frozen=True)
@@ -82,7 +89,8 @@ class PretrainConfig:
     epochs: int = 100  # passes over the segments, used when max_steps is 0
     stop_at_step: int = 0  # end this run early at this step (0: at the end); the schedule
     #   still spans the whole run, so a time-limited job can stop and resume later
-    optimizer: str = "adam"  # "adam" (CLMR v2) or "lars" (v1; set lr ~ 0.075 x sqrt(batch))
+    optimizer: str = "adam"  # "adam" (CLMR v2), "adamw" (decoupled decay) or "lars" (v1; set
+    #   lr ~ 0.075 x sqrt(batch))
     lr: float = 3e-4  # peak learning rate; CLMR v2's Adam: 3e-4
     weight_decay: float = 1e-6  # CLMR's config value; never applied to BN weights or biases
     schedule: str = "cosine"  # "cosine" (to lr x min_lr_ratio) or "constant" (v2), after warm-up
@@ -109,6 +117,12 @@ class PretrainConfig:
     teacher_workers: int = 2  # teacher processes when targets must be computed first
     teacher_min_coverage: float = 1.0  # share of tracks with targets needed to start; below it
     #   the missing ones are computed first (lower: start on a partial target cache, masked)
+    # distillation alone (contrastive_weight = 0): each example is one crop on the target grid
+    crop_jitter_seconds: float = 0.0  # each crop starts up to this far either side of its grid
+    #   point (its target stays the grid point's); only for distillation alone
+    validation_fraction: float = 0.0  # share of tracks held out for a validation MSE (seeded)
+    validation_crops: int = 512  # held-out crops scored at most, spread evenly over them
+    validate_every: int = 200  # steps between validation lines in metrics.jsonl (and at the end)
     # bookkeeping
     checkpoint_every: int = 1000  # steps between latest.pt/best.pt saves (and at the end)
     log_every: int = 10  # steps between metrics.jsonl lines
@@ -129,6 +143,39 @@ class PretrainConfig:
             raise ConfigError(
                 f"contrastive_weight = {self.contrastive_weight}: use a weight > 0, or 0 only "
                 "with a teacher (distillation alone)"
+            )
+        self._check_single_crops()
+
+    @property
+    def objective(self) -> str:
+        """ "distill" (one crop per example, no NT-Xent) or "simclr" (two views, NT-Xent)."""
+        return "distill" if self.contrastive_weight == 0 else "simclr"
+
+    @property
+    def windows_per_example(self) -> int:
+        """Encoder windows one batch item costs: one crop, or SimCLR's two views."""
+        return 1 if self.objective == "distill" else 2
+
+    def _check_single_crops(self) -> None:
+        extras = {
+            k: getattr(self, k)
+            for k in ("crop_jitter_seconds", "validation_fraction")
+            if getattr(self, k) != 0
+        }
+        if extras and self.objective != "distill":
+            raise ConfigError(
+                f"{', '.join(f'{k} = {v}' for k, v in extras.items())} apply to distillation "
+                "alone; set contrastive_weight = 0 (with a teacher) or leave them at 0"
+            )
+        if not 0 <= self.validation_fraction < 1:
+            raise ConfigError(
+                f"validation_fraction = {self.validation_fraction}; use a share in [0, 1)"
+            )
+        if not 0 <= self.crop_jitter_seconds <= self.teacher_hop_seconds / 2:
+            raise ConfigError(
+                f"crop_jitter_seconds = {self.crop_jitter_seconds}; use 0 to half of "
+                f"teacher_hop_seconds ({self.teacher_hop_seconds / 2:g}), so crops stay nearest "
+                "their own grid point"
             )
 
     def _check_teacher(self) -> None:
@@ -160,6 +207,8 @@ RESUMABLE = {
     "teacher",  # where the teacher files are; the targets' grid and output must stay
     "teacher_workers",
     "teacher_min_coverage",
+    "validate_every",
+    "validation_crops",
 }
 
 

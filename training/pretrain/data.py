@@ -2,20 +2,16 @@
 
 from __future__ import annotations
 
-import hashlib
-from collections.abc import Iterator
 from typing import NamedTuple
 
 import numpy as np
 import numpy.typing as npt
 import torch
-from torch.utils.data import DataLoader, Dataset, Sampler
 
 from clmr_embed.constants import WINDOW_SAMPLES
 from clmr_embed.errors import DataError
 from training.pretrain.cache import AudioCache, pcm_to_float
-from training.pretrain.config import PretrainConfig
-from training.pretrain.distributed import Processes
+from training.pretrain.sampling import StepDataset, epoch_slice, step_seed
 from training.pretrain.targets import TeacherTargets
 
 
@@ -27,17 +23,7 @@ class CropKey(NamedTuple):
     start_j: int  # first sample of view j, relative to the segment start
 
 
-def step_seed(seed: int, *parts: int | str) -> int:
-    """A 63-bit seed derived from the run seed and e.g. (step, rank, "crop"): no stored RNG state.
-
-    Every random draw of a training step comes from a generator seeded this way, so step k's
-    batch and augmentations are the same whether the run was resumed or not.
-    """
-    text = ":".join(str(p) for p in (seed, *parts))
-    return int.from_bytes(hashlib.blake2b(text.encode(), digest_size=8).digest(), "little") >> 1
-
-
-class CropPairs(Dataset[dict[str, torch.Tensor]]):
+class CropPairs(StepDataset):
     """Items are segments of cached tracks (30 s by default, like MTAT clips); each item gives two
     independent random `window`-sample crops of its segment (CLMR v2's two views).
 
@@ -74,7 +60,6 @@ class CropPairs(Dataset[dict[str, torch.Tensor]]):
         self.tracks = np.array(tracks, dtype=np.int64)
         self.starts = np.array(starts, dtype=np.int64)
         self.lengths = np.array(lengths, dtype=np.int64)
-        self._epoch_order: tuple[int, torch.Tensor] | None = None  # (epoch, permutation) cache
 
     def __len__(self) -> int:
         return len(self.tracks)
@@ -119,12 +104,8 @@ class CropPairs(Dataset[dict[str, torch.Tensor]]):
         every position where a whole window fits, drawn independently for the two views.
         """
         spe = self.steps_per_epoch(batch_size * world)
-        epoch, position = divmod(step, spe)
-        if self._epoch_order is None or self._epoch_order[0] != epoch:
-            order = torch.Generator().manual_seed(step_seed(seed, "order", epoch))
-            self._epoch_order = (epoch, torch.randperm(len(self), generator=order))
-        first = (position * world + rank) * batch_size
-        segments = self._epoch_order[1][first : first + batch_size]
+        first = rank * batch_size
+        segments = epoch_slice(len(self), spe, step, seed)[first : first + batch_size]
         crop = torch.Generator().manual_seed(step_seed(seed, "crop", step, rank))
         # every start where a whole window fits (on the teacher grid when distilling)
         room = torch.from_numpy((self.lengths[segments.numpy()] - self.window) // self.grid + 1)
@@ -135,48 +116,6 @@ class CropPairs(Dataset[dict[str, torch.Tensor]]):
             CropKey(int(s), int(a), int(b))
             for s, (a, b) in zip(segments, starts.tolist(), strict=True)
         ]
-
-
-class StepBatchSampler(Sampler[list[CropKey]]):
-    """DataLoader `batch_sampler` yielding this rank's keys for steps `first_step..last_step - 1`.
-
-    Starting at a resumed step gives exactly the batches the uninterrupted run would have seen.
-    """
-
-    def __init__(
-        self,
-        pairs: CropPairs,
-        steps: range,
-        seed: int,
-        batch_size: int,
-        rank: int = 0,
-        world: int = 1,
-    ) -> None:
-        self.pairs, self.steps, self.seed = pairs, steps, seed
-        self.batch_size, self.rank, self.world = batch_size, rank, world
-
-    def __iter__(self) -> Iterator[list[CropKey]]:
-        for step in self.steps:
-            yield self.pairs.keys_for_step(step, self.seed, self.batch_size, self.rank, self.world)
-
-    def __len__(self) -> int:
-        return len(self.steps)
-
-
-def make_loader(
-    pairs: CropPairs, steps: range, config: PretrainConfig, processes: Processes
-) -> DataLoader[dict[str, torch.Tensor]]:
-    """Batches of `steps`, this rank's slice; workers read the memory-mapped cache."""
-    sampler = StepBatchSampler(
-        pairs, steps, config.seed, config.batch_size, processes.rank, processes.world
-    )
-    return DataLoader(
-        pairs,
-        batch_sampler=sampler,
-        num_workers=config.workers,
-        pin_memory=processes.device.type == "cuda",
-        persistent_workers=config.workers > 0,
-    )
 
 
 def _window(segment: npt.NDArray[np.int16], start: int, window: int) -> torch.Tensor:

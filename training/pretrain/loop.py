@@ -1,4 +1,4 @@
-"""The pre-training step loop: schedule, augment, forward, NT-Xent, backward, log, checkpoint."""
+"""The pre-training step loop: schedule, augment, forward, loss, backward, log, checkpoint."""
 
 from __future__ import annotations
 
@@ -15,15 +15,17 @@ from torch import Tensor
 from training.config import config_to_dict
 from training.pretrain.augment import AugmentChain
 from training.pretrain.config import PretrainConfig
-from training.pretrain.data import step_seed
-from training.pretrain.distill import masked_loss
+from training.pretrain.distill import distill_loss, masked_loss
 from training.pretrain.distributed import Processes
 from training.pretrain.metrics_log import MetricsLog
 from training.pretrain.objectives import global_nt_xent
 from training.pretrain.parts import TrainingParts
+from training.pretrain.sampling import step_seed
 from training.pretrain.state import save_run
 
-Batch = dict[str, Tensor]  # "x_i", "x_j": [B, 1, window] float32; "track": [B] int64
+# SimCLR: "x_i", "x_j" [B, 1, window] float32, "track" [B] int64 (+ "t_*", "m_*" with a teacher);
+# distillation alone: "x" [B, 1, window], "t" [B, dim] standardised targets, "m" [B] bool
+Batch = dict[str, Tensor]
 
 
 @dataclass(frozen=True)
@@ -38,6 +40,7 @@ class Loop:
     log: MetricsLog  # progress bar, metrics.jsonl, loss.png
     output_dir: Path  # where latest.pt and best.pt go
     end_step: int  # the step this call stops at (stop_at_step or the end of the run)
+    validation: Batch | None = None  # held-out crops for the validation MSE (distillation alone)
 
 
 @dataclass
@@ -67,6 +70,8 @@ def run_steps(loop: Loop, loader: Iterable[Batch]) -> None:
     and end_step), latest.pt/best.pt every checkpoint_every steps and at end_step (rank 0)."""
     state, config = loop.parts.state, loop.config
     window = LossWindow(torch.zeros(2, device=loop.processes.device))
+    if loop.validation is not None and state.step == 0:  # the starting point, to compare with
+        loop.log.record_validation(0, validation_mse(loop, loop.validation))
     for batch in loader:
         lr = _set_lr(loop.parts.optimizer, loop.schedule(state.step))
         window.add(train_step(loop, batch))
@@ -74,6 +79,10 @@ def run_steps(loop: Loop, loader: Iterable[Batch]) -> None:
         loop.log.advance()
         if state.step % config.log_every == 0 or state.step in (1, loop.end_step):
             _record(loop, window, lr)
+        if loop.validation is not None and (
+            state.step % config.validate_every == 0 or state.step == loop.end_step
+        ):
+            loop.log.record_validation(state.step, validation_mse(loop, loop.validation))
         if loop.processes.main and (
             state.step % config.checkpoint_every == 0 or state.step == loop.end_step
         ):
@@ -81,8 +90,10 @@ def run_steps(loop: Loop, loader: Iterable[Batch]) -> None:
 
 
 def train_step(loop: Loop, batch: Batch) -> Tensor:
-    """One optimiser step on a batch of pairs; returns the detached (NT-Xent, teacher) terms
-    (teacher 0 when not distilling), still on the device."""
+    """One optimiser step; returns the detached (NT-Xent, teacher) terms, still on the device
+    (teacher 0 when not distilling, NT-Xent 0 when distilling alone)."""
+    if loop.config.objective == "distill":
+        return distill_step(loop, batch)
     parts, config, device = loop.parts, loop.config, loop.processes.device
     x_i, x_j = augmented_views(loop, batch)
     with autocast(device, config.precision):  # the forward in the chosen precision
@@ -91,12 +102,48 @@ def train_step(loop: Loop, batch: Batch) -> Tensor:
     # NT-Xent in fp32; under DDP the negatives are gathered from all ranks
     nt_xent = global_nt_xent(out[2].float(), out[3].float(), config.temperature, groups)
     teacher = teacher_term(out[4:], batch, device) if len(out) > 4 else torch.zeros_like(nt_xent)
-    loss = config.contrastive_weight * nt_xent + config.teacher_weight * teacher
+    optimise(parts, config.contrastive_weight * nt_xent + config.teacher_weight * teacher)
+    return torch.stack([nt_xent.detach(), teacher.detach()])
+
+
+def distill_step(loop: Loop, batch: Batch) -> Tensor:
+    """One step of distillation alone: one forward per crop, MSE to its clean grid target."""
+    parts, config, device = loop.parts, loop.config, loop.processes.device
+    x = batch["x"].to(device, non_blocking=True)
+    seed = step_seed(config.seed, "augment", parts.state.step, loop.processes.rank)
+    with torch.no_grad():
+        x = loop.augment(x, torch.Generator(device).manual_seed(seed))
+    with autocast(device, config.precision):
+        predicted = parts.trainable(x)
+    target = batch["t"].to(device, non_blocking=True)
+    teacher = masked_loss(predicted, target, batch["m"].to(device, non_blocking=True))
+    optimise(parts, config.teacher_weight * teacher)
+    return torch.stack([torch.zeros_like(teacher), teacher.detach()])
+
+
+def optimise(parts: TrainingParts, loss: Tensor) -> None:
+    """Backward (scaled for fp16) and one optimiser step."""
     parts.optimizer.zero_grad(set_to_none=True)
     parts.scaler.scale(loss).backward()
     parts.scaler.step(parts.optimizer)
     parts.scaler.update()
-    return torch.stack([nt_xent.detach(), teacher.detach()])
+
+
+def validation_mse(loop: Loop, batch: Batch) -> float:
+    """MSE of the distillation head on held-out crops, in eval mode (BatchNorm running stats)."""
+    model, config, device = loop.parts.model, loop.config, loop.processes.device
+    assert model.distill is not None
+    model.eval()
+    total, count = 0.0, 0
+    with torch.no_grad(), autocast(device, config.precision):
+        for lo in range(0, len(batch["x"]), config.batch_size):
+            x = batch["x"][lo : lo + config.batch_size].to(device)
+            predicted = model.distill(model.encoder(x))
+            target = batch["t"][lo : lo + config.batch_size].to(device)
+            total += float(distill_loss(predicted, target)) * len(x)
+            count += len(x)
+    model.train()
+    return total / count
 
 
 def teacher_term(predicted: tuple[Tensor, ...], batch: Batch, device: torch.device) -> Tensor:
@@ -136,7 +183,8 @@ def _record(loop: Loop, window: LossWindow, lr: float) -> None:
     (nt_xent, teacher), steps_per_s = window.close()
     config = loop.config
     mean_loss = config.contrastive_weight * nt_xent + config.teacher_weight * teacher
-    clips_per_s = 2 * loop.config.batch_size * loop.processes.world * steps_per_s
+    windows = config.windows_per_example * config.batch_size * loop.processes.world
+    clips_per_s = windows * steps_per_s
     loop.parts.state.observe(mean_loss)
     terms = [nt_xent, teacher] if loop.parts.model.distill is not None else None
     loop.log.record(loop.parts.state.step, mean_loss, lr, clips_per_s, terms)

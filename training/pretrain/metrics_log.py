@@ -97,11 +97,22 @@ class MetricsLog:
             for key in ("loss", "lr", "clips_per_s"):
                 self.board.add_scalar(f"pretrain/{key}", row[key], step)
 
+    def record_validation(self, step: int, mse: float) -> None:
+        """Append a validation line: {"step", "val_mse", "wall_s"} (held-out crops' MSE)."""
+        self.bar.set_postfix(val_mse=f"{mse:.4f}")
+        if not self.write:
+            return
+        row = {"step": step, "val_mse": mse, "wall_s": round(self.wall_seconds(), 3)}
+        with open(self.path, "a") as handle:
+            handle.write(json.dumps(row) + "\n")
+        if self.board is not None:
+            self.board.add_scalar("pretrain/val_mse", mse, step)
+
     def plot(self) -> None:
         """Write loss.png from metrics.jsonl (matplotlib's Agg backend: no display needed)."""
         if not self.write:
             return
-        rows = read_metrics(self.path)
+        rows = [r for r in read_metrics(self.path) if "loss" in r]  # not validation lines
         if not rows:
             return
         from matplotlib.figure import Figure  # local: matplotlib is slow to import
@@ -109,7 +120,7 @@ class MetricsLog:
         figure = Figure(figsize=(6, 3.5))
         axes = figure.add_subplot()
         axes.plot([r["step"] for r in rows], [r["loss"] for r in rows])
-        axes.set(xlabel="step", ylabel="NT-Xent loss", title="pre-training loss")
+        axes.set(xlabel="step", ylabel="training loss", title="pre-training loss")
         axes.grid(alpha=0.3)
         figure.tight_layout()
         with atomic_path(self.curve) as tmp:  # Figure without pyplot renders with Agg

@@ -27,7 +27,7 @@ class TrainingParts:
 
     model: SimCLR  # the unwrapped module on the device: what checkpoints save
     trainable: nn.Module  # the same model compiled and/or DDP-wrapped: what the loop calls
-    optimizer: torch.optim.Optimizer  # Adam or LARS, BN and biases without weight decay
+    optimizer: torch.optim.Optimizer  # Adam, AdamW or LARS, BN and biases without weight decay
     scaler: torch.amp.GradScaler  # fp16 loss scaling; a no-op otherwise
     state: RunState  # step, losses, wall time (restored on resume)
 
@@ -85,13 +85,34 @@ def place(
     groups = decay_groups(model, config.weight_decay)
     if config.optimizer == "lars":
         return model, LARS(groups, lr=config.lr, weight_decay=config.weight_decay)
+    if config.optimizer == "adamw":  # decoupled decay, from each group's weight_decay
+        return model, torch.optim.AdamW(groups, lr=config.lr)
     return model, torch.optim.Adam(groups, lr=config.lr)
+
+
+class Distiller(nn.Module):
+    """encoder -> distillation head of a SimCLR model: the one forward of distillation alone.
+
+    It shares the model's modules (checkpoints still save the SimCLR model); the projector is not
+    called, so DDP sees no unused parameters.
+    """
+
+    def __init__(self, model: SimCLR) -> None:
+        super().__init__()
+        if model.distill is None:
+            raise ValueError("distillation alone needs a model with a distillation head")
+        self.encoder, self.distill = model.encoder, model.distill
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """x [B, 1, window] -> predicted standardised targets [B, target_dim]."""
+        return self.distill(self.encoder(x))  # type: ignore[no-any-return]
 
 
 def wrap(model: SimCLR, config: PretrainConfig, processes: Processes) -> nn.Module:
     """torch.compile, then DDP (nanoGPT's order); `model` itself stays the unwrapped module."""
+    called: nn.Module = Distiller(model) if config.objective == "distill" else model
     # torch.compile is typed as returning a callable; it returns the wrapped module.
-    trainable = cast(nn.Module, torch.compile(model)) if config.compile else model
+    trainable = cast(nn.Module, torch.compile(called)) if config.compile else called
     if processes.world > 1:
         ids = [processes.local_rank] if processes.device.type == "cuda" else None
         trainable = nn.parallel.DistributedDataParallel(trainable, device_ids=ids)

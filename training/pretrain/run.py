@@ -15,11 +15,13 @@ from clmr_embed.errors import DataError
 from training.pretrain.augment import AugmentChain
 from training.pretrain.cache import AudioCache, SkippedFile, build_cache
 from training.pretrain.config import PretrainConfig, write_config
-from training.pretrain.data import CropPairs, make_loader
+from training.pretrain.crops import GridCrops, validation_tracks
+from training.pretrain.data import CropPairs
 from training.pretrain.distributed import Processes, barrier, start_processes, teardown
-from training.pretrain.loop import Loop, run_steps
+from training.pretrain.loop import Batch, Loop, run_steps
 from training.pretrain.metrics_log import MetricsLog
 from training.pretrain.parts import build_parts
+from training.pretrain.sampling import StepDataset, make_loader
 from training.pretrain.schedule import lr_at
 from training.pretrain.state import BEST, LATEST
 from training.pretrain.targets import GridSpec, TargetJob, TeacherTargets, build_targets
@@ -66,13 +68,12 @@ def run_pretrain(
         torch.set_num_threads(config.threads)
     cache, skipped = prepare_cache(config, data, processes, progress)
     targets = prepare_targets(config, cache, processes, progress) if config.teacher else None
-    segment = round(config.segment_seconds * SAMPLE_RATE)
-    pairs = CropPairs(cache, segment_samples=segment, targets=targets)
-    loop = build_loop(config, pairs, output_dir, resume, processes, progress)
+    items = training_items(config, cache, targets)
+    loop = build_loop(config, items, output_dir, resume, processes, progress)
     if processes.main:
         write_config(output_dir / "config.toml", config)
     steps = range(loop.parts.state.step, loop.end_step)
-    run_steps(loop, make_loader(pairs, steps, config, processes))
+    run_steps(loop, make_loader(items, steps, config, processes))
     loop.log.close()
     teardown()
     state = loop.parts.state
@@ -85,6 +86,18 @@ def run_pretrain(
         wall_seconds=time.perf_counter() - started,
         skipped=skipped,
     )
+
+
+def training_items(
+    config: PretrainConfig, cache: AudioCache, targets: TeacherTargets | None
+) -> StepDataset:
+    """SimCLR's segment pairs, or single grid crops for distillation alone."""
+    if config.objective == "distill":
+        assert targets is not None  # the config refuses contrastive_weight 0 without a teacher
+        held = validation_tracks(len(cache), config.validation_fraction, config.seed)
+        return GridCrops(cache, targets, round(config.crop_jitter_seconds * SAMPLE_RATE), held)
+    segment = round(config.segment_seconds * SAMPLE_RATE)
+    return CropPairs(cache, segment_samples=segment, targets=targets)
 
 
 def prepare_cache(
@@ -142,17 +155,17 @@ def _coverage(cache: AudioCache, spec: GridSpec) -> float:
 
 def build_loop(
     config: PretrainConfig,
-    pairs: CropPairs,
+    items: StepDataset,
     output_dir: Path,
     resume: bool,
     processes: Processes,
     progress: bool,
 ) -> Loop:
     """The model (restored when resuming), augmentations, schedule and log the loop runs with."""
-    total_steps = config.max_steps or config.epochs * pairs.steps_per_epoch(
+    total_steps = config.max_steps or config.epochs * items.steps_per_epoch(
         config.batch_size * processes.world
     )
-    target_dim = pairs.targets.dim if pairs.targets is not None else 0
+    target_dim = items.targets.dim if items.targets is not None else 0
     parts = build_parts(config, output_dir, resume, processes, target_dim)
     schedule = functools.partial(
         lr_at,
@@ -179,4 +192,12 @@ def build_loop(
         log=log,
         output_dir=output_dir,
         end_step=min(total_steps, config.stop_at_step or total_steps),
+        validation=validation_batch(config, items),
     )
+
+
+def validation_batch(config: PretrainConfig, items: StepDataset) -> Batch | None:
+    """The held-out crops scored every validate_every steps (distillation alone), or None."""
+    if not isinstance(items, GridCrops) or config.validation_fraction == 0:
+        return None
+    return items.validation_batch(config.validation_crops)

@@ -9,7 +9,8 @@ torch = pytest.importorskip("torch")
 from clmr_embed.constants import SAMPLE_RATE, WINDOW_SAMPLES  # noqa: E402
 from clmr_embed.errors import DataError  # noqa: E402
 from training.pretrain.cache import build_cache  # noqa: E402
-from training.pretrain.data import CropPairs, StepBatchSampler  # noqa: E402
+from training.pretrain.data import CropPairs  # noqa: E402
+from training.pretrain.sampling import StepBatchSampler  # noqa: E402
 
 
 def test_two_views_are_independent_crops_and_batches_are_pure_functions_of_the_step(tmp_path):

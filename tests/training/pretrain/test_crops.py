@@ -1,0 +1,135 @@
+"""Distillation alone: single grid crops, jittered and split, and the clean recipe's tiny run."""
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+torch = pytest.importorskip("torch")
+
+from clmr_embed.audio import load_audio  # noqa: E402
+from clmr_embed.constants import SAMPLE_RATE, WINDOW_SAMPLES  # noqa: E402
+from clmr_embed.errors import ConfigError  # noqa: E402
+from training.pretrain.cache import build_cache, pcm_to_float  # noqa: E402
+from training.pretrain.config import load_pretrain_config  # noqa: E402
+from training.pretrain.crops import GridCrops, validation_tracks  # noqa: E402
+from training.pretrain.run import run_pretrain  # noqa: E402
+from training.pretrain.targets import GridSpec, TargetJob, build_targets  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[3]
+WEIGHTS = ROOT.parent / "shared" / "weights"
+RECIPE = ROOT / "configs" / "distill-clean.toml"
+DEMO = ROOT.parent / "shared" / "audio" / "clmr_demo"
+TINY = [8, 8, 8, 16, 16, 16, 16, 16, 16, 32, 32]
+needs_teacher = pytest.mark.skipif(
+    not (WEIGHTS / "musicnn_mtt.onnx").is_file(), reason="needs ../shared/weights"
+)
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory):
+    """Six 8-s excerpts of each demo song as tracks, their cache and 1-s-grid teacher targets
+    (held-out excerpts then have siblings in training: a tiny run can generalise to them)."""
+    folder = tmp_path_factory.mktemp("music")
+    for song in sorted(DEMO.glob("*_22050.mp3")):
+        audio, _ = load_audio(song, SAMPLE_RATE)
+        for k in range(6):
+            start = int((0.1 + 0.13 * k) * len(audio))
+            excerpt = audio[start : start + 8 * SAMPLE_RATE]
+            sf.write(folder / f"{song.stem}-{k}.wav", excerpt, SAMPLE_RATE)
+    root = tmp_path_factory.mktemp("cache")
+    cache, _ = build_cache([folder], SAMPLE_RATE, cache_root=root, progress=False)
+    spec = GridSpec("max_pool", SAMPLE_RATE, WINDOW_SAMPLES)
+    targets = build_targets(cache, TargetJob(spec, WEIGHTS, workers=1), progress=False)
+    return folder, root, cache, targets
+
+
+def test_validation_tracks_are_seeded_per_track_and_never_empty():
+    held = validation_tracks(1000, 0.03, seed=42)
+    assert 10 <= held.sum() <= 60
+    assert (held == validation_tracks(1000, 0.03, seed=42)).all()
+    assert (held[:500] == validation_tracks(500, 0.03, seed=42)).all()  # growing keeps the split
+    assert validation_tracks(3, 0.01, seed=0).sum() == 1
+    assert not validation_tracks(10, 0.0, seed=0).any()
+
+
+def test_single_crop_settings_need_distillation_alone():
+    with pytest.raises(ConfigError, match="contrastive_weight = 0"):
+        load_pretrain_config(None, {"crop_jitter_seconds": 0.1})
+    with pytest.raises(ConfigError, match="validation_fraction"):
+        load_pretrain_config(
+            None, {"teacher": "x", "contrastive_weight": 0, "validation_fraction": 1}
+        )
+    with pytest.raises(ConfigError, match="half of teacher_hop_seconds"):
+        load_pretrain_config(
+            None, {"teacher": "x", "contrastive_weight": 0, "crop_jitter_seconds": 0.6}
+        )
+    recipe = load_pretrain_config(RECIPE)
+    assert recipe.objective == "distill" and recipe.windows_per_example == 1
+    assert recipe.optimizer == "adamw" and recipe.weight_decay == 0.01
+    assert recipe.augment.filter_p == recipe.augment.pitch_p == recipe.augment.reverb_p == 0
+
+
+@needs_teacher
+def test_an_epoch_visits_each_training_crop_once_with_its_grid_target(corpus):
+    _, _, cache, targets = corpus
+    held = np.zeros(len(cache), dtype=bool)
+    held[0] = True
+    crops = GridCrops(cache, targets, jitter=2205, held=held)
+    counts = targets.spec.counts(cache.lengths)
+    assert len(crops) == counts[1:].sum() and len(crops.validation) == counts[0]
+    per_epoch = crops.steps_per_epoch(4)
+    keys = [k for step in range(per_epoch) for k in crops.keys_for_step(step, 7, 4)]
+    rows = [k.row for k in keys]
+    assert len(set(rows)) == len(rows) == per_epoch * 4 and max(rows) < len(crops)  # none twice
+    assert all(abs(k.shift) <= 2205 for k in keys) and any(k.shift != 0 for k in keys)
+    assert keys == [k for step in range(per_epoch) for k in crops.keys_for_step(step, 7, 4)]
+    key = next(k for k in keys if k.shift > 0 and crops.train[k.row] > targets.offsets[1] + 1)
+    item = crops[key]
+    row = int(crops.train[key.row])
+    track = int(np.searchsorted(targets.offsets, row, side="right") - 1)
+    grid = row - int(targets.offsets[track])
+    start = grid * SAMPLE_RATE + key.shift  # audio shifted, target of the grid point
+    expected = pcm_to_float(cache.track(track)[start : start + WINDOW_SAMPLES])
+    assert np.array_equal(item["x"][0].numpy(), expected)
+    grid_target, _ = targets.lookup(np.array([track]), np.array([grid * SAMPLE_RATE]))
+    assert np.array_equal(item["t"].numpy(), grid_target[0]) and bool(item["m"])
+    assert crops.validation_batch(3)["x"].shape == (3, 1, WINDOW_SAMPLES)
+
+
+@pytest.mark.slow
+@needs_teacher
+def test_a_tiny_run_of_the_clean_recipe_lowers_the_validation_mse(corpus, tmp_path):
+    folder, root, _, _ = corpus
+    config = load_pretrain_config(
+        RECIPE,
+        dict(
+            encoder_channels=TINY,
+            batch_size=8,
+            max_steps=150,
+            warmup_steps=5,
+            lr=3e-3,
+            log_every=10,
+            validate_every=50,
+            checkpoint_every=100,
+            threads=2,
+            workers=0,
+            device="cpu",
+            precision="fp32",
+            encoder_layout="conv1d",
+            cache_dir=str(root),
+            teacher=str(WEIGHTS),
+            teacher_workers=1,
+            validation_fraction=0.2,
+        ),  # fmt: skip
+    )
+    run_pretrain(config, [folder], tmp_path / "run", progress=False)
+    rows = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").open()]
+    validation = [r for r in rows if "val_mse" in r]
+    assert [r["step"] for r in validation] == [0, 50, 100, 150]
+    assert validation[-1]["val_mse"] < 0.85 * validation[0]["val_mse"]  # measured 0.46 -> 0.34
+    training = [r for r in rows if "loss" in r]
+    assert all(r["nt_xent"] == 0 for r in training)
+    assert training[-1]["clips_per_s"] > 0
