@@ -1,14 +1,19 @@
-"""Benchmark of one pre-training step, encoder layouts side by side, against the bf16 GEMM rate.
+"""Benchmark of one pre-training step, variants side by side, against the bf16 GEMM rate.
 
-The layouts' steps (forward, NT-Xent, backward, Adam) run interleaved in one process, repetition
-by repetition, and medians are reported, so a busy machine slows each alike; the bf16 GEMM rate
-is measured between the repetitions too. Augmentation (AugmentChain on both views) is timed apart.
-Random audio stands in for the cache. A profiled step per layout splits its time into
-convolutions / BN+ReLU+pool / augmentation / optimiser / other.
+Two objectives: `simclr` (two augmented views, projector, NT-Xent, Adam: configs/pretrain-cpu) and
+`distill` (clean-view distillation alone: one crop per example, polarity + gain, a linear head to
+753 teacher units, MSE, AdamW: configs/distill-clean). Each variant (objective x encoder layout x
+eager/torch.compile) runs interleaved in one process, repetition by repetition, and medians are
+reported, so a busy machine slows each alike; the bf16 GEMM rate is measured between the
+repetitions too. Augmentation is timed apart. Random audio stands in for the cache. A profiled
+step per variant splits its time into convolutions / BN+ReLU+pool / augmentation / optimiser.
 
     .venv/bin/python bench/train.py                        # CPU, 32 pairs (configs/pretrain-cpu)
+    .venv/bin/python bench/train.py --objective distill --batches 64 --compile both
     .venv/bin/python bench/train.py --batches 32 48 64 --reps 5
     .venv/bin/python bench/train.py --precision fp32 --tiny
+
+--batches counts items per step: pairs for simclr (two windows each), crops for distill.
 """
 
 from __future__ import annotations
@@ -23,6 +28,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
+import torch.nn.functional as F
+from torch import nn
 from torch.profiler import ProfilerActivity, profile, record_function
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout
@@ -31,7 +38,8 @@ from clmr_embed.constants import SAMPLE_RATE, WINDOW_SAMPLES  # noqa: E402
 from training.config import CLMR_CHANNELS, EncoderConfig, ProjectorConfig  # noqa: E402
 from training.layout import choose_layout, cpu_flags  # noqa: E402
 from training.pretrain.augment import AugmentChain  # noqa: E402
-from training.pretrain.config import AugmentConfig  # noqa: E402
+from training.pretrain.config import AugmentConfig, load_pretrain_config  # noqa: E402
+from training.pretrain.lars import decay_groups  # noqa: E402
 from training.pretrain.loop import autocast  # noqa: E402
 from training.pretrain.objectives import SimCLR, nt_xent_loss  # noqa: E402
 from training.samplecnn import Projector, SampleCNN  # noqa: E402
@@ -43,13 +51,31 @@ CONV_OPS = ("convolution", "conv1d", "conv2d")
 NORM_OPS = ("batch_norm", "max_pool", "relu", "threshold_backward", "clamp_min")
 
 
+DISTILL_RECIPE = Path(__file__).resolve().parents[1] / "configs" / "distill-clean.toml"
+TEACHER_DIM = 753  # musicnn max_pool, the distillation target
+
+
+@dataclass(frozen=True)
+class Variant:
+    """One way to run the step."""
+
+    objective: str  # "simclr" or "distill"
+    layout: str  # "conv1d" or "conv2d"
+    compiled: bool  # torch.compile (inductor) around the model
+
+    @property
+    def name(self) -> str:
+        return f"{self.objective} {self.layout}{' compiled' if self.compiled else ''}"
+
+
 @dataclass
 class Setup:
-    """One layout's model, optimiser and inputs, built from the same seed."""
+    """One variant's model, optimiser, augmentation and inputs, built from the same seed."""
 
-    layout: str  # "conv1d" or "conv2d"
-    model: SimCLR  # encoder + projector
-    optimizer: torch.optim.Optimizer  # Adam, as configs/pretrain-cpu.toml
+    variant: Variant
+    augment: Callable[[], tuple[torch.Tensor, ...]]  # the objective's views of fixed crops
+    step: Callable[[tuple[torch.Tensor, ...]], None]  # one optimiser step on those views
+    windows: int  # encoder windows per step
     times: list[float]  # seconds per timed step
 
 
@@ -83,21 +109,50 @@ def sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def build(layout: str, channels: tuple[int, ...], device: torch.device) -> Setup:
+def build(
+    variant: Variant, channels: tuple[int, ...], batch: int, args: argparse.Namespace
+) -> Setup:
+    """The variant's model and step; inputs are random audio of `batch` items."""
+    device = torch.device(args.device)
     torch.manual_seed(0)
-    encoder = SampleCNN(EncoderConfig(channels=channels), layout=layout)
-    model = SimCLR(encoder, Projector(ProjectorConfig(in_dim=channels[-1]))).to(device)
-    return Setup(layout, model, torch.optim.Adam(model.parameters(), lr=3e-4), [])
+    encoder = SampleCNN(EncoderConfig(channels=channels), layout=variant.layout)
+    crops = [(0.1 * torch.randn(batch, 1, WINDOW_SAMPLES)).to(device) for _ in range(2)]
+    generator = torch.Generator(device).manual_seed(0)
+    if variant.objective == "simclr":
+        model: nn.Module = SimCLR(encoder, Projector(ProjectorConfig(in_dim=channels[-1])))
+        optimizer: torch.optim.Optimizer = torch.optim.Adam(model.parameters(), lr=3e-4)
+        chain = AugmentChain(AugmentConfig(), SAMPLE_RATE).to(device)
+        loss_of = _nt_xent
+    else:
+        model = nn.Sequential(encoder, nn.Linear(channels[-1], TEACHER_DIM))
+        optimizer = torch.optim.AdamW(decay_groups(model, 0.01), lr=3e-4)
+        chain = AugmentChain(load_pretrain_config(DISTILL_RECIPE).augment, SAMPLE_RATE).to(device)
+        target = torch.randn(batch, TEACHER_DIM, device=device)
+        loss_of = functools.partial(_mse, target=target)
+        crops = crops[:1]
+    model.to(device)
+    called = torch.compile(model) if variant.compiled else model
+
+    def augment() -> tuple[torch.Tensor, ...]:
+        return tuple(chain(crop, generator) for crop in crops)
+
+    def step(views: tuple[torch.Tensor, ...]) -> None:
+        with autocast(device, args.precision):
+            out = called(*views)
+        loss = loss_of(out)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+
+    return Setup(variant, augment, step, batch * len(crops), [])
 
 
-def train_step(setup: Setup, views: tuple[torch.Tensor, torch.Tensor], precision: str) -> None:
-    device = views[0].device
-    with autocast(device, precision):
-        _, _, z_i, z_j = setup.model(*views)
-    loss = nt_xent_loss(z_i.float(), z_j.float(), 0.5)
-    setup.optimizer.zero_grad(set_to_none=True)
-    loss.backward()
-    setup.optimizer.step()
+def _nt_xent(out: tuple[torch.Tensor, ...]) -> torch.Tensor:
+    return nt_xent_loss(out[2].float(), out[3].float(), 0.5)
+
+
+def _mse(predicted: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    return F.mse_loss(predicted.float(), target)
 
 
 def timed(fn: Callable[[], object], device: torch.device) -> float:
@@ -108,13 +163,13 @@ def timed(fn: Callable[[], object], device: torch.device) -> float:
     return time.perf_counter() - start
 
 
-def profile_split(setup: Setup, augment: Callable[[], tuple], precision: str) -> dict[str, float]:
+def profile_split(setup: Setup) -> dict[str, float]:
     """Fractions of one profiled step (augmentation included) per bucket."""
     with profile(activities=[ProfilerActivity.CPU]) as prof:
         start = time.perf_counter()
         with record_function("augment"), torch.no_grad():
-            views = augment()
-        train_step(setup, views, precision)
+            views = setup.augment()
+        setup.step(views)
         wall_us = 1e6 * (time.perf_counter() - start)
     split = dict.fromkeys(("conv", "bn+relu+pool", "augment", "optimiser"), 0.0)
     for event in prof.key_averages():
@@ -131,55 +186,63 @@ def profile_split(setup: Setup, augment: Callable[[], tuple], precision: str) ->
     return split | {"other": max(0.0, 1 - sum(split.values()))}
 
 
+def variants(args: argparse.Namespace) -> list[Variant]:
+    """Every asked combination of objective, layout and compile."""
+    objectives = ["simclr", "distill"] if args.objective == "both" else [args.objective]
+    compiled = {"off": [False], "on": [True], "both": [False, True]}[args.compile]
+    return [Variant(o, lay, c) for o in objectives for lay in args.layouts for c in compiled]
+
+
 def run(args: argparse.Namespace, batch: int, channels: tuple[int, ...]) -> None:
     device = torch.device(args.device)
-    setups = [build(layout, channels, device) for layout in args.layouts]
-    augment_chain = AugmentChain(AugmentConfig(), SAMPLE_RATE).to(device)
-    crops = [(0.1 * torch.randn(batch, 1, WINDOW_SAMPLES)).to(device) for _ in range(2)]
-    generator = torch.Generator(device).manual_seed(0)
-
-    def augment() -> tuple[torch.Tensor, torch.Tensor]:
-        return augment_chain(crops[0], generator), augment_chain(crops[1], generator)
-
-    with torch.no_grad():
-        views = augment()
-    for setup in setups:  # warm-up: allocations, oneDNN kernel selection
-        train_step(setup, views, args.precision)
-    augment_s, gemm = [], []
+    setups = [build(v, channels, batch, args) for v in variants(args)]
+    views = {id(s): s.augment() for s in setups}
+    for setup in setups:  # warm-up: allocations, oneDNN kernel selection, compilation
+        for _ in range(2 if setup.variant.compiled else 1):
+            setup.step(views[id(setup)])
+    augment_s: dict[str, list[float]] = {}
+    gemm = []
     for _ in range(args.reps):
         gemm.append(gemm_tflops(device))
-        with torch.no_grad():
-            augment_s.append(timed(augment, device))
         for setup in setups:
-            call = functools.partial(train_step, setup, views, args.precision)
-            setup.times.append(timed(call, device))
-    rate, aug = statistics.median(gemm), statistics.median(augment_s)
-    flops = training_flops(channels)
-    print(f"\nbatch {batch} pairs ({2 * batch} windows/step), {args.precision}, {args.reps} reps")
+            with torch.no_grad():
+                augment_s.setdefault(setup.variant.objective, []).append(
+                    timed(setup.augment, device)
+                )
+            setup.times.append(timed(functools.partial(setup.step, views[id(setup)]), device))
+    rate, flops = statistics.median(gemm), training_flops(channels)
+    print(
+        f"\nbatch {batch} items (simclr: pairs, distill: crops), {args.precision}, {args.reps} reps"
+    )
     print(f"bf16 GEMM {GEMM_N}^3: {rate:.2f} TFLOP/s (min {min(gemm):.2f}, max {max(gemm):.2f})")
-    print(f"augmentation, both views: {1e3 * aug:.0f} ms/step ({2 * batch / aug:.1f} windows/s)")
-    base = statistics.median(setups[0].times)
-    ratio = "vs " + setups[0].layout
-    print(f"{'layout':7} {'step ms':>8} {'win/s':>7} {ratio:>10} {'of GEMM':>8}  (win/s + augment)")
+    for objective, seconds in augment_s.items():
+        print(f"augmentation, {objective}: {1e3 * statistics.median(seconds):.0f} ms/step")
+    base = setups[0].windows / statistics.median(setups[0].times)
+    ratio = "vs first"
+    print(
+        f"{'variant':24} {'step ms':>8} {'win/s':>7} {ratio:>9} {'of GEMM':>8}  (win/s + augment)"
+    )
     for setup in setups:
         step = statistics.median(setup.times)
-        per_s = 2 * batch / step
+        aug = statistics.median(augment_s[setup.variant.objective])
+        per_s = setup.windows / step
         fraction = per_s * flops / (rate * 1e12)
         print(
-            f"{setup.layout:7} {1e3 * step:8.0f} {per_s:7.1f} {base / step:9.2f}x {fraction:8.1%}"
-            f"  ({2 * batch / (step + aug):.1f})"
+            f"{setup.variant.name:24} {1e3 * step:8.0f} {per_s:7.1f} {per_s / base:8.2f}x"
+            f" {fraction:8.1%}  ({setup.windows / (step + aug):.1f})"
         )
     if args.profile:
         print("profile split of one step:")
         for setup in setups:
-            split = profile_split(setup, augment, args.precision)
-            cells = "  ".join(f"{k} {v:5.1%}" for k, v in split.items())
-            print(f"  {setup.layout:7} {cells}")
+            cells = "  ".join(f"{k} {v:5.1%}" for k, v in profile_split(setup).items())
+            print(f"  {setup.variant.name:24} {cells}")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--batches", type=int, nargs="+", default=[32], help="pairs per step")
+    parser.add_argument("--batches", type=int, nargs="+", default=[32], help="items per step")
+    parser.add_argument("--objective", choices=["simclr", "distill", "both"], default="simclr")
+    parser.add_argument("--compile", choices=["off", "on", "both"], default="off")
     parser.add_argument("--layouts", nargs="+", default=["conv1d", "conv2d"])
     parser.add_argument("--precision", choices=["fp32", "bf16"], default="bf16")
     parser.add_argument("--reps", type=int, default=3, help="timed steps per layout")

@@ -6,7 +6,6 @@ import argparse
 import csv
 import json
 import math
-import os
 import sys
 import time
 from collections.abc import Sequence
@@ -131,7 +130,10 @@ def score_files(
     scored, skipped = [], []
     min_samples, short = (PATCH_FRAMES - 1) * HOP, f"{PATCH_SECONDS:.3f}-s"  # 1 + n // HOP >= 187
     for item in tqdm(find_audio_files(inputs), desc="teacher", unit="file", file=sys.stderr):
-        named = Path(os.path.normpath(item.root / item.relpath))  # as read_manifest resolves it
+        # the real file: with several inputs the scan prefixes each relpath with its root's name,
+        # so root / relpath would name the folder twice
+        named = item.path
+        root = root.resolve()
         if not named.is_relative_to(root):
             raise DataError(f"{named} is outside {root}; write --out in a folder above all inputs")
         relpath = named.relative_to(root).as_posix()

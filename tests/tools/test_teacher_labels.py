@@ -104,6 +104,18 @@ def test_manifest_reads_back_as_soft_targets(tmp_path, teacher, capsys):
 
 
 @needs_teacher
+def test_several_folder_inputs_keep_paths_relative_to_the_manifest(tmp_path):
+    for album in ("albumA", "albumB"):
+        _write_tone(tmp_path / album / "x.wav", 3.5, 330.0, 0)
+    out = tmp_path / "labels.csv"
+    argv = [str(tmp_path / "albumA"), str(tmp_path / "albumB"), "--weights", str(WEIGHTS)]
+    assert tl.main([*argv, "--out", str(out), "--threads", "1"]) == 0
+    labels = read_labels(out)
+    assert labels.relpaths == ("albumA/x.wav", "albumB/x.wav")  # not albumA/albumA/x.wav
+    assert labels.groups == ("albumA", "albumB")
+
+
+@needs_teacher
 def test_inputs_outside_the_manifest_folder_are_refused(tmp_path, capsys):
     _write_tone(tmp_path / "music" / "x.wav", 3.5, 330.0, 0)
     (tmp_path / "elsewhere").mkdir()

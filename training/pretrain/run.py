@@ -11,7 +11,7 @@ from pathlib import Path
 import torch
 
 from clmr_embed.constants import SAMPLE_RATE, WINDOW_SAMPLES
-from clmr_embed.errors import DataError
+from clmr_embed.errors import ConfigError, DataError
 from training.pretrain.augment import AugmentChain
 from training.pretrain.cache import AudioCache, SkippedFile, build_cache
 from training.pretrain.config import PretrainConfig, write_config
@@ -23,6 +23,7 @@ from training.pretrain.metrics_log import MetricsLog
 from training.pretrain.parts import build_parts
 from training.pretrain.sampling import StepDataset, make_loader
 from training.pretrain.schedule import lr_at
+from training.pretrain.shards import audio_folders, install_targets, is_shard
 from training.pretrain.state import BEST, LATEST
 from training.pretrain.targets import GridSpec, TargetJob, TeacherTargets, build_targets
 
@@ -103,11 +104,15 @@ def training_items(
 def prepare_cache(
     config: PretrainConfig, data: list[Path], processes: Processes, progress: bool
 ) -> tuple[AudioCache, tuple[SkippedFile, ...]]:
-    """Rank 0 decodes the corpus; the other ranks wait, then open the same cache."""
+    """Rank 0 decodes the corpus (and unpacks the targets of shard folders); the other ranks
+    wait, then open the same cache."""
+    shards = [Path(d) for d in data if is_shard(Path(d))]
+    if shards and len(shards) != len(data):
+        raise ConfigError("pass only shard folders (tools.gpu_shard) or only audio, not both")
 
     def build() -> tuple[AudioCache, tuple[SkippedFile, ...]]:
         cache, summary = build_cache(
-            data,
+            audio_folders(shards) if shards else data,
             SAMPLE_RATE,
             cache_root=Path(config.cache_dir) if config.cache_dir else None,
             allow_probe_sets=config.allow_probe_sets,
@@ -117,8 +122,23 @@ def prepare_cache(
 
     if processes.main:
         result = build()
+        if shards:
+            _unpack_targets(config, result[0], shards)
     barrier()
     return result if processes.main else build()
+
+
+def _unpack_targets(config: PretrainConfig, cache: AudioCache, shards: list[Path]) -> None:
+    spec = install_targets(cache, shards)
+    wanted = GridSpec(
+        config.teacher_output, round(config.teacher_hop_seconds * SAMPLE_RATE), WINDOW_SAMPLES
+    )
+    if spec != wanted or not config.teacher:
+        raise ConfigError(
+            f"the shards hold {spec.output} targets on a {spec.hop / SAMPLE_RATE:g}-s grid; set "
+            f"teacher (any path), teacher_output = {spec.output!r} and teacher_hop_seconds = "
+            f"{spec.hop / SAMPLE_RATE:g} to train on them"
+        )
 
 
 def prepare_targets(

@@ -5,45 +5,23 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import soundfile as sf
 
 torch = pytest.importorskip("torch")
 
-from clmr_embed.audio import load_audio  # noqa: E402
 from clmr_embed.constants import SAMPLE_RATE, WINDOW_SAMPLES  # noqa: E402
 from clmr_embed.errors import ConfigError  # noqa: E402
-from training.pretrain.cache import build_cache, pcm_to_float  # noqa: E402
+from training.pretrain.cache import pcm_to_float  # noqa: E402
 from training.pretrain.config import load_pretrain_config  # noqa: E402
 from training.pretrain.crops import GridCrops, validation_tracks  # noqa: E402
 from training.pretrain.run import run_pretrain  # noqa: E402
-from training.pretrain.targets import GridSpec, TargetJob, build_targets  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[3]
 WEIGHTS = ROOT.parent / "shared" / "weights"
 RECIPE = ROOT / "configs" / "distill-clean.toml"
-DEMO = ROOT.parent / "shared" / "audio" / "clmr_demo"
 TINY = [8, 8, 8, 16, 16, 16, 16, 16, 16, 32, 32]
 needs_teacher = pytest.mark.skipif(
     not (WEIGHTS / "musicnn_mtt.onnx").is_file(), reason="needs ../shared/weights"
 )
-
-
-@pytest.fixture(scope="module")
-def corpus(tmp_path_factory):
-    """Six 8-s excerpts of each demo song as tracks, their cache and 1-s-grid teacher targets
-    (held-out excerpts then have siblings in training: a tiny run can generalise to them)."""
-    folder = tmp_path_factory.mktemp("music")
-    for song in sorted(DEMO.glob("*_22050.mp3")):
-        audio, _ = load_audio(song, SAMPLE_RATE)
-        for k in range(6):
-            start = int((0.1 + 0.13 * k) * len(audio))
-            excerpt = audio[start : start + 8 * SAMPLE_RATE]
-            sf.write(folder / f"{song.stem}-{k}.wav", excerpt, SAMPLE_RATE)
-    root = tmp_path_factory.mktemp("cache")
-    cache, _ = build_cache([folder], SAMPLE_RATE, cache_root=root, progress=False)
-    spec = GridSpec("max_pool", SAMPLE_RATE, WINDOW_SAMPLES)
-    targets = build_targets(cache, TargetJob(spec, WEIGHTS, workers=1), progress=False)
-    return folder, root, cache, targets
 
 
 def test_validation_tracks_are_seeded_per_track_and_never_empty():
@@ -73,8 +51,8 @@ def test_single_crop_settings_need_distillation_alone():
 
 
 @needs_teacher
-def test_an_epoch_visits_each_training_crop_once_with_its_grid_target(corpus):
-    _, _, cache, targets = corpus
+def test_an_epoch_visits_each_training_crop_once_with_its_grid_target(demo_corpus):
+    _, _, cache, targets = demo_corpus
     held = np.zeros(len(cache), dtype=bool)
     held[0] = True
     crops = GridCrops(cache, targets, jitter=2205, held=held)
@@ -101,8 +79,8 @@ def test_an_epoch_visits_each_training_crop_once_with_its_grid_target(corpus):
 
 @pytest.mark.slow
 @needs_teacher
-def test_a_tiny_run_of_the_clean_recipe_lowers_the_validation_mse(corpus, tmp_path):
-    folder, root, _, _ = corpus
+def test_a_tiny_run_of_the_clean_recipe_lowers_the_validation_mse(demo_corpus, tmp_path):
+    folder, root, _, _ = demo_corpus
     config = load_pretrain_config(
         RECIPE,
         dict(
