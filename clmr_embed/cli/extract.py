@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -17,6 +16,7 @@ from clmr_embed.cli.options import (
     EngineOpt,
     HopOpt,
     JsonOpt,
+    LogFileOpt,
     ModelOpt,
     Precision,
     PrecisionOpt,
@@ -24,6 +24,7 @@ from clmr_embed.cli.options import (
     WorkersOpt,
     check_engine_choice,
     handle_errors,
+    logging_to,
     options_command,
     resolve_or_fetch,
     sigterm_as_interrupt,
@@ -31,8 +32,6 @@ from clmr_embed.cli.options import (
 
 if TYPE_CHECKING:
     from clmr_embed.extract import ExtractSummary
-
-TRACE_ENV = "CLMR_EMBED_TRACE"  # a file (or pipe) for "start ID"/"done ID" lines (tests)
 
 
 @dataclass(frozen=True)
@@ -65,6 +64,7 @@ class ExtractOptions:
     commit_every: Annotated[
         int, typer.Option(min=1, help="Merge finished tracks into OUT every N tracks.")
     ] = 200
+    log_file: LogFileOpt = None
     as_json: JsonOpt = False
 
 
@@ -96,9 +96,8 @@ def extract_command(options: ExtractOptions) -> None:
     from clmr_embed.errors import ConfigError
     from clmr_embed.names import shown
 
-    trace = os.environ.get(TRACE_ENV)
     try:
-        summary = _run(options, inputs, output, decoder, Path(trace) if trace else None)
+        summary = _run(options, inputs, output, decoder)
     except ConfigError as exc:  # an option value the model or this machine cannot take
         raise typer.BadParameter(shown(str(exc))) from None
     extract_summary(summary)
@@ -112,7 +111,6 @@ def _run(
     inputs: tuple[Path, ...],
     output: Path,
     decoder: Decoder,
-    trace: Path | None,
 ) -> ExtractSummary:
     from clmr_embed.cli.render import ExtractProgress
     from clmr_embed.extract import ExtractConfig, run_extract
@@ -134,7 +132,6 @@ def _run(
         exclude=tuple(options.exclude or ()),
         decoder=decoder.value,
         commit_every=options.commit_every,
-        trace=trace,
     )
-    with sigterm_as_interrupt(), ExtractProgress() as progress:
+    with logging_to(options.log_file), sigterm_as_interrupt(), ExtractProgress() as progress:
         return run_extract(config, progress=progress)

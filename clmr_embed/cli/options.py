@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import inspect
+import logging
 import math
 import os
 import signal
@@ -13,6 +14,7 @@ import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from enum import StrEnum
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
@@ -98,6 +100,12 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable output o
 HopOpt = Annotated[
     float | None,
     typer.Option(callback=_hop_seconds, help="Hop between windows (s); default: the window."),
+]
+LogFileOpt = Annotated[
+    Path | None,
+    typer.Option(
+        dir_okay=False, help="Append the run's events (a track started, journaled) to this file."
+    ),
 ]
 WorkersOpt = Annotated[
     int, typer.Option(min=0, callback=_workers, help="Decode processes (0: in-process).")
@@ -186,6 +194,30 @@ def sigterm_as_interrupt() -> Iterator[None]:
         yield
     finally:
         signal.signal(signal.SIGTERM, previous)
+
+
+@contextmanager
+def logging_to(path: Path | None) -> Iterator[None]:
+    """Send the library's debug records (`clmr_embed.*` loggers) to `path`, a line each, at once.
+
+    A line is written as its event happens (the handler flushes every record), so a reader of a
+    pipe sees each event as soon as the run reached it.
+    """
+    if path is None:
+        yield
+        return
+    handler = logging.FileHandler(path, mode="a", encoding="utf-8")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    logger = logging.getLogger("clmr_embed")
+    level = logger.level
+    logger.addHandler(handler)
+    logger.setLevel(logging.DEBUG)
+    try:
+        yield
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(level)
+        handler.close()
 
 
 def require(extra: str, command: str) -> None:

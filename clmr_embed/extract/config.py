@@ -35,7 +35,6 @@ class ExtractConfig:
     exclude: tuple[str, ...] = ()  # globs that drop a file
     decoder: str = "av"  # "av" (PyAV/FFmpeg) or "soundfile" (libsndfile)
     commit_every: int = 200  # merge the journal into the store after this many tracks (or a timer)
-    trace: Path | None = None  # append "start ID"/"done ID" lines (tests count model work)
 
     def __post_init__(self) -> None:
         counts = {
