@@ -10,10 +10,11 @@ import numpy as np
 import numpy.typing as npt
 
 from clmr_embed.artifact import ENCODER_IO, GRAPH_IO, HEAD_IO, ModelInfo, parse_metadata
+from clmr_embed.choices import Device
 from clmr_embed.digest import file_sha256
 from clmr_embed.errors import ConfigError, MissingDependencyError, ModelArtifactError
 
-DEVICES = ("auto", "cpu", "cuda")
+DEVICES = tuple(d.value for d in Device)  # auto, cpu, cuda
 
 
 def import_onnxruntime() -> Any:

@@ -26,10 +26,11 @@ from clmr_embed.audio.resample import (
     rechunk,
     resample_chunks,
 )
+from clmr_embed.choices import Decoder
 from clmr_embed.errors import AudioDecodeError, ClmrEmbedError, ConfigError
 from clmr_embed.names import shown
 
-DECODERS = ("av", "soundfile")  # PyAV/FFmpeg (every format), libsndfile
+DECODERS = tuple(d.value for d in Decoder)  # PyAV/FFmpeg (every format), libsndfile
 _CHUNK_SECONDS = 2.0  # source audio checked and resampled per step
 
 

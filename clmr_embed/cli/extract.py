@@ -9,16 +9,14 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from clmr_embed.choices import Decoder, Device, Precision
 from clmr_embed.cli.options import (
-    Decoder,
-    Device,
     DeviceOpt,
     EngineOpt,
     HopOpt,
     JsonOpt,
     LogFileOpt,
     ModelOpt,
-    Precision,
     PrecisionOpt,
     ThreadsOpt,
     WorkersOpt,
@@ -122,15 +120,15 @@ def _run(
         hop_seconds=options.hop_seconds,
         batch_size=options.batch_size,
         workers=options.workers,
-        device=options.device.value,
+        device=options.device,
         threads=options.threads,
-        precision=options.precision.value,
-        engine=options.engine.value if options.engine else None,
+        precision=options.precision,
+        engine=options.engine,
         force=options.force,
         prune=options.prune,
         include=tuple(options.include or ()),
         exclude=tuple(options.exclude or ()),
-        decoder=decoder.value,
+        decoder=decoder,
         commit_every=options.commit_every,
     )
     with logging_to(options.log_file), sigterm_as_interrupt(), ExtractProgress() as progress:

@@ -9,14 +9,13 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from clmr_embed.choices import Device, Precision
 from clmr_embed.cli.options import (
-    Device,
     DeviceOpt,
     EngineOpt,
     HopOpt,
     JsonOpt,
     ModelOpt,
-    Precision,
     PrecisionOpt,
     ThreadsOpt,
     check_engine_choice,
@@ -127,10 +126,10 @@ def run_tag(options: TagOptions) -> int:
     model = resolve_or_fetch(options.model)
     embedder = Embedder(
         model,
-        device=options.device.value,
+        device=options.device,
         threads=options.threads,
-        precision=options.precision.value,
-        engine=options.engine.value if options.engine else None,
+        precision=options.precision,
+        engine=options.engine,
     )
     if not embedder.info.trained:
         name = embedder.info.name
