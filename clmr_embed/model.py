@@ -79,7 +79,7 @@ class OnnxModel:
         providers = choose_providers(self.config.device, ort.get_available_providers())
         try:
             self.session = ort.InferenceSession(str(self.path), options, providers=providers)
-        except Exception as exc:  # noqa: BLE001 - onnxruntime raises its own hierarchy
+        except Exception as exc:  # any error: onnxruntime raises its own hierarchy
             raise ModelArtifactError(
                 f"{self.path} is not a loadable ONNX model ({str(exc).splitlines()[0][:160]}); "
                 "pass an encoder or tagger .onnx file, a checkpoint (.pt/.ckpt) or a model name"

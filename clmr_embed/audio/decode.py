@@ -157,7 +157,7 @@ def _guarded(
         _check_decoded(path, opened.report, total)
     except ClmrEmbedError:
         raise
-    except Exception as exc:  # noqa: BLE001 - one bad file must never raise anything but ours
+    except Exception as exc:  # any error: one bad file must never raise anything but ours
         fix = "the file is corrupt or cut short, re-encode it"
         raise AudioDecodeError(f"{shown(path)}: decoding failed ({reason(exc)}); {fix}") from exc
     finally:

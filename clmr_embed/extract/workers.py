@@ -45,7 +45,7 @@ def decode_track(job: DecodeJob) -> Iterator[Windows | Decoded | Failed]:
         yield Decoded(job.index, stream.decoded)
     except AudioDecodeError as exc:
         yield Failed(job.index, str(exc))
-    except Exception as exc:  # noqa: BLE001 - one broken file must never stop a library run
+    except Exception as exc:  # any error: one broken file must never stop a library run
         first_line = str(exc).splitlines()[0] if str(exc) else ""
         yield Failed(job.index, shown(f"{job.path}: {type(exc).__name__}: {first_line}"))
 

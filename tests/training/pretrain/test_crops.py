@@ -9,14 +9,14 @@ import soundfile as sf
 
 torch = pytest.importorskip("torch")
 
-from clmr_embed.audio import load_audio  # noqa: E402
-from clmr_embed.constants import SAMPLE_RATE, WINDOW_SAMPLES  # noqa: E402
-from clmr_embed.errors import ConfigError  # noqa: E402
-from training.pretrain.cache import build_cache, pcm_to_float  # noqa: E402
-from training.pretrain.config import load_pretrain_config  # noqa: E402
-from training.pretrain.crops import GridCrops, validation_tracks  # noqa: E402
-from training.pretrain.run import run_pretrain  # noqa: E402
-from training.pretrain.targets import GridSpec, TargetJob, build_targets  # noqa: E402
+from clmr_embed.audio import load_audio
+from clmr_embed.constants import SAMPLE_RATE, WINDOW_SAMPLES
+from clmr_embed.errors import ConfigError
+from training.pretrain.cache import build_cache, pcm_to_float
+from training.pretrain.config import load_pretrain_config
+from training.pretrain.crops import GridCrops, validation_tracks
+from training.pretrain.run import run_pretrain
+from training.pretrain.targets import GridSpec, TargetJob, build_targets
 
 ROOT = Path(__file__).resolve().parents[3]
 WEIGHTS = ROOT.parent / "shared" / "weights"
