@@ -34,15 +34,15 @@ from torch.profiler import ProfilerActivity, profile, record_function
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout
 
-from clmr_embed.constants import SAMPLE_RATE, WINDOW_SAMPLES  # noqa: E402
-from training.config import CLMR_CHANNELS, EncoderConfig, ProjectorConfig  # noqa: E402
-from training.layout import choose_layout, cpu_flags  # noqa: E402
-from training.pretrain.augment import AugmentChain  # noqa: E402
-from training.pretrain.config import AugmentConfig, load_pretrain_config  # noqa: E402
-from training.pretrain.lars import decay_groups  # noqa: E402
-from training.pretrain.loop import autocast  # noqa: E402
-from training.pretrain.objectives import SimCLR, nt_xent_loss  # noqa: E402
-from training.samplecnn import Projector, SampleCNN  # noqa: E402
+from clmr_embed.constants import SAMPLE_RATE, WINDOW_SAMPLES
+from training.config import CLMR_CHANNELS, EncoderConfig, ProjectorConfig
+from training.layout import choose_layout, cpu_flags
+from training.pretrain.augment import AugmentChain
+from training.pretrain.config import AugmentConfig, load_pretrain_config
+from training.pretrain.lars import decay_groups
+from training.pretrain.loop import autocast
+from training.pretrain.objectives import SimCLR, nt_xent_loss
+from training.samplecnn import Projector, SampleCNN
 
 TINY_CHANNELS = (8, 8, 8, 16, 16, 16, 16, 16, 16, 32, 32)
 GEMM_N = 2048  # square bf16 matmul for the machine's GEMM rate

@@ -20,7 +20,7 @@ from clmr_embed.engines import Engine, EngineConfig, open_engine
 from clmr_embed.errors import AudioDecodeError, ModelArtifactError
 from clmr_embed.pooling import TrackMean, track_mean
 from clmr_embed.resolution import resolve_model
-from clmr_embed.tagging import TagScore, best_tags, probabilities, track_scores
+from clmr_embed.scores import TagScore, best_tags, probabilities, track_scores
 
 BATCH_SIZE = 16  # windows per onnxruntime call (extract's default too)
 Array = npt.NDArray[np.float32]
@@ -152,7 +152,7 @@ class Embedder:
         hop_seconds: float | None = None,
     ) -> TagResult:
         """Tag audio in memory: per-window probabilities and their mean over the track."""
-        self._require_tagger()
+        self.require_tagger()
         track = self.embed(samples, sample_rate, hop_seconds)
         assert track.logits is not None  # taggers always return logits
         probs = probabilities(track.logits, self.info.task)
@@ -180,7 +180,7 @@ class Embedder:
         Windows stream through the model chunk by chunk; only the running mean is kept, plus the
         per-window probabilities and start times when `segments` asks for them.
         """
-        self._require_tagger()
+        self.require_tagger()
         stream = WindowStream(Path(path), self._spec(hop_seconds))
         mean = TrackMean(len(self.info.labels))
         kept_probs, kept_starts = [], []
@@ -213,7 +213,12 @@ class Embedder:
             self.info.sample_rate, self.info.window_samples, hop_seconds
         )
 
-    def _require_tagger(self) -> None:
+    def require_tagger(self) -> None:
+        """Refuse a model without a head: only a tagger has labels to score.
+
+        Raises:
+            ModelArtifactError: naming the model and the file to tag with.
+        """
         if self.info.kind != "tagger":
             raise ModelArtifactError(
                 f"{self.model.path} is an {self.info.kind}, not a tagger; tag with a "

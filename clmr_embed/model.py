@@ -10,10 +10,11 @@ import numpy as np
 import numpy.typing as npt
 
 from clmr_embed.artifact import ENCODER_IO, GRAPH_IO, HEAD_IO, ModelInfo, parse_metadata
+from clmr_embed.choices import Device
 from clmr_embed.digest import file_sha256
 from clmr_embed.errors import ConfigError, MissingDependencyError, ModelArtifactError
 
-DEVICES = ("auto", "cpu", "cuda")
+DEVICES = tuple(d.value for d in Device)  # auto, cpu, cuda
 
 
 def import_onnxruntime() -> Any:
@@ -78,7 +79,7 @@ class OnnxModel:
         providers = choose_providers(self.config.device, ort.get_available_providers())
         try:
             self.session = ort.InferenceSession(str(self.path), options, providers=providers)
-        except Exception as exc:  # noqa: BLE001 - onnxruntime raises its own hierarchy
+        except Exception as exc:  # any error: onnxruntime raises its own hierarchy
             raise ModelArtifactError(
                 f"{self.path} is not a loadable ONNX model ({str(exc).splitlines()[0][:160]}); "
                 "pass an encoder or tagger .onnx file, a checkpoint (.pt/.ckpt) or a model name"

@@ -29,7 +29,7 @@ def _read_encoder(path: Path) -> tuple[onnx.ModelProto, ModelInfo]:
     """An encoder ONNX, or the encoder part (audio -> embedding) of a tagger ONNX."""
     try:
         model = onnx.load(str(path))
-    except Exception as exc:  # noqa: BLE001 - onnx raises protobuf/OS errors alike
+    except Exception as exc:  # any error: onnx raises protobuf/OS errors alike
         raise ModelArtifactError(f"cannot read encoder ONNX {path}: {exc}") from None
     info = parse_metadata({p.key: p.value for p in model.metadata_props}, path)
     outputs = [o.name for o in model.graph.output]

@@ -107,11 +107,11 @@ def read_torch_file(path: Path) -> Any:
         raise CheckpointError(f"checkpoint {path} is a folder; pass the .pt/.ckpt file inside it")
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
-    except Exception:  # noqa: BLE001 - older files may pickle plain Python objects
+    except Exception:  # any error: older files may pickle plain Python objects
         pass
     try:
         return torch.load(path, map_location="cpu", weights_only=False, pickle_module=_lenient)
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         raise CheckpointError(
             f"{path} is not a torch checkpoint ({type(exc).__name__}: {str(exc)[:120]}); "
             "pass a clmr-embed or official CLMR .pt/.ckpt file"

@@ -26,10 +26,11 @@ from clmr_embed.audio.resample import (
     rechunk,
     resample_chunks,
 )
+from clmr_embed.choices import Decoder
 from clmr_embed.errors import AudioDecodeError, ClmrEmbedError, ConfigError
 from clmr_embed.names import shown
 
-DECODERS = ("av", "soundfile")  # PyAV/FFmpeg (every format), libsndfile
+DECODERS = tuple(d.value for d in Decoder)  # PyAV/FFmpeg (every format), libsndfile
 _CHUNK_SECONDS = 2.0  # source audio checked and resampled per step
 
 
@@ -156,7 +157,7 @@ def _guarded(
         _check_decoded(path, opened.report, total)
     except ClmrEmbedError:
         raise
-    except Exception as exc:  # noqa: BLE001 - one bad file must never raise anything but ours
+    except Exception as exc:  # any error: one bad file must never raise anything but ours
         fix = "the file is corrupt or cut short, re-encode it"
         raise AudioDecodeError(f"{shown(path)}: decoding failed ({reason(exc)}); {fix}") from exc
     finally:

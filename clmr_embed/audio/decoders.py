@@ -69,7 +69,7 @@ def open_av(path: Path) -> Opened:
         # Tags are never used; "replace" keeps a mis-encoded title (ID3 says UTF-8, bytes are
         # Latin-1) from failing the open of audio that decodes fine.
         container = av.open(str(path), metadata_errors="replace")
-    except Exception as exc:  # noqa: BLE001 - whatever FFmpeg or PyAV raise, one line naming it
+    except Exception as exc:  # any error: whatever FFmpeg or PyAV raise, one line naming it
         raise AudioDecodeError(
             f"{shown(path)}: not a readable audio file ({reason(exc)}); check it or re-encode it"
         ) from exc
@@ -141,7 +141,7 @@ def open_soundfile(path: Path) -> Opened:
     try:
         with capture:  # bytes: soundfile encodes a str path strictly (a Latin-1 name would fail)
             handle = sf.SoundFile(os.fsencode(path))
-    except Exception as exc:  # noqa: BLE001 - libsndfile's errors, and cffi's
+    except Exception as exc:  # any error: libsndfile's errors, and cffi's
         capture.close()
         raise AudioDecodeError(
             f"{shown(path)}: libsndfile cannot read it ({reason(exc)}); use the av decoder"
@@ -174,7 +174,7 @@ def _decode_soundfile(
         try:
             with capture:
                 block = handle.read(_SOUNDFILE_BLOCK, dtype="float32", always_2d=True)
-        except Exception as exc:  # noqa: BLE001 - libsndfile stops here (e.g. FLAC lost sync)
+        except Exception as exc:  # any error: libsndfile stops here (e.g. FLAC lost sync)
             report.stopped = reason(exc)
             return
         report.packets += 1

@@ -3,27 +3,26 @@
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from clmr_embed.choices import Decoder, Device, Precision
 from clmr_embed.cli.options import (
-    Decoder,
-    Device,
     DeviceOpt,
     EngineOpt,
     HopOpt,
     JsonOpt,
+    LogFileOpt,
     ModelOpt,
-    Precision,
     PrecisionOpt,
     ThreadsOpt,
     WorkersOpt,
     check_engine_choice,
     handle_errors,
+    logging_to,
     options_command,
     resolve_or_fetch,
     sigterm_as_interrupt,
@@ -31,8 +30,6 @@ from clmr_embed.cli.options import (
 
 if TYPE_CHECKING:
     from clmr_embed.extract import ExtractSummary
-
-TRACE_ENV = "CLMR_EMBED_TRACE"  # a file (or pipe) for "start ID"/"done ID" lines (tests)
 
 
 @dataclass(frozen=True)
@@ -65,6 +62,7 @@ class ExtractOptions:
     commit_every: Annotated[
         int, typer.Option(min=1, help="Merge finished tracks into OUT every N tracks.")
     ] = 200
+    log_file: LogFileOpt = None
     as_json: JsonOpt = False
 
 
@@ -96,9 +94,8 @@ def extract_command(options: ExtractOptions) -> None:
     from clmr_embed.errors import ConfigError
     from clmr_embed.names import shown
 
-    trace = os.environ.get(TRACE_ENV)
     try:
-        summary = _run(options, inputs, output, decoder, Path(trace) if trace else None)
+        summary = _run(options, inputs, output, decoder)
     except ConfigError as exc:  # an option value the model or this machine cannot take
         raise typer.BadParameter(shown(str(exc))) from None
     extract_summary(summary)
@@ -112,7 +109,6 @@ def _run(
     inputs: tuple[Path, ...],
     output: Path,
     decoder: Decoder,
-    trace: Path | None,
 ) -> ExtractSummary:
     from clmr_embed.cli.render import ExtractProgress
     from clmr_embed.extract import ExtractConfig, run_extract
@@ -124,17 +120,16 @@ def _run(
         hop_seconds=options.hop_seconds,
         batch_size=options.batch_size,
         workers=options.workers,
-        device=options.device.value,
+        device=options.device,
         threads=options.threads,
-        precision=options.precision.value,
-        engine=options.engine.value if options.engine else None,
+        precision=options.precision,
+        engine=options.engine,
         force=options.force,
         prune=options.prune,
         include=tuple(options.include or ()),
         exclude=tuple(options.exclude or ()),
-        decoder=decoder.value,
+        decoder=decoder,
         commit_every=options.commit_every,
-        trace=trace,
     )
-    with sigterm_as_interrupt(), ExtractProgress() as progress:
+    with logging_to(options.log_file), sigterm_as_interrupt(), ExtractProgress() as progress:
         return run_extract(config, progress=progress)

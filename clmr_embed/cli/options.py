@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import inspect
+import logging
 import math
 import os
 import signal
@@ -12,11 +13,12 @@ import typing
 import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from enum import StrEnum
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 
+from clmr_embed.choices import Device, EngineName, Precision
 from clmr_embed.constants import MAX_HOP_SECONDS
 from clmr_embed.errors import ClmrEmbedError, MissingDependencyError
 
@@ -29,37 +31,6 @@ R = TypeVar("R")
 
 MAX_WORKERS = 4 * (os.cpu_count() or 1)  # decode processes beyond this only thrash
 INTERRUPTED = 130  # exit code of a command stopped by Ctrl-C or SIGTERM (128 + SIGINT)
-
-
-class Device(StrEnum):
-    """Where onnxruntime runs (the values of clmr_embed.model.DEVICES)."""
-
-    auto = "auto"  # CUDA when this onnxruntime has it, else CPU
-    cpu = "cpu"
-    cuda = "cuda"
-
-
-class Precision(StrEnum):
-    """The arithmetic the model runs in (the values of clmr_embed.engines.PRECISIONS)."""
-
-    fp32 = "fp32"  # onnxruntime float32: the reference numbers
-    bf16 = "bf16"  # OpenVINO's bfloat16 hint (the openvino extra)
-    int8 = "int8"  # the model's int8 file, on whichever engine passed its check faster
-    auto = "auto"  # the fastest path that passed its check on this machine
-
-
-class EngineName(StrEnum):
-    """Which inference library runs the model (the values of clmr_embed.engines.ENGINES)."""
-
-    onnxruntime = "onnxruntime"
-    openvino = "openvino"
-
-
-class Decoder(StrEnum):
-    """Which library decodes audio files (the values of clmr_embed.audio.DECODERS)."""
-
-    av = "av"  # PyAV / FFmpeg: every common format
-    soundfile = "soundfile"  # libsndfile: wav, flac, aiff, ogg
 
 
 def _hop_seconds(value: float | None) -> float | None:
@@ -98,6 +69,12 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable output o
 HopOpt = Annotated[
     float | None,
     typer.Option(callback=_hop_seconds, help="Hop between windows (s); default: the window."),
+]
+LogFileOpt = Annotated[
+    Path | None,
+    typer.Option(
+        dir_okay=False, help="Append the run's events (a track started, journaled) to this file."
+    ),
 ]
 WorkersOpt = Annotated[
     int, typer.Option(min=0, callback=_workers, help="Decode processes (0: in-process).")
@@ -188,6 +165,30 @@ def sigterm_as_interrupt() -> Iterator[None]:
         signal.signal(signal.SIGTERM, previous)
 
 
+@contextmanager
+def logging_to(path: Path | None) -> Iterator[None]:
+    """Send the library's debug records (`clmr_embed.*` loggers) to `path`, a line each, at once.
+
+    A line is written as its event happens (the handler flushes every record), so a reader of a
+    pipe sees each event as soon as the run reached it.
+    """
+    if path is None:
+        yield
+        return
+    handler = logging.FileHandler(path, mode="a", encoding="utf-8")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    logger = logging.getLogger("clmr_embed")
+    level = logger.level
+    logger.addHandler(handler)
+    logger.setLevel(logging.DEBUG)
+    try:
+        yield
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(level)
+        handler.close()
+
+
 def require(extra: str, command: str) -> None:
     """Fail with the install line when the extra's packages are missing."""
     modules = {"train": ("torch",), "export": ("torch",)}[extra]
@@ -204,11 +205,12 @@ def require(extra: str, command: str) -> None:
 def check_engine_choice(precision: Precision, engine: EngineName | None, device: Device) -> None:
     """A precision/engine/device choice the engines refuse, or whose engine is not installed,
     is a usage error (exit 2) before any model loads; the message names the extra to install."""
-    from clmr_embed.engines import check_choice
+    from clmr_embed.engines import EngineConfig
+    from clmr_embed.engines.choice import require_installed
     from clmr_embed.errors import ConfigError
 
     try:
-        check_choice(precision.value, engine.value if engine else None, device.value)
+        require_installed(EngineConfig(precision, engine, device))
     except (ConfigError, MissingDependencyError) as exc:
         raise typer.BadParameter(str(exc)) from None
 

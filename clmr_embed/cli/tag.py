@@ -1,4 +1,4 @@
-"""`clmr-embed tag`: tag files and folders as JSON lines or rich tables; bad files never stop it."""
+"""`clmr-embed tag`: render `clmr_embed.tagging.tag_files` as JSON lines or rich tables."""
 
 from __future__ import annotations
 
@@ -9,14 +9,13 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from clmr_embed.choices import Device, Precision
 from clmr_embed.cli.options import (
-    Device,
     DeviceOpt,
     EngineOpt,
     HopOpt,
     JsonOpt,
     ModelOpt,
-    Precision,
     PrecisionOpt,
     ThreadsOpt,
     check_engine_choice,
@@ -28,7 +27,7 @@ from clmr_embed.cli.options import (
 
 if TYPE_CHECKING:
     from clmr_embed.embed import Embedder, TagResult
-    from clmr_embed.scan import AudioFile
+    from clmr_embed.tagging import TaggedFile
 
 
 @dataclass(frozen=True)
@@ -79,7 +78,7 @@ def tag_record(path: str, embedder: Embedder, result: TagResult) -> dict[str, An
     return record
 
 
-def _warn_flags(path: Path, result: TagResult) -> None:
+def _warn_flags(path: str, result: TagResult) -> None:
     from clmr_embed.cli.render import warn
 
     if result.padded:
@@ -101,56 +100,50 @@ def _failed(path: str, reason: str, as_json: bool) -> None:
         print(json.dumps({"path": path, "error": reason}), flush=True)
 
 
-def _tag_one(embedder: Embedder, file: AudioFile, options: TagOptions) -> bool:
-    """Tag one file and print its result; False when it could not be decoded."""
-    from clmr_embed.cli.render import tag_table
-    from clmr_embed.errors import AudioDecodeError
-    from clmr_embed.names import escaped
+def _show(embedder: Embedder, tagged: TaggedFile, as_json: bool) -> None:
+    """Render one outcome of `tag_files`: a warning, a failure, or the file's tags."""
+    from clmr_embed.cli.render import tag_table, warn
 
-    path = escaped(file.path)  # valid UTF-8 whatever the name's bytes (\xNN escapes)
-    try:
-        result = embedder.tag_file(
-            file.path, options.top_k, options.hop_seconds, segments=options.segments
-        )
-    except AudioDecodeError as exc:
-        _failed(path, str(exc), options.as_json)
-        return False
-    _warn_flags(file.path, result)
-    if options.as_json:
-        print(json.dumps(tag_record(path, embedder, result)), flush=True)
+    if tagged.skipped:
+        warn(tagged.skipped)
+    elif tagged.result is None:
+        _failed(tagged.path, tagged.error, as_json)
     else:
-        tags = [(t.label, t.score) for t in result.tags]
-        tag_table(path, embedder.info.name, embedder.info.trained, tags)
-    return True
+        _warn_flags(tagged.path, tagged.result)
+        if as_json:
+            print(json.dumps(tag_record(tagged.path, embedder, tagged.result)), flush=True)
+        else:
+            tags = [(t.label, t.score) for t in tagged.result.tags]
+            tag_table(tagged.path, embedder.info.name, embedder.info.trained, tags)
 
 
 def run_tag(options: TagOptions) -> int:
     """Tag every audio file under the inputs; returns the exit code (1 if any file failed)."""
     from clmr_embed.cli.render import error, warn
     from clmr_embed.embed import Embedder
-    from clmr_embed.scan import scan_inputs
+    from clmr_embed.tagging import tag_files
 
     model = resolve_or_fetch(options.model)
     embedder = Embedder(
         model,
-        device=options.device.value,
+        device=options.device,
         threads=options.threads,
-        precision=options.precision.value,
-        engine=options.engine.value if options.engine else None,
+        precision=options.precision,
+        engine=options.engine,
     )
     if not embedder.info.trained:
         name = embedder.info.name
         warn(f"model {name!r} has an UNTRAINED (random-init) encoder: a baseline only")
-    scan = scan_inputs(options.audio)
-    for skipped in scan.skipped:
-        if skipped.lost:
-            _failed(skipped.relpath, skipped.reason, options.as_json)
-        else:
-            warn(skipped.reason)
-    lost = sum(s.lost for s in scan.skipped)
-    failed = lost + sum(not _tag_one(embedder, file, options) for file in scan.files)
+    total = failed = 0
+    outcomes = tag_files(
+        embedder, options.audio, options.top_k, options.hop_seconds, segments=options.segments
+    )
+    for tagged in outcomes:
+        _show(embedder, tagged, options.as_json)
+        total += not tagged.skipped
+        failed += tagged.failed
     if failed:
-        error(f"{failed} of {len(scan.files) + lost} files could not be tagged")
+        error(f"{failed} of {total} files could not be tagged")
     return 1 if failed else 0
 
 

@@ -10,8 +10,9 @@ from typing import Annotated, Any
 import typer
 from rich.markup import escape
 
+from clmr_embed.choices import Device
 from clmr_embed.cli.linear import linear_command
-from clmr_embed.cli.options import Device, handle_errors, options_command, require
+from clmr_embed.cli.options import handle_errors, options_command, require
 
 train_app = typer.Typer(
     no_args_is_help=True, help="Pre-train CLMR (SimCLR) and run linear evaluation."

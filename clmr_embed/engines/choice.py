@@ -1,4 +1,4 @@
-"""Which engine runs a precision: check a precision/engine pair, open the path, validate it."""
+"""Which engine runs a precision (from choices.ENGINE_TABLE): open the path, validate it."""
 
 from __future__ import annotations
 
@@ -6,74 +6,55 @@ import importlib.util
 import warnings
 from pathlib import Path
 
+from clmr_embed.choices import ENGINES, REFERENCE, Precision, engine_spec, runs_on
 from clmr_embed.digest import file_sha256
-from clmr_embed.engines.engine import (
-    ENGINES,
-    EXTRAS,
-    PRECISIONS,
-    REFERENCE,
-    Engine,
-    EngineConfig,
-    PrecisionError,
-)
+from clmr_embed.engines.engine import Engine, EngineConfig, PrecisionError
 from clmr_embed.engines.gate import Check, CheckResult, check_key, lookup, validate
-from clmr_embed.engines.onnxruntime import OnnxRuntimeEngine
-from clmr_embed.engines.openvino import OpenVinoEngine, import_openvino
 from clmr_embed.engines.variant import int8_path
-from clmr_embed.errors import ConfigError, MissingDependencyError
-from clmr_embed.model import import_onnxruntime
+from clmr_embed.errors import MissingDependencyError
 
-# precision -> the engines that run it, preferred first
-RUNS_ON = {
-    "fp32": ("onnxruntime", "openvino"),
-    "bf16": ("openvino",),
-    "int8": ("openvino", "onnxruntime"),
-}
+# precision -> the engines that run it, preferred first (derived from the engine table)
+RUNS_ON = {p.value: runs_on(p) for p in Precision if p != "auto"}
 Pair = tuple[str, str]  # (engine, precision)
 
 
 def installed(engine: str) -> bool:
     """True when the engine's Python package can be imported."""
-    return importlib.util.find_spec(engine) is not None
+    return importlib.util.find_spec(engine_spec(engine).package) is not None
 
 
 def engine_version(engine: str) -> str:
     """The installed engine library's version."""
-    if engine == "openvino":
-        return str(import_openvino().get_version())
-    return str(import_onnxruntime().__version__)
+    return str(engine_spec(engine).engine_class().library_version())
 
 
 def _missing(engine: str) -> MissingDependencyError:
     return MissingDependencyError(
-        f"engine {engine!r} is not installed; pip install 'clmr-embed[{EXTRAS[engine]}]'"
+        f"engine {engine!r} is not installed; pip install 'clmr-embed[{engine_spec(engine).extra}]'"
     )
 
 
+def require_installed(config: EngineConfig) -> None:
+    """Refuse a (valid) choice whose engine is not installed, before anything loads.
+
+    Raises:
+        MissingDependencyError: the engine the choice needs is not installed (names the extra).
+    """
+    if config.engine is not None and not installed(config.engine):
+        raise _missing(config.engine)
+    needed = RUNS_ON.get(config.precision, ENGINES)
+    if not any(installed(e) for e in needed):
+        raise _missing(needed[0])
+
+
 def check_choice(precision: str, engine: str | None = None, device: str = "auto") -> None:
-    """Refuse an impossible precision/engine/device choice before anything loads.
+    """Refuse an impossible precision/engine/device choice, or a missing engine, up front.
 
     Raises:
         ConfigError: an unknown value, or an engine or device that cannot run the precision.
         MissingDependencyError: the engine the choice needs is not installed (names the extra).
     """
-    if precision not in PRECISIONS or (engine is not None and engine not in ENGINES):
-        raise ConfigError(
-            f"precision {precision!r} / engine {engine!r}: expected a precision in "
-            f"{list(PRECISIONS)} and an engine in {list(ENGINES)}"
-        )
-    if precision != "fp32" and device == "cuda":
-        raise ConfigError(f"precision {precision!r} runs on the CPU, not on device 'cuda'")
-    if engine is not None and precision in RUNS_ON and engine not in RUNS_ON[precision]:
-        raise ConfigError(
-            f"precision {precision!r} runs on {' or '.join(RUNS_ON[precision])}, "
-            f"not on engine {engine!r}"
-        )
-    if engine is not None and not installed(engine):
-        raise _missing(engine)
-    needed = RUNS_ON.get(precision, ENGINES)
-    if not any(installed(e) for e in needed):
-        raise _missing(needed[0])
+    require_installed(EngineConfig(precision, engine, device))
 
 
 def candidates(model: Path, precision: str, engine: str | None) -> list[Pair]:
@@ -82,7 +63,7 @@ def candidates(model: Path, precision: str, engine: str | None) -> list[Pair]:
     "auto" considers every pair whose files exist; an explicit "int8" keeps its pairs even
     without the int8 file, so that opening it explains how to build one.
     """
-    precisions = ("fp32", "bf16", "int8") if precision == "auto" else (precision,)
+    precisions = ("fp32", "bf16", "int8") if precision == "auto" else (str(precision),)
     pairs = [
         (e, p)
         for p in precisions
@@ -99,9 +80,8 @@ def candidates(model: Path, precision: str, engine: str | None) -> list[Pair]:
 def build(model: Path, pair: Pair, config: EngineConfig) -> Engine:
     """Load `model` on one (engine, precision) path, unchecked."""
     engine, precision = pair
-    if engine == "openvino":
-        return OpenVinoEngine(model, precision, config)
-    return OnnxRuntimeEngine(model, precision, config)
+    opened: Engine = engine_spec(engine).engine_class()(model, precision, config)
+    return opened
 
 
 def _checked(model: Path, pair: Pair, config: EngineConfig) -> tuple[Engine, CheckResult]:
@@ -145,12 +125,12 @@ def open_engine(model: Path, config: EngineConfig | None = None) -> Engine:
     and "auto" take the fastest path that passed.
 
     Raises:
-        ConfigError, MissingDependencyError: see check_choice.
+        MissingDependencyError: the engine the choice needs is not installed.
         PrecisionError: the path (every candidate path) failed its check.
         ModelArtifactError: a missing or stale int8 file, or a file breaking the contract.
     """
-    config = config or EngineConfig()
-    check_choice(config.precision, config.engine, config.device)
+    config = config or EngineConfig()  # validated when it was made
+    require_installed(config)
     pairs = candidates(Path(model), config.precision, config.engine)
     if not pairs:
         raise _missing(RUNS_ON.get(config.precision, ENGINES)[0])
@@ -172,7 +152,8 @@ def _warn_fallback(requested: str, engine: Engine) -> None:
     """
     if requested not in ("auto", engine.precision):
         warnings.warn(
-            f"precision {requested!r} was asked for, but {engine.engine} runs {engine.precision} "
-            f"on this CPU ({engine.detail}); {engine.precision} is what runs and is recorded",
+            f"precision {str(requested)!r} was asked for, but {engine.engine} runs "
+            f"{engine.precision} on this CPU ({engine.detail}); {engine.precision} is what "
+            "runs and is recorded",
             stacklevel=3,
         )

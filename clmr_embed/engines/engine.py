@@ -1,4 +1,4 @@
-"""What every inference engine offers (the Engine protocol), the precisions and engine names."""
+"""What every inference engine offers (the Engine protocol) and the one validated engine choice."""
 
 from __future__ import annotations
 
@@ -11,12 +11,18 @@ import numpy as np
 import numpy.typing as npt
 
 from clmr_embed.artifact import GRAPH_IO, ModelInfo
-from clmr_embed.errors import ClmrEmbedError, ModelArtifactError
+from clmr_embed.choices import (
+    ENGINES,
+    REFERENCE,
+    Device,
+    EngineName,
+    Precision,
+    runs_on,
+)
+from clmr_embed.errors import ClmrEmbedError, ConfigError, ModelArtifactError
 
-PRECISIONS = ("fp32", "bf16", "int8", "auto")  # what --precision accepts
-ENGINES = ("onnxruntime", "openvino")  # what --engine accepts
-EXTRAS = {"onnxruntime": "cpu", "openvino": "openvino"}  # pip install 'clmr-embed[EXTRA]'
-REFERENCE = ("onnxruntime", "fp32")  # the path every other one is checked against
+PRECISIONS = tuple(p.value for p in Precision)  # what --precision accepts
+__all__ = ["ENGINES", "PRECISIONS", "REFERENCE", "Engine", "EngineConfig", "PrecisionError"]
 
 Output = tuple[npt.NDArray[np.float32], npt.NDArray[np.float32] | None]
 
@@ -43,13 +49,43 @@ class Engine(Protocol):
 
 @dataclass(frozen=True)
 class EngineConfig:
-    """Which engine and precision to run a model with."""
+    """Which engine and precision to run a model with: validated here, once.
 
-    precision: str = "fp32"  # "fp32" (today's numbers), "bf16", "int8" or "auto"
-    engine: str | None = None  # "onnxruntime" or "openvino"; None: the precision's choice
-    device: str = "auto"  # onnxruntime's "auto", "cpu" or "cuda"; low precisions are CPU paths
+    Strings are accepted and become the typed choices (clmr_embed.choices); an unknown value
+    or an impossible combination raises ConfigError when the config is made, so code that
+    holds an EngineConfig never checks it again.
+    """
+
+    # (a str given is made the enum member in __post_init__; mypy sees the union)
+    precision: Precision | str = Precision.fp32  # fp32 (today's numbers), bf16, int8 or auto
+    engine: EngineName | str | None = (
+        None  # an engine of choices.ENGINE_TABLE; None: the precision's
+    )
+    device: Device | str = Device.auto  # onnxruntime's auto, cpu or cuda; low precisions: CPU
     threads: int = 0  # intra-op threads; 0 lets the engine choose (all cores)
     validate: bool = True  # check a non-reference path against fp32 on first use (cached)
+
+    def __post_init__(self) -> None:
+        precision, engine, device = self.precision, self.engine, self.device
+        known = Precision.__members__.get(str(precision)), Device.__members__.get(str(device))
+        if None in known or (engine is not None and engine not in ENGINES):
+            raise ConfigError(
+                f"precision {precision!r} / engine {engine!r} / device {device!r}: expected a "
+                f"precision in {list(PRECISIONS)}, an engine in {list(ENGINES)} and a device "
+                f"in {[d.value for d in Device]}"
+            )
+        object.__setattr__(self, "precision", Precision(precision))
+        object.__setattr__(self, "device", Device(device))
+        if engine is not None:
+            object.__setattr__(self, "engine", EngineName(engine))
+        if self.precision != "fp32" and self.device == "cuda":
+            raise ConfigError(f"precision {str(precision)!r} runs on the CPU, not on device 'cuda'")
+        able = runs_on(self.precision) if self.precision != "auto" else ENGINES
+        if engine is not None and engine not in able:
+            raise ConfigError(
+                f"precision {str(precision)!r} runs on {' or '.join(able)}, "
+                f"not on engine {str(engine)!r}"
+            )
 
 
 def check_io(path: Path, kind: str, inputs: Iterable[str], outputs: Iterable[str]) -> None:

@@ -35,9 +35,14 @@ class OnnxRuntimeEngine:
         metadata = self.model.session.get_modelmeta().custom_metadata_map
         check_variant(Path(model), precision, self.sha256, metadata)
         self.info = self.model.info
-        self.version = str(import_onnxruntime().__version__)
+        self.version = self.library_version()
         self.precision = precision
         self.detail = f"{precision} on {', '.join(self.model.providers)}"
+
+    @staticmethod
+    def library_version() -> str:
+        """The installed onnxruntime's version."""
+        return str(import_onnxruntime().__version__)
 
     def run(self, windows: npt.NDArray[np.float32]) -> Output:
         """(embeddings, logits or None) of float32 (batch, window) audio."""

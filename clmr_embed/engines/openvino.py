@@ -80,7 +80,7 @@ class OpenVinoEngine:
             )
         ov = import_openvino()
         core = ov.Core()
-        self.version = str(ov.get_version())
+        self.version = self.library_version()
         self.sha256 = file_sha256(model)
         self.path = variant_path(Path(model), "int8" if precision == "int8" else "fp32")
         ov_model = _read(core, self.path)
@@ -113,6 +113,11 @@ class OpenVinoEngine:
     def _collect(self, request: Any, index: int) -> None:
         # A request reuses its output buffers on its next run: copy them out.
         self._parts[index] = [np.array(request.get_tensor(n).data) for n in self._outputs]
+
+    @staticmethod
+    def library_version() -> str:
+        """The installed OpenVINO's version."""
+        return str(import_openvino().get_version())
 
     def run(self, windows: npt.NDArray[np.float32]) -> Output:
         """(embeddings, logits or None) of float32 (batch, window) audio, the batch split

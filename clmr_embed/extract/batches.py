@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import NamedTuple
 
 import numpy as np
@@ -18,6 +18,10 @@ from clmr_embed.extract.messages import Decoded, Failed, Message, Windows
 from clmr_embed.extract.plan import PlannedTrack
 from clmr_embed.extract.summary import FailedFile
 from clmr_embed.store import StoreWriter, TrackRecord
+
+# Debug records "track ID started: PATH" (its first batch ran) and "track ID journaled: PATH"
+# (it is safe on disk): `clmr-embed extract --log-file` writes them, one line each, at once.
+log = logging.getLogger(__name__)
 
 
 class EmbeddedTrack(NamedTuple):
@@ -48,22 +52,6 @@ class _Track:
     started: bool = False
 
 
-class _Trace:
-    """Optional "start ID" / "done ID" lines: when a track's first batch ran, when it was journaled.
-
-    Lines are flushed at once, so a reader (the kill test, through a pipe) sees each event as
-    soon as it happened.
-    """
-
-    def __init__(self, path: Path | None) -> None:
-        self.handle = open(path, "a", buffering=1) if path else None  # noqa: SIM115
-
-    def write(self, event: str, track_id: str) -> None:
-        if self.handle:
-            self.handle.write(f"{event} {track_id}\n")
-            self.handle.flush()
-
-
 class BatchRunner:
     """Runs the model over full batches of windows and writes finished tracks to the store."""
 
@@ -85,7 +73,6 @@ class BatchRunner:
         self.buffered = 0
         self.since_commit = 0
         self.last_commit = time.perf_counter()
-        self.trace = _Trace(config.trace)
 
     def run(self, todo: list[PlannedTrack], messages: Iterable[Message | None]) -> Outcome:
         """Consume decode messages for `todo` (indexed by position) until every track is done."""
@@ -131,7 +118,9 @@ class BatchRunner:
             track = self.tracks[part.job]
             if not track.started:
                 track.started = True
-                self.trace.write("start", track.planned.track_id)
+                log.debug(
+                    "track %s started: %s", track.planned.track_id, track.planned.file.relpath
+                )
         embeddings, _ = self.model.run(np.concatenate([part.windows for part in parts]))
         offset = 0
         for part in parts:
@@ -168,7 +157,7 @@ class BatchRunner:
         )
         del self.tracks[index]
         self.store.clear_error(planned.file.relpath)
-        self.trace.write("done", planned.track_id)
+        log.debug("track %s journaled: %s", planned.track_id, planned.file.relpath)
         self._after_track(planned.file.relpath, decoded.duration_s)
 
     def _fail(self, index: int, reason: str) -> None:

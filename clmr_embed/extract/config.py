@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
+from clmr_embed.choices import Decoder, Device, EngineName, Precision, typed
 from clmr_embed.errors import ConfigError
 
 # onnxruntime's peak memory per window, in bytes per input sample: SampleCNN keeps about 100
@@ -25,19 +26,20 @@ class ExtractConfig:
     hop_seconds: float | None = None  # None: the model's window (back-to-back chunks, as CLMR)
     batch_size: int = 16  # windows per onnxruntime call; windows of many files are packed
     workers: int = 1  # decode processes; 0 decodes in the main process
-    device: str = "auto"  # "auto", "cpu" or "cuda"
+    device: Device = Device.auto  # auto, cpu or cuda
     threads: int = 0  # engine intra-op threads; 0: the engine's choice (all cores)
-    precision: str = "fp32"  # "fp32" (onnxruntime, the reference numbers), "bf16", "int8", "auto"
-    engine: str | None = None  # "onnxruntime" or "openvino"; None: the precision's choice
+    precision: Precision = Precision.fp32  # fp32 (onnxruntime, the reference numbers), bf16, ...
+    engine: EngineName | None = None  # onnxruntime or openvino; None: the precision's choice
     force: bool = False  # start a new store even if the output was made with another model/hop
     prune: bool = False  # remove tracks whose files disappeared
     include: tuple[str, ...] = ()  # globs a file must match (relative path or name)
     exclude: tuple[str, ...] = ()  # globs that drop a file
-    decoder: str = "av"  # "av" (PyAV/FFmpeg) or "soundfile" (libsndfile)
+    decoder: Decoder = Decoder.av  # av (PyAV/FFmpeg) or soundfile (libsndfile)
     commit_every: int = 200  # merge the journal into the store after this many tracks (or a timer)
-    trace: Path | None = None  # append "start ID"/"done ID" lines (tests count model work)
 
     def __post_init__(self) -> None:
+        # strings become the typed choices here, once (EngineConfig checks the combination)
+        object.__setattr__(self, "decoder", typed(Decoder, self.decoder, "extract decoder"))
         counts = {
             "batch_size": (self.batch_size, 1),
             "workers": (self.workers, 0),

@@ -27,7 +27,7 @@ from clmr_embed.extract.summary import (
     Interrupted,
     SkippedPath,
 )
-from clmr_embed.extract.workers import decode_messages
+from clmr_embed.extract.workers import DecodeFn, decode_messages, decode_track
 from clmr_embed.names import escaped, shown
 from clmr_embed.resolution import resolve_model
 from clmr_embed.scan import Scan, scan_inputs
@@ -138,6 +138,7 @@ class _Run:
     stored: dict[str, StoredTrack] = field(default_factory=dict)  # before the run
     damaged: dict[str, str] = field(default_factory=dict)  # id -> why, found before planning
     store_error: str = ""
+    decode: DecodeFn = decode_track  # one job to its messages (in a worker process)
 
     def embed(self, store: StoreWriter, spec: WindowSpec, progress: Progress | None) -> None:
         config = self.config
@@ -152,7 +153,7 @@ class _Run:
             DecodeJob(i, str(t.file.path), spec, config.decoder) for i, t in enumerate(plan.todo)
         ]
         runner = BatchRunner(self.model, store, config, progress, self.outcome)
-        runner.run(plan.todo, decode_messages(jobs, config.workers))
+        runner.run(plan.todo, decode_messages(jobs, config.workers, self.decode))
         failed_paths = {f.path for f in self.unreadable + self.outcome.failed}
         self.aliased, self.alias_failed = _record_aliases(plan, store, failed_paths)
         if config.prune:
@@ -191,8 +192,13 @@ class _Run:
         )
 
 
-def run_extract(config: ExtractConfig, progress: Progress | None = None) -> ExtractSummary:
+def run_extract(
+    config: ExtractConfig, progress: Progress | None = None, decode: DecodeFn = decode_track
+) -> ExtractSummary:
     """Embed every audio file under `config.inputs` into the store `config.output`.
+
+    `decode` turns one file's job into window messages; it runs in the decode workers, so a
+    replacement (a test's crashing decoder) must be a module-level function.
 
     Bad files are recorded (store errors, summary.failed) and skipped; finished tracks are
     journaled at once, so an interrupted run resumes without recomputing them. Damaged
@@ -214,7 +220,7 @@ def run_extract(config: ExtractConfig, progress: Progress | None = None) -> Extr
     scan = scan_inputs(list(config.inputs), config.include, config.exclude)
     store = open_writer(config.output, _header(model, spec, config.decoder), force=config.force)
     store.record_roots(scan.roots)  # where serve finds the tracks' audio
-    run = _Run(config, model, scan)
+    run = _Run(config, model, scan, decode=decode)
     try:
         with store:
             run.embed(store, spec, progress)

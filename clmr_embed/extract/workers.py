@@ -7,7 +7,7 @@ import os
 import queue
 import signal
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from multiprocessing import connection as mp_connection
@@ -26,10 +26,12 @@ from clmr_embed.extract.messages import (
 )
 from clmr_embed.names import shown
 
-CRASH_TEST_ENV = "CLMR_EMBED_TEST_CRASH_ON"  # tests: a worker exits abruptly on paths containing it
-KILL_TEST_ENV = "CLMR_EMBED_TEST_KILL_ON"  # tests: a worker SIGKILLs itself (as the OOM killer)
 # Signals that mean the system or the user stopped the worker, not that the file broke it.
 _STOPPED_BY = {int(signal.SIGKILL): "likely out of memory", int(signal.SIGTERM): "terminated"}
+
+# Turns one job into its messages. A worker process runs it, so it must be picklable: a
+# module-level function (decode_track; tests pass their own to simulate crashing decoders).
+DecodeFn = Callable[[DecodeJob], Iterator[Windows | Decoded | Failed]]
 
 
 def decode_track(job: DecodeJob) -> Iterator[Windows | Decoded | Failed]:
@@ -43,13 +45,13 @@ def decode_track(job: DecodeJob) -> Iterator[Windows | Decoded | Failed]:
         yield Decoded(job.index, stream.decoded)
     except AudioDecodeError as exc:
         yield Failed(job.index, str(exc))
-    except Exception as exc:  # noqa: BLE001 - one broken file must never stop a library run
+    except Exception as exc:  # any error: one broken file must never stop a library run
         first_line = str(exc).splitlines()[0] if str(exc) else ""
         yield Failed(job.index, shown(f"{job.path}: {type(exc).__name__}: {first_line}"))
 
 
-def worker_main(jobs: Any, results: Any) -> None:
-    """Process entry point: decode jobs from `jobs` until a None sentinel arrives.
+def worker_main(jobs: Any, results: Any, decode: DecodeFn = decode_track) -> None:
+    """Process entry point: decode jobs from `jobs` with `decode` until a None sentinel arrives.
 
     `results` is this worker's own pipe end: `send` writes synchronously (no feeder thread), so
     Started reaches the parent before decoding begins, and a decoder that crashes the whole
@@ -69,22 +71,12 @@ def worker_main(jobs: Any, results: Any) -> None:
             if job is None:
                 break
             results.send(Started(job.index, os.getpid()))
-            _test_hooks(job.path)
-            for message in decode_track(job):
+            for message in decode(job):
                 results.send(message)
     except (BrokenPipeError, EOFError, ConnectionError):
         pass  # the parent stopped reading: it is shutting down
     finally:
         results.close()
-
-
-def _test_hooks(path: str) -> None:
-    """Simulate a decoder crash or an OOM kill on paths containing the tests' markers."""
-    crash_on, kill_on = os.environ.get(CRASH_TEST_ENV, ""), os.environ.get(KILL_TEST_ENV, "")
-    if crash_on and crash_on in path:
-        os._exit(70)
-    if kill_on and kill_on in path:
-        os.kill(os.getpid(), signal.SIGKILL)
 
 
 @dataclass
@@ -99,8 +91,9 @@ class _Worker:
 class _Pool:
     """Worker processes fed from one job queue; each answers on its own pipe."""
 
-    def __init__(self, jobs: list[DecodeJob], workers: int) -> None:
+    def __init__(self, jobs: list[DecodeJob], workers: int, decode: DecodeFn) -> None:
         self.ctx = mp.get_context("spawn")
+        self.decode = decode
         self.queue: Any = self.ctx.Queue()
         for job in jobs:
             self.queue.put(job)
@@ -112,7 +105,9 @@ class _Pool:
 
     def _start(self) -> _Worker:
         reader, writer = self.ctx.Pipe(duplex=False)
-        process = self.ctx.Process(target=worker_main, args=(self.queue, writer), daemon=True)
+        process = self.ctx.Process(
+            target=worker_main, args=(self.queue, writer, self.decode), daemon=True
+        )
         with _sigint_ignored():
             process.start()
         writer.close()  # the child holds its copy; EOF on `reader` now means the child is gone
@@ -182,20 +177,24 @@ def _sigint_ignored() -> Iterator[None]:
         signal.signal(signal.SIGINT, previous)
 
 
-def decode_messages(jobs: list[DecodeJob], workers: int) -> Iterator[Message | None]:
+def decode_messages(
+    jobs: list[DecodeJob], workers: int, decode: DecodeFn = decode_track
+) -> Iterator[Message | None]:
     """Windows, Decoded and Failed messages in arrival order; None: nothing ready right now.
 
-    `workers` 0 decodes in this process. Otherwise each worker sends on its own pipe, and a
-    worker that dies (a decoder segfault, an OOM kill) fails only the file it was decoding and is
-    replaced, so one malformed file never stops a run.
+    `workers` 0 decodes in this process; `decode` turns one job into its messages. Otherwise
+    each worker sends on its own pipe, and a worker that dies (a decoder segfault, an OOM kill)
+    fails only the file it was decoding and is replaced, so one malformed file never stops a run.
     """
     if workers <= 0:
         for job in jobs:
-            yield from decode_track(job)
+            yield from decode(job)
         return
     if not jobs:
         return
-    pool = _Pool(jobs, min(workers, len(jobs)))  # more processes than files only cost start-up
+    pool = _Pool(
+        jobs, min(workers, len(jobs)), decode
+    )  # more processes than files only cost start-up
     try:
         while len(pool.done) < len(jobs) and pool.workers:
             ready = mp_connection.wait([w.conn for w in pool.workers], timeout=0.05)

@@ -14,8 +14,8 @@ from clmr_embed.artifact import HEAD_IO, TAGGER_IO
 from clmr_embed.atomic import atomic_path
 from clmr_embed.model import OnnxModel, SessionConfig
 from clmr_embed.registry import cache_dir
+from clmr_embed.scores import probabilities, track_scores
 from clmr_embed.search.vectors import Matrix
-from clmr_embed.tagging import probabilities, track_scores
 
 
 class TagHead:

@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 
 from clmr_embed.model import OnnxModel, SessionConfig
+from clmr_embed.scores import best_tags
 from clmr_embed.search import (
     Searcher,
     StoreEmbedder,
@@ -24,7 +25,6 @@ from clmr_embed.search.vectors import Labels, Matrix, StoreView, raw_rows
 from clmr_embed.serve.config import ServeConfig
 from clmr_embed.serve.head import TagHead, open_head, tag_matrix
 from clmr_embed.serve.projection import TrackMap, choose_method, load_map
-from clmr_embed.tagging import best_tags
 
 
 @dataclass(frozen=True)

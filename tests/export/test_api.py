@@ -11,15 +11,15 @@ torch = pytest.importorskip("torch")
 ort = pytest.importorskip("onnxruntime")
 pytest.importorskip("onnx")
 
-from clmr_embed.artifact import KINDS, ModelInfo, parse_metadata  # noqa: E402
-from clmr_embed.constants import MTAT_TAGS  # noqa: E402
-from clmr_embed.digest import file_sha256  # noqa: E402
-from clmr_embed.errors import CheckpointError, ConfigError, ParityError  # noqa: E402
-from export import api  # noqa: E402
-from export.api import ExportConfig, OutputExistsError, run_export  # noqa: E402
-from export.torchscript import load_torchscript  # noqa: E402
-from tests.export.conftest import SMALL_CHANNELS, Exported, random_encoder, save_small  # noqa: E402
-from training.samplecnn import Tagger  # noqa: E402
+from clmr_embed.artifact import KINDS, ModelInfo, parse_metadata
+from clmr_embed.constants import MTAT_TAGS
+from clmr_embed.digest import file_sha256
+from clmr_embed.errors import CheckpointError, ConfigError, ParityError
+from export import api
+from export.api import ExportConfig, OutputExistsError, run_export
+from export.torchscript import load_torchscript
+from tests.export.conftest import SMALL_CHANNELS, Exported, random_encoder, save_small
+from training.samplecnn import Tagger
 
 SHARED = Path(__file__).resolve().parents[2].parent / "shared"
 HEAD_FILE = SHARED / "weights" / "finetuner_checkpoint_200.pt"

@@ -11,13 +11,13 @@ from typer.testing import CliRunner
 torch = pytest.importorskip("torch")
 pytest.importorskip("onnx")
 
-from clmr_embed.cli import app  # noqa: E402
-from clmr_embed.model import OnnxModel  # noqa: E402
-from tests.fixtures.audio import write_audio  # noqa: E402
-from training.checkpoint import Checkpoint, save_checkpoint  # noqa: E402
-from training.config import EncoderConfig, HeadConfig  # noqa: E402
-from training.linear.baselines import audio_windows, random_encoder_checkpoint  # noqa: E402
-from training.samplecnn import SampleCNN, TaggerHead  # noqa: E402
+from clmr_embed.cli import app
+from clmr_embed.model import OnnxModel
+from tests.fixtures.audio import write_audio
+from training.checkpoint import Checkpoint, save_checkpoint
+from training.config import EncoderConfig, HeadConfig
+from training.linear.baselines import audio_windows, random_encoder_checkpoint
+from training.samplecnn import SampleCNN, TaggerHead
 
 SMALL = EncoderConfig(channels=(8, 8, 8, 16, 16, 16, 16, 16, 16, 32, 32))
 runner = CliRunner()

@@ -12,14 +12,14 @@ torch = pytest.importorskip("torch")
 onnx = pytest.importorskip("onnx")
 ort = pytest.importorskip("onnxruntime")
 
-from clmr_embed.artifact import ModelInfo, parse_metadata  # noqa: E402
-from clmr_embed.errors import CheckpointError, ModelArtifactError  # noqa: E402
-from clmr_embed.model import OnnxModel, SessionConfig  # noqa: E402
-from export.compose import compose_tagger  # noqa: E402
-from export.onnx import export_encoder  # noqa: E402
-from training.checkpoint import Checkpoint  # noqa: E402
-from training.config import EncoderConfig, HeadConfig  # noqa: E402
-from training.samplecnn import SampleCNN, TaggerHead  # noqa: E402
+from clmr_embed.artifact import ModelInfo, parse_metadata
+from clmr_embed.errors import CheckpointError, ModelArtifactError
+from clmr_embed.model import OnnxModel, SessionConfig
+from export.compose import compose_tagger
+from export.onnx import export_encoder
+from training.checkpoint import Checkpoint
+from training.config import EncoderConfig, HeadConfig
+from training.samplecnn import SampleCNN, TaggerHead
 
 DIM = 8
 

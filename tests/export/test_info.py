@@ -6,10 +6,10 @@ import pytest
 
 pytest.importorskip("torch")
 
-from clmr_embed import __version__  # noqa: E402
-from clmr_embed.artifact import parse_metadata  # noqa: E402
-from export.info import Provenance, Shape, model_info  # noqa: E402
-from training.config import EncoderConfig  # noqa: E402
+from clmr_embed import __version__
+from clmr_embed.artifact import parse_metadata
+from export.info import Provenance, Shape, model_info
+from training.config import EncoderConfig
 
 SHAPE = Shape.of_encoder(EncoderConfig())
 

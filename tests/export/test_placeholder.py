@@ -11,10 +11,10 @@ torch = pytest.importorskip("torch")
 ort = pytest.importorskip("onnxruntime")
 pytest.importorskip("onnx")
 
-from clmr_embed.artifact import parse_metadata  # noqa: E402
-from clmr_embed.constants import MTAT_TAGS  # noqa: E402
-from export.placeholder import build_placeholder, write_placeholder  # noqa: E402
-from training.samplecnn import Tagger  # noqa: E402
+from clmr_embed.artifact import parse_metadata
+from clmr_embed.constants import MTAT_TAGS
+from export.placeholder import build_placeholder, write_placeholder
+from training.samplecnn import Tagger
 
 
 def session(path: Path) -> ort.InferenceSession:

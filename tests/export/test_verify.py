@@ -9,11 +9,11 @@ import pytest
 pytest.importorskip("torch")
 pytest.importorskip("onnx")
 
-from clmr_embed.artifact import ENCODER_IO, ModelInfo  # noqa: E402
-from clmr_embed.errors import ParityError  # noqa: E402
-from export.onnx import export_encoder  # noqa: E402
-from export.verify import Artifact, check_parity  # noqa: E402
-from tests.export.conftest import SMALL_CHANNELS, random_encoder  # noqa: E402
+from clmr_embed.artifact import ENCODER_IO, ModelInfo
+from clmr_embed.errors import ParityError
+from export.onnx import export_encoder
+from export.verify import Artifact, check_parity
+from tests.export.conftest import SMALL_CHANNELS, random_encoder
 
 
 @pytest.mark.slow  # an ONNX export

@@ -12,11 +12,11 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from clmr_embed.errors import CheckpointError  # noqa: E402
-from training.checkpoint import Checkpoint, save_checkpoint  # noqa: E402
-from training.config import EncoderConfig  # noqa: E402
-from training.samplecnn import SampleCNN  # noqa: E402
-from training.weights import load_checkpoint  # noqa: E402
+from clmr_embed.errors import CheckpointError
+from training.checkpoint import Checkpoint, save_checkpoint
+from training.config import EncoderConfig
+from training.samplecnn import SampleCNN
+from training.weights import load_checkpoint
 
 SMALL = EncoderConfig(channels=(8, 8, 8, 16, 16, 16, 16, 16, 16, 32, 32))
 

@@ -8,14 +8,14 @@ import soundfile as sf
 
 torch = pytest.importorskip("torch")
 
-from clmr_embed.constants import SAMPLE_RATE  # noqa: E402
-from clmr_embed.errors import ConfigError  # noqa: E402
-from training.layout import choose_layout, cpu_flags  # noqa: E402
-from training.pretrain.config import load_pretrain_config  # noqa: E402
-from training.pretrain.distributed import Processes  # noqa: E402
-from training.pretrain.parts import build_parts  # noqa: E402
-from training.pretrain.run import run_pretrain  # noqa: E402
-from training.weights import load_checkpoint  # noqa: E402
+from clmr_embed.constants import SAMPLE_RATE
+from clmr_embed.errors import ConfigError
+from training.layout import choose_layout, cpu_flags
+from training.pretrain.config import load_pretrain_config
+from training.pretrain.distributed import Processes
+from training.pretrain.parts import build_parts
+from training.pretrain.run import run_pretrain
+from training.weights import load_checkpoint
 
 CPU, CUDA = torch.device("cpu"), torch.device("cuda")
 SAPPHIRE_RAPIDS = frozenset({"avx512f", "avx512_bf16", "amx_bf16", "amx_tile", "amx_int8"})

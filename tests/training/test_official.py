@@ -10,12 +10,12 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from clmr_embed.constants import MTAT_TAGS  # noqa: E402
-from clmr_embed.errors import CheckpointError  # noqa: E402
-from training.checkpoint import Checkpoint, save_checkpoint  # noqa: E402
-from training.config import CLMR_CHANNELS, EncoderConfig  # noqa: E402
-from training.samplecnn import SampleCNN, TaggerHead  # noqa: E402
-from training.weights import load_checkpoint, load_head  # noqa: E402
+from clmr_embed.constants import MTAT_TAGS
+from clmr_embed.errors import CheckpointError
+from training.checkpoint import Checkpoint, save_checkpoint
+from training.config import CLMR_CHANNELS, EncoderConfig
+from training.samplecnn import SampleCNN, TaggerHead
+from training.weights import load_checkpoint, load_head
 
 SHARED = Path(__file__).resolve().parents[2].parent / "shared"
 HEAD_FILE = SHARED / "weights" / "finetuner_checkpoint_200.pt"

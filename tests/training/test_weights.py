@@ -8,11 +8,11 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from clmr_embed.errors import CheckpointError  # noqa: E402
-from training.checkpoint import Checkpoint, save_checkpoint  # noqa: E402
-from training.config import EncoderConfig, HeadConfig, ProjectorConfig  # noqa: E402
-from training.samplecnn import Projector, SampleCNN, TaggerHead  # noqa: E402
-from training.weights import load_checkpoint, load_weights  # noqa: E402
+from clmr_embed.errors import CheckpointError
+from training.checkpoint import Checkpoint, save_checkpoint
+from training.config import EncoderConfig, HeadConfig, ProjectorConfig
+from training.samplecnn import Projector, SampleCNN, TaggerHead
+from training.weights import load_checkpoint, load_weights
 
 SMALL = EncoderConfig(channels=(8, 8, 8, 16, 16, 16, 16, 16, 16, 32, 32))
 

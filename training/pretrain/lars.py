@@ -52,7 +52,7 @@ class LARS(torch.optim.Optimizer):
         super().__init__(params, defaults)
 
     @torch.no_grad()
-    def step(self, closure: Any = None) -> Any:  # noqa: D102 - torch's Optimizer.step contract
+    def step(self, closure: Any = None) -> Any:  # torch's Optimizer.step contract
         loss = None
         if closure is not None:
             with torch.enable_grad():

@@ -12,7 +12,7 @@ import pytest
 
 from clmr_embed.store import open_store
 from tests.fixtures.audio import write_sine
-from tests.fixtures.trace import traced_run
+from tests.fixtures.trace import events, traced_run
 
 TRACKS = 8
 
@@ -32,19 +32,19 @@ def _command(lib: Path, out: Path, model: Path) -> list[str]:
 
 
 def _interrupt_after_first_done(command: list[str], sig: signal.Signals, group: bool) -> tuple:
-    """Run `command` in its own session; send `sig` once its trace says a track was journaled.
+    """Run `command` in its own session; send `sig` once its log says a track was journaled.
 
     `group`: to every process of the session, as a terminal's Ctrl-C does (the workers too);
     otherwise to the main process only, as `kill PID` or a service manager does.
     """
-    proc, trace_file = traced_run(command, quiet=False, new_session=True)
+    proc, log_file = traced_run(command, quiet=False, new_session=True)
     sent = False
-    with trace_file as trace:
-        for line in trace:
-            if line.startswith("done ") and not sent:
+    with log_file as log:
+        for event, _ in events(log):
+            if event == "done" and not sent:
                 (os.killpg if group else os.kill)(proc.pid, sig)
                 sent = True
-            # read on to EOF: a closed pipe would fail the child's next trace line (EPIPE)
+            # read on to EOF: a closed pipe would fail the child's next log line (EPIPE)
     stdout, stderr = proc.communicate(timeout=120)
     return sent, proc.returncode, stdout.decode(), stderr.decode()
 

@@ -8,8 +8,9 @@ import pytest
 from typer.testing import CliRunner
 
 from clmr_embed.audio import DECODERS
+from clmr_embed.choices import Decoder, Device, EngineName, Precision
 from clmr_embed.cli import app
-from clmr_embed.cli.options import MAX_WORKERS, Decoder, Device, EngineName, Precision
+from clmr_embed.cli.options import MAX_WORKERS
 from clmr_embed.engines import ENGINES, PRECISIONS
 from clmr_embed.model import DEVICES
 

@@ -16,11 +16,10 @@ import pytest
 
 from clmr_embed.store import open_store
 from tests.fixtures.audio import write_sine
-from tests.fixtures.trace import traced_run
+from tests.fixtures.trace import Event, events, traced_run
 
 N_KILLS = 12
 TRACKS = 24
-Event = tuple[str, str]  # ("start" | "done", track id)
 
 
 def _library(root: Path) -> Path:
@@ -40,28 +39,26 @@ def _command(lib: Path, out: Path, model: Path) -> list[str]:
 
 
 def _run_and_kill(command: list[str], after: int) -> tuple[list[Event], bool]:
-    """Run `command`, SIGKILL it right after its `after`-th trace event; (events, killed).
+    """Run `command`, SIGKILL it right after its `after`-th logged event; (events, killed).
 
-    The trace (CLMR_EMBED_TRACE) is a pipe this test reads, so the kill follows an event the
+    The event log (`--log-file`) is a pipe this test reads, so the kill follows an event the
     run has really reached (a "start" when a track's first batch ran, a "done" once it was
     journaled), never a guess at how long the run takes. A run with fewer events finishes.
     """
-    proc, trace_file = traced_run(command, quiet=True, new_session=False)
-    events: list[Event] = []
+    proc, log_file = traced_run(command, quiet=True, new_session=False)
+    seen: list[Event] = []
     killed = False
-    with trace_file as trace:
-        for line in trace:
-            event, track_id = line.split()
-            events.append((event, track_id))
-            if len(events) == after and proc.poll() is None:
+    with log_file as log:
+        arriving = events(log)
+        for event in arriving:
+            seen.append(event)
+            if len(seen) == after and proc.poll() is None:
                 os.kill(proc.pid, signal.SIGKILL)
                 killed = True
                 break
         proc.wait()
-        for line in trace:  # what it wrote before the signal landed
-            event, track_id = line.split()
-            events.append((event, track_id))
-    return events, killed
+        seen.extend(arriving)  # what it wrote before the signal landed
+    return seen, killed
 
 
 @pytest.mark.slow

@@ -12,14 +12,9 @@ from clmr_embed.audio import WindowSpec
 from clmr_embed.extract import ExtractConfig, run_extract
 from clmr_embed.extract import workers as workers_module
 from clmr_embed.extract.messages import Decoded, DecodeJob, Failed, Windows
-from clmr_embed.extract.workers import (
-    CRASH_TEST_ENV,
-    KILL_TEST_ENV,
-    decode_messages,
-    decode_track,
-    exit_reason,
-)
+from clmr_embed.extract.workers import decode_messages, decode_track, exit_reason
 from tests.fixtures.audio import write_library, write_sine
+from tests.fixtures.faults import CRASH_MARK, KILL_MARK, crashing_decoder, oom_killed_decoder
 
 SPEC = WindowSpec(8000, 2187, 2187)
 
@@ -56,16 +51,13 @@ def test_worker_processes_deliver_every_file(tmp_path: Path) -> None:
     assert counts == [3 * 8000 // 2187] * 4
 
 
-def test_a_crashing_decoder_fails_only_its_file(
-    tmp_path: Path, tiny_tagger: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_a_crashing_decoder_fails_only_its_file(tmp_path: Path, tiny_tagger: Path) -> None:
     lib = write_library(tmp_path / "lib")
-    write_sine(lib / "crashme.wav", 440, 1.0, 8000)
-    monkeypatch.setenv(CRASH_TEST_ENV, "crashme")  # the worker process exits abruptly
+    write_sine(lib / f"{CRASH_MARK}.wav", 440, 1.0, 8000)  # the worker process exits abruptly
     config = ExtractConfig(
         inputs=(lib,), output=tmp_path / "out.h5", model=str(tiny_tagger), workers=2
     )
-    summary = run_extract(config)
+    summary = run_extract(config, decode=crashing_decoder)
     assert summary.exit_code == 1
     failed = {f.path: f.reason for f in summary.failed}
     assert list(failed) == ["crashme.wav"] and "crashed" in failed["crashme.wav"]
@@ -73,15 +65,14 @@ def test_a_crashing_decoder_fails_only_its_file(
 
 
 def test_a_worker_killed_by_the_os_is_reported_as_killed_not_as_a_bad_file(
-    tmp_path: Path, tiny_tagger: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, tiny_tagger: Path
 ) -> None:
     lib = write_library(tmp_path / "lib")
-    write_sine(lib / "oomed.wav", 440, 1.0, 8000)
-    monkeypatch.setenv(KILL_TEST_ENV, "oomed")  # the worker SIGKILLs itself, as the OOM killer
+    write_sine(lib / f"{KILL_MARK}.wav", 440, 1.0, 8000)  # its worker is SIGKILLed (the OOM killer)
     config = ExtractConfig(
         inputs=(lib,), output=tmp_path / "out.h5", model=str(tiny_tagger), workers=2
     )
-    summary = run_extract(config)
+    summary = run_extract(config, decode=oom_killed_decoder)
     (failed,) = summary.failed
     assert failed.path == "oomed.wav" and "killed by SIGKILL" in failed.reason
     assert "memory" in failed.reason and "malformed" not in failed.reason

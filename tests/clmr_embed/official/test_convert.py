@@ -11,13 +11,13 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from clmr_embed.artifact import parse_metadata  # noqa: E402
-from clmr_embed.constants import MTAT_TAGS  # noqa: E402
-from clmr_embed.digest import file_sha256  # noqa: E402
-from clmr_embed.engines.reference import load_reference  # noqa: E402
-from clmr_embed.errors import CheckpointError  # noqa: E402
-from clmr_embed.official.convert import Conversion, convert  # noqa: E402
-from tests.fixtures.official import (  # noqa: E402
+from clmr_embed.artifact import parse_metadata
+from clmr_embed.constants import MTAT_TAGS
+from clmr_embed.digest import file_sha256
+from clmr_embed.engines.reference import load_reference
+from clmr_embed.errors import CheckpointError
+from clmr_embed.official.convert import Conversion, convert
+from tests.fixtures.official import (
     encoder_state,
     head_state,
     lightning,
@@ -26,10 +26,10 @@ from tests.fixtures.official import (  # noqa: E402
     v1_1550,
     v1_raw,
 )
-from training.checkpoint import Checkpoint, save_checkpoint  # noqa: E402
-from training.config import EncoderConfig, HeadConfig  # noqa: E402
-from training.samplecnn import SampleCNN, TaggerHead  # noqa: E402
-from training.weights import load_checkpoint, load_head  # noqa: E402
+from training.checkpoint import Checkpoint, save_checkpoint
+from training.config import EncoderConfig, HeadConfig
+from training.samplecnn import SampleCNN, TaggerHead
+from training.weights import load_checkpoint, load_head
 
 TOLERANCE = 1e-5
 SMALL = (8, 8, 8, 16, 16, 16, 16, 16, 16, 32, 32)

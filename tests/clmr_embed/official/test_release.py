@@ -17,12 +17,12 @@ import pytest
 
 torch = pytest.importorskip("torch")  # only to write the served files
 
-from clmr_embed.errors import ModelArtifactError  # noqa: E402
-from clmr_embed.official.release import download_assets  # noqa: E402
-from clmr_embed.registry import MODELS, Asset, ModelEntry  # noqa: E402
-from tests.fixtures.audio import write_sine  # noqa: E402
-from tests.fixtures.no_torch import blocked_torch_env  # noqa: E402
-from tests.fixtures.official import save, v1_raw  # noqa: E402
+from clmr_embed.errors import ModelArtifactError
+from clmr_embed.official.release import download_assets
+from clmr_embed.registry import MODELS, Asset, ModelEntry
+from tests.fixtures.audio import write_sine
+from tests.fixtures.no_torch import blocked_torch_env
+from tests.fixtures.official import save, v1_raw
 
 CHECKPOINT = b"weights" * 1000
 

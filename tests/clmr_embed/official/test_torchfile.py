@@ -11,9 +11,9 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from clmr_embed.errors import CheckpointError  # noqa: E402
-from clmr_embed.official.torchfile import read_torch_file  # noqa: E402
-from tests.fixtures.official import lightning, save  # noqa: E402
+from clmr_embed.errors import CheckpointError
+from clmr_embed.official.torchfile import read_torch_file
+from tests.fixtures.official import lightning, save
 
 FORMATS = [pytest.param(False, id="zip"), pytest.param(True, id="legacy")]
 

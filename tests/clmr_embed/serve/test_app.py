@@ -22,10 +22,10 @@ from tests.clmr_embed.search.stores import (
 from tests.fixtures.audio import write_audio
 
 require("starlette")
-from starlette.testclient import TestClient  # noqa: E402
+from starlette.testclient import TestClient
 
-from clmr_embed.serve import ServeConfig, create_app  # noqa: E402
-from clmr_embed.serve import projection as projection_module  # noqa: E402
+from clmr_embed.serve import ServeConfig, create_app
+from clmr_embed.serve import projection as projection_module
 
 LOCAL = "http://127.0.0.1:8000"
 

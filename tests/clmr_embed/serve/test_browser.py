@@ -23,10 +23,10 @@ from tests.clmr_embed.search.stores import require
 require("starlette")
 require("uvicorn")
 require("playwright")
-import uvicorn  # noqa: E402
-from playwright.sync_api import Page, sync_playwright  # noqa: E402
+import uvicorn
+from playwright.sync_api import Page, sync_playwright
 
-from clmr_embed.serve import ServeConfig, create_app  # noqa: E402
+from clmr_embed.serve import ServeConfig, create_app
 
 CHROMIUM = Path(os.environ.get("CLMR_EMBED_CHROMIUM", "/usr/bin/chromium"))
 FLAGS = [

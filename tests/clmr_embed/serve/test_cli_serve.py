@@ -12,8 +12,8 @@ from clmr_embed.cli import app
 from tests.clmr_embed.search.stores import forget_roots, record_roots, require
 
 require("starlette")
-import uvicorn  # noqa: E402
-from starlette.testclient import TestClient  # noqa: E402
+import uvicorn
+from starlette.testclient import TestClient
 
 runner = CliRunner()
 

@@ -7,7 +7,7 @@ import pytest
 from tests.clmr_embed.search.stores import require
 
 require("starlette")
-from clmr_embed.serve.guard import host_name, is_allowed  # noqa: E402
+from clmr_embed.serve.guard import host_name, is_allowed
 
 
 @pytest.mark.parametrize(

@@ -17,10 +17,10 @@ from tests.clmr_embed.search.stores import TINY_RATE, extract, record_roots, req
 from tests.fixtures.audio import write_audio
 
 require("starlette")
-from starlette.exceptions import HTTPException  # noqa: E402
-from starlette.testclient import TestClient  # noqa: E402
+from starlette.exceptions import HTTPException
+from starlette.testclient import TestClient
 
-from clmr_embed.serve.media import AudioFiles, serving_roots  # noqa: E402
+from clmr_embed.serve.media import AudioFiles, serving_roots
 
 HEADER = StoreHeader(
     model_name="crafted",

@@ -7,20 +7,20 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from clmr_embed.errors import DataError  # noqa: E402
-from training.checkpoint import save_checkpoint  # noqa: E402
-from training.config import EncoderConfig  # noqa: E402
-from training.linear.baselines import (  # noqa: E402
+from clmr_embed.errors import DataError
+from training.checkpoint import save_checkpoint
+from training.config import EncoderConfig
+from training.linear.baselines import (
     dct_matrix,
     mel_filterbank,
     mfcc_features,
     random_encoder_checkpoint,
 )
-from training.linear.config import LinearEvalConfig  # noqa: E402
-from training.linear.dataset import LabelledSet  # noqa: E402
-from training.linear.probe import run_linear_eval  # noqa: E402
-from training.samplecnn import SampleCNN  # noqa: E402
-from training.weights import load_checkpoint  # noqa: E402
+from training.linear.config import LinearEvalConfig
+from training.linear.dataset import LabelledSet
+from training.linear.probe import run_linear_eval
+from training.samplecnn import SampleCNN
+from training.weights import load_checkpoint
 
 
 def test_dct_and_mel_filterbank():

@@ -12,11 +12,11 @@ from typer.testing import CliRunner
 torch = pytest.importorskip("torch")
 pytest.importorskip("onnx")
 
-from clmr_embed.cli import app  # noqa: E402
-from tests.fixtures.audio import write_audio  # noqa: E402
-from training.checkpoint import Checkpoint, save_checkpoint  # noqa: E402
-from training.config import EncoderConfig  # noqa: E402
-from training.samplecnn import SampleCNN  # noqa: E402
+from clmr_embed.cli import app
+from tests.fixtures.audio import write_audio
+from training.checkpoint import Checkpoint, save_checkpoint
+from training.config import EncoderConfig
+from training.samplecnn import SampleCNN
 
 runner = CliRunner()
 SMALL = EncoderConfig(channels=(8, 8, 8, 16, 16, 16, 16, 16, 16, 32, 32))

@@ -6,10 +6,10 @@ import pytest
 
 pytest.importorskip("torch")
 
-from tests.training.linear.synthetic import synthetic  # noqa: E402
-from training.linear.config import LinearEvalConfig  # noqa: E402
-from training.linear.probe import run_linear_eval  # noqa: E402
-from training.linear.report import write_report  # noqa: E402
+from tests.training.linear.synthetic import synthetic
+from training.linear.config import LinearEvalConfig
+from training.linear.probe import run_linear_eval
+from training.linear.report import write_report
 
 
 def test_report_files(tmp_path):

@@ -8,10 +8,10 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from clmr_embed.errors import ConfigError  # noqa: E402
-from training.pretrain import augment as A  # noqa: E402
-from training.pretrain import reverb as R  # noqa: E402
-from training.pretrain.config import AugmentConfig  # noqa: E402
+from clmr_embed.errors import ConfigError
+from training.pretrain import augment as A
+from training.pretrain import reverb as R
+from training.pretrain.config import AugmentConfig
 
 SR = 22050
 DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])

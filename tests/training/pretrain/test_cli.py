@@ -16,10 +16,10 @@ from typer.testing import CliRunner
 torch = pytest.importorskip("torch")
 pytest.importorskip("onnx")
 
-from clmr_embed.cli import app  # noqa: E402
-from clmr_embed.model import OnnxModel  # noqa: E402
-from tests.fixtures.audio import write_audio  # noqa: E402
-from training.weights import load_checkpoint  # noqa: E402
+from clmr_embed.cli import app
+from clmr_embed.model import OnnxModel
+from tests.fixtures.audio import write_audio
+from training.weights import load_checkpoint
 
 CONFIG = """
 encoder_channels = [8, 8, 8, 16, 16, 16, 16, 16, 16, 32, 32]

@@ -8,12 +8,12 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from clmr_embed.constants import SAMPLE_RATE, WINDOW_SAMPLES  # noqa: E402
-from clmr_embed.errors import ConfigError  # noqa: E402
-from training.pretrain.cache import pcm_to_float  # noqa: E402
-from training.pretrain.config import load_pretrain_config  # noqa: E402
-from training.pretrain.crops import GridCrops, validation_tracks  # noqa: E402
-from training.pretrain.run import run_pretrain  # noqa: E402
+from clmr_embed.constants import SAMPLE_RATE, WINDOW_SAMPLES
+from clmr_embed.errors import ConfigError
+from training.pretrain.cache import pcm_to_float
+from training.pretrain.config import load_pretrain_config
+from training.pretrain.crops import GridCrops, validation_tracks
+from training.pretrain.run import run_pretrain
 
 ROOT = Path(__file__).resolve().parents[3]
 WEIGHTS = ROOT.parent / "shared" / "weights"

@@ -6,11 +6,11 @@ import soundfile as sf
 
 torch = pytest.importorskip("torch")
 
-from clmr_embed.constants import SAMPLE_RATE, WINDOW_SAMPLES  # noqa: E402
-from clmr_embed.errors import DataError  # noqa: E402
-from training.pretrain.cache import build_cache  # noqa: E402
-from training.pretrain.data import CropPairs  # noqa: E402
-from training.pretrain.sampling import StepBatchSampler  # noqa: E402
+from clmr_embed.constants import SAMPLE_RATE, WINDOW_SAMPLES
+from clmr_embed.errors import DataError
+from training.pretrain.cache import build_cache
+from training.pretrain.data import CropPairs
+from training.pretrain.sampling import StepBatchSampler
 
 
 def test_two_views_are_independent_crops_and_batches_are_pure_functions_of_the_step(tmp_path):

@@ -9,15 +9,15 @@ import soundfile as sf
 
 torch = pytest.importorskip("torch")
 
-from clmr_embed.constants import SAMPLE_RATE  # noqa: E402
-from clmr_embed.errors import ConfigError  # noqa: E402
-from training.pretrain.cache import build_cache  # noqa: E402
-from training.pretrain.config import load_pretrain_config  # noqa: E402
-from training.pretrain.data import CropPairs  # noqa: E402
-from training.pretrain.distill import DistillHead, masked_loss  # noqa: E402
-from training.pretrain.run import run_pretrain  # noqa: E402
-from training.pretrain.targets import GridSpec, TeacherTargets, target_folder  # noqa: E402
-from training.weights import load_checkpoint  # noqa: E402
+from clmr_embed.constants import SAMPLE_RATE
+from clmr_embed.errors import ConfigError
+from training.pretrain.cache import build_cache
+from training.pretrain.config import load_pretrain_config
+from training.pretrain.data import CropPairs
+from training.pretrain.distill import DistillHead, masked_loss
+from training.pretrain.run import run_pretrain
+from training.pretrain.targets import GridSpec, TeacherTargets, target_folder
+from training.weights import load_checkpoint
 
 WEIGHTS = Path(__file__).resolve().parents[3].parent / "shared" / "weights"
 TINY = [8, 8, 8, 16, 16, 16, 16, 16, 16, 32, 32]

@@ -6,8 +6,8 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from clmr_embed.errors import ConfigError  # noqa: E402
-from training.pretrain import distributed  # noqa: E402
+from clmr_embed.errors import ConfigError
+from training.pretrain import distributed
 
 
 def test_single_process_fallbacks() -> None:

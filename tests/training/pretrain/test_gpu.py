@@ -10,9 +10,9 @@ from typer.testing import CliRunner
 
 torch = pytest.importorskip("torch")
 
-from clmr_embed.cli import app  # noqa: E402
-from tests.training.pretrain.test_cli import CONFIG, _music  # noqa: E402
-from training.weights import load_checkpoint  # noqa: E402
+from clmr_embed.cli import app
+from tests.training.pretrain.test_cli import CONFIG, _music
+from training.weights import load_checkpoint
 
 pytestmark = [
     pytest.mark.gpu,

@@ -4,9 +4,9 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from training.config import EncoderConfig  # noqa: E402
-from training.pretrain.lars import LARS, decay_groups  # noqa: E402
-from training.samplecnn import SampleCNN  # noqa: E402
+from training.config import EncoderConfig
+from training.pretrain.lars import LARS, decay_groups
+from training.samplecnn import SampleCNN
 
 TINY = [8, 8, 8, 16, 16, 16, 16, 16, 16, 32, 32]
 

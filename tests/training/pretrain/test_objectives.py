@@ -11,24 +11,24 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-import torch.distributed as dist  # noqa: E402
-import torch.multiprocessing as mp  # noqa: E402
+import torch.distributed as dist
+import torch.multiprocessing as mp
 
-from clmr_embed.errors import ConfigError  # noqa: E402
-from training.config import EncoderConfig, ProjectorConfig  # noqa: E402
-from training.pretrain.distributed import (  # noqa: E402
+from clmr_embed.errors import ConfigError
+from training.config import EncoderConfig, ProjectorConfig
+from training.pretrain.distributed import (
     is_distributed,
     is_main,
     setup_from_env,
     teardown,
 )
-from training.pretrain.objectives import (  # noqa: E402
+from training.pretrain.objectives import (
     SimCLR,
     gather_with_grad,
     global_nt_xent,
     nt_xent_loss,
 )
-from training.samplecnn import Projector, SampleCNN  # noqa: E402
+from training.samplecnn import Projector, SampleCNN
 
 
 def _cos(a: list[float], b: list[float]) -> float:

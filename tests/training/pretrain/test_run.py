@@ -11,13 +11,13 @@ import soundfile as sf
 
 torch = pytest.importorskip("torch")
 
-from clmr_embed.constants import SAMPLE_RATE  # noqa: E402
-from clmr_embed.errors import CheckpointError, ConfigError  # noqa: E402
-from training.checkpoint import save_checkpoint, weights_only  # noqa: E402
-from training.pretrain.config import PretrainConfig, load_pretrain_config  # noqa: E402
-from training.pretrain.run import run_pretrain  # noqa: E402
-from training.samplecnn import SampleCNN  # noqa: E402
-from training.weights import load_checkpoint  # noqa: E402
+from clmr_embed.constants import SAMPLE_RATE
+from clmr_embed.errors import CheckpointError, ConfigError
+from training.checkpoint import save_checkpoint, weights_only
+from training.pretrain.config import PretrainConfig, load_pretrain_config
+from training.pretrain.run import run_pretrain
+from training.samplecnn import SampleCNN
+from training.weights import load_checkpoint
 
 TINY = [8, 8, 8, 16, 16, 16, 16, 16, 16, 32, 32]
 

@@ -7,14 +7,14 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from clmr_embed.constants import SAMPLE_RATE  # noqa: E402
-from clmr_embed.errors import ConfigError, DataError  # noqa: E402
-from tests.training.pretrain.test_crops import RECIPE, TINY  # noqa: E402
-from training.pretrain.cache import build_cache  # noqa: E402
-from training.pretrain.config import load_pretrain_config  # noqa: E402
-from training.pretrain.run import run_pretrain  # noqa: E402
-from training.pretrain.shards import SHARD_FILE, Z_SCALE, audio_folders, write_shards  # noqa: E402
-from training.pretrain.targets import TeacherTargets  # noqa: E402
+from clmr_embed.constants import SAMPLE_RATE
+from clmr_embed.errors import ConfigError, DataError
+from tests.training.pretrain.test_crops import RECIPE, TINY
+from training.pretrain.cache import build_cache
+from training.pretrain.config import load_pretrain_config
+from training.pretrain.run import run_pretrain
+from training.pretrain.shards import SHARD_FILE, Z_SCALE, audio_folders, write_shards
+from training.pretrain.targets import TeacherTargets
 
 LIMIT = 200_000  # bytes: a few 8-s tracks (Opus ~24 kbps + 6 x 753 int8 targets) per shard
 
