@@ -27,6 +27,7 @@ from training.linear.run import run_linear
 ROOT = Path(__file__).resolve().parents[1]
 INSTALLED = ROOT / "checkpoints" / "clmr-free.pt"
 GTZAN = ROOT.parent / "shared" / "audio" / "gtzan_subset" / "labels.csv"
+MEDLEY = ROOT.parent / "shared" / "audio" / "medley_solos_subset" / "labels.csv"
 
 
 @dataclass(frozen=True)
@@ -47,18 +48,28 @@ def verdict(candidate: GateScores, installed: GateScores) -> list[str]:
     return reasons
 
 
-def gtzan_accuracy(checkpoint: Path, labels: Path = GTZAN) -> float:
-    """Linear-probe accuracy on the GTZAN subset, the folds of bench/evaluate.sh."""
+def linear_accuracy(checkpoint: Path, labels: Path, folds: int = 5, repeats: int = 2) -> float:
+    """Linear-probe accuracy (mean over folds x repeats, seed 0) of an encoder on a labelled set."""
     with tempfile.TemporaryDirectory() as run_dir:
         config = LinearRunConfig(
             encoder=str(checkpoint),
             labels=labels,
             output_dir=Path(run_dir),
-            probe=LinearEvalConfig(split="kfold", folds=5, repeats=2, seed=0),
+            probe=LinearEvalConfig(split="kfold", folds=folds, repeats=repeats, seed=0),
             tagger=False,  # only the score is wanted
         )
         result = run_linear(config, LinearExport())
     return float(result.to_dict()["results"][0]["accuracy"]["mean"])
+
+
+def gtzan_accuracy(checkpoint: Path, labels: Path = GTZAN) -> float:
+    """Linear-probe accuracy on the GTZAN subset, the folds of bench/evaluate.sh (5 x 2)."""
+    return linear_accuracy(checkpoint, labels)
+
+
+def medley_accuracy(checkpoint: Path, labels: Path = MEDLEY) -> float:
+    """Linear-probe accuracy on the Medley-solos subset, the folds of bench/evaluate.sh (3 x 2)."""
+    return linear_accuracy(checkpoint, labels, folds=3)
 
 
 def scores(checkpoints: Sequence[Path], corpus: Path) -> dict[Path, GateScores]:

@@ -44,6 +44,11 @@ def centred_cosine(embeddings: npt.ArrayLike) -> npt.NDArray[np.float64]:
     return x @ x.T
 
 
+def _cosine(x: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+    x = x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
+    return x @ x.T
+
+
 def excerpt_retrieval(tracks: Sequence[npt.ArrayLike], exclude: int = 1) -> RetrievalScore:
     """Top-1 and mAP of same-song retrieval over the window embeddings of several songs.
 
@@ -94,12 +99,13 @@ def _average_precision(scores: npt.NDArray[np.float64], relevant: npt.NDArray[np
     return float((hits[ranked] / (np.flatnonzero(ranked) + 1)).mean())
 
 
-def pair_mrr(first: npt.ArrayLike, second: npt.ArrayLike) -> float:
+def pair_mrr(first: npt.ArrayLike, second: npt.ArrayLike, centre: bool = True) -> float:
     """Mean reciprocal rank of same-track retrieval with two excerpt vectors per track.
 
     Row i of `first` and of `second` are two excerpts of track i. Each of the 2n excerpts queries
-    the other 2n - 1 by centred cosine; its score is 1 / the rank of its sibling. 1.0 is perfect;
-    a random ranking gives about ln(2n) / (2n).
+    the other 2n - 1 by centred cosine (plain cosine with centre=False: what a user who indexes
+    raw embeddings gets); its score is 1 / the rank of its sibling. 1.0 is perfect; a random
+    ranking gives about ln(2n) / (2n).
     """
     a, b = np.asarray(first, dtype=np.float64), np.asarray(second, dtype=np.float64)
     if a.shape != b.shape or a.ndim != 2 or len(a) < 2:
@@ -107,7 +113,8 @@ def pair_mrr(first: npt.ArrayLike, second: npt.ArrayLike) -> float:
             f"need two [n_tracks >= 2, dim] arrays of one shape, got {a.shape}, {b.shape}"
         )
     n = len(a)
-    sims = centred_cosine(np.concatenate([a, b]))
+    both = np.concatenate([a, b])
+    sims = centred_cosine(both) if centre else _cosine(both)
     np.fill_diagonal(sims, -np.inf)
     sibling = np.concatenate([np.arange(n, 2 * n), np.arange(n)])
     target = sims[np.arange(2 * n), sibling]

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from training.retrieval import centred_cosine, excerpt_retrieval
+from training.retrieval import centred_cosine, excerpt_retrieval, pair_mrr
 
 
 def songs(n_songs: int, n_windows: int, spread: float, seed: int = 0) -> list[np.ndarray]:
@@ -60,7 +60,6 @@ def test_map_by_hand() -> None:
 
 
 def test_pair_mrr_perfect_chance_and_hand_computed():
-    from training.retrieval import pair_mrr
 
     rng = np.random.default_rng(0)
     tracks = rng.standard_normal((20, 16))
@@ -79,3 +78,20 @@ def test_pair_mrr_perfect_chance_and_hand_computed():
         order = [j for j in np.argsort(-(x @ x[q]), kind="stable") if j != q]
         reciprocal.append(1 / (1 + order.index((q + 7) % 14)))
     assert abs(pair_mrr(a, b) - np.mean(reciprocal)) < 1e-12
+
+
+def test_pair_mrr_plain_cosine_is_the_uncentred_ranking():
+    rng = np.random.default_rng(0)
+    first = rng.standard_normal((12, 6)) + 3.0  # a shared offset: centring changes the ranks
+    second = first + 0.8 * rng.standard_normal((12, 6))
+    x = np.concatenate([first, second])
+    unit = x / np.linalg.norm(x, axis=1, keepdims=True)
+    reciprocal = []
+    for q in range(24):  # a plain-loop reference: rank of the sibling by raw cosine
+        sims = [(unit[q] @ unit[c], c) for c in range(24) if c != q]
+        sibling = (q + 12) % 24
+        target = next(v for v, c in sims if c == sibling)
+        reciprocal.append(1 / (1 + sum(v > target for v, _ in sims)))
+    plain = pair_mrr(first, second, centre=False)
+    assert abs(plain - np.mean(reciprocal)) < 1e-12
+    assert plain != pair_mrr(first, second)

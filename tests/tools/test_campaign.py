@@ -1,0 +1,29 @@
+"""The campaign keeps the best checkpoint by the gate and stops after `patience` probes without one."""
+
+import json
+
+import pytest
+
+pytest.importorskip("torch")
+
+from tools.campaign import BEST, PROBES, _plateau, record
+from training.pretrain.state import LATEST
+
+
+def _probe(run, step, gtzan, mrr):
+    (run / LATEST).write_text(f"weights of step {step}")
+    row = {"step": step, "gtzan_accuracy": gtzan, "holdout_mrr": mrr, "holdout_mrr_plain": mrr}
+    return record(run, row)
+
+
+def test_best_moves_only_when_no_probe_is_worse(tmp_path):
+    assert _probe(tmp_path, 10, 0.60, 0.50)  # the first probe is the best so far
+    assert _probe(tmp_path, 20, 0.65, 0.55)
+    assert not _probe(tmp_path, 30, 0.70, 0.54)  # better GTZAN, worse MRR: refused
+    assert (tmp_path / BEST).read_text() == "weights of step 20"
+    rows = [json.loads(line) for line in (tmp_path / PROBES).read_text().splitlines()]
+    assert [r["best"] for r in rows] == [True, True, False]
+    assert not _plateau(rows, patience=2)
+    assert not _probe(tmp_path, 40, 0.64, 0.56)
+    rows = [json.loads(line) for line in (tmp_path / PROBES).read_text().splitlines()]
+    assert _plateau(rows, patience=2) and not _plateau(rows, patience=3)
