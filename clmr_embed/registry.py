@@ -37,10 +37,10 @@ class ModelEntry:
 MODELS: dict[str, ModelEntry] = {
     "clmr-free": ModelEntry(
         name="clmr-free",
-        description="CLMR SampleCNN pre-trained by clmr-embed on ~12 h of free music (small "
-        "compute), 50-tag MTAT head distilled from musicnn; see docs/models.md",
-        licence="MIT weights; pre-trained on GPL-2+ / CC BY-SA / CC BY / CC0 music; head "
-        "distilled from musicnn (ISC), trained on MagnaTagATune (CC BY-NC-SA audio)",
+        description="v2: SampleCNN distilled from musicnn on free game music (clean-view "
+        "recipe), 50-tag MTAT head distilled from musicnn; see docs/models.md",
+        licence="MIT weights; encoder and head distilled from musicnn (ISC), trained on "
+        "MagnaTagATune (CC BY-NC-SA audio), on GPL-2+ / CC BY-SA / CC BY / CC0 music",
         bundled="clmr-free.onnx",
     ),
     "clmr-mtat": ModelEntry(

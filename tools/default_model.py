@@ -49,11 +49,11 @@ BUNDLED = ROOT / "clmr_embed" / "models" / f"{NAME}.onnx"
 FIGURES = ROOT / "docs" / "models.json"
 DEMO = ROOT.parent / "shared" / "audio" / "clmr_demo"
 LICENCE = (
-    "Weights: MIT (clmr-embed). Encoder pre-trained on 6 freely licensed Debian game soundtracks "
-    "(GPL-2+, CC BY-SA 3.0/4.0, CC BY 3.0/4.0, CC0; if weights count as derivative works, "
-    "their share-alike terms apply). The 50-tag head is distilled from musicnn MTT_musicnn "
+    "Weights: MIT (clmr-embed). Encoder and 50-tag head both distilled from musicnn MTT_musicnn "
     "(ISC, MTG-UPF), which was trained on MagnaTagATune (audio CC BY-NC-SA): check MTAT's terms "
-    "before commercial use of the tags. Details: docs/models.md"
+    "before commercial use. Distillation audio: freely licensed Debian game soundtracks (GPL-2+, "
+    "CC BY-SA 3.0/4.0, CC BY 3.0/4.0, CC0; if weights count as derivative works, their "
+    "share-alike terms apply). Details: docs/models.md"
 )
 
 
@@ -66,13 +66,22 @@ def slim_checkpoint(source: Path, target: Path) -> Checkpoint:
 
 
 def describe(ckpt: Checkpoint) -> str:
-    """The metadata description of the tagger."""
-    batch = ckpt.train_config.get("batch_size", "?")
+    """The metadata description of the tagger: which recipe trained the encoder, for how long."""
+    config = ckpt.train_config
+    if config.get("contrastive_weight", 1.0) == 0 or "jitter_s" in config:  # "jitter_s": the
+        # GPU trial's record (../shared/tools/gpu_distill), the product's runs say the weight
+        windows = config.get("windows") or ckpt.step * config.get("batch_size", 0)
+        return (
+            f"SampleCNN (CLMR architecture) trained from random init by clean-view distillation "
+            f"of musicnn MTT max_pool (not CLMR's SimCLR): {ckpt.step} steps, {windows:,} "
+            "windows of freely licensed game music (Debian); 50-tag MagnaTagATune head trained "
+            "on musicnn pseudo-labels; figures and limits in docs/models.md"
+        )
+    batch = config.get("batch_size", "?")
     return (
         f"CLMR SampleCNN pre-trained by clmr-embed with SimCLR for {ckpt.step} steps "
-        f"(batch {batch} pairs) on ~12 h of freely licensed game music (Debian), 50-tag "
-        "MagnaTagATune head trained on musicnn pseudo-labels; an early, small-compute model, "
-        "see docs/models.md for what it is good for"
+        f"(batch {batch} pairs) on freely licensed game music (Debian), 50-tag "
+        "MagnaTagATune head trained on musicnn pseudo-labels; see docs/models.md"
     )
 
 

@@ -1,4 +1,4 @@
-"""The campaign keeps the best checkpoint by the gate and stops after `patience` probes without one."""
+"""The campaign keeps the best checkpoint by the gate, stops after `patience` probes without."""
 
 import json
 
