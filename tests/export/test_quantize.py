@@ -80,7 +80,7 @@ def test_window_reader_serves_equal_batches_by_range() -> None:
 
 
 def test_float_nodes_name_blocks_and_head() -> None:
-    model = onnx.load(str(BUNDLED))
+    model = name_nodes(onnx.load(str(BUNDLED)))  # as quantize does: the builder names no node
     nodes = {n.name: n for n in model.graph.node}
     names = float_nodes(model, [0, 1])
     weights = [nodes[n].input[1] for n in names]
