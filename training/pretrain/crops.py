@@ -100,18 +100,11 @@ class GridCrops(StepDataset):
         items = [self.item(int(self.validation[i])) for i in pick]
         return {k: torch.stack([it[k] for it in items]) for k in ("x", "t", "m")}
 
-    def steps_per_epoch(self, global_batch: int) -> int:
-        """Full global batches per pass over the training crops (the remainder is dropped).
+    remedy = "build more targets, or lower batch_size"
 
-        Raises:
-            DataError: fewer crops than one global batch.
-        """
-        if len(self) < global_batch:
-            raise DataError(
-                f"{len(self)} training crop(s) have teacher targets, fewer than one global batch "
-                f"of {global_batch}; build more targets, or lower batch_size"
-            )
-        return len(self) // global_batch
+    def shortage(self, count: int) -> str:
+        """The too-few-crops message (steps_per_epoch)."""
+        return f"{count} training crop(s) have teacher targets, fewer than one global batch of"
 
     def keys_for_step(
         self, step: int, seed: int, batch_size: int, rank: int = 0, world: int = 1

@@ -9,7 +9,6 @@ import numpy.typing as npt
 import torch
 
 from clmr_embed.constants import WINDOW_SAMPLES
-from clmr_embed.errors import DataError
 from training.pretrain.cache import AudioCache, pcm_to_float
 from training.pretrain.sampling import StepDataset, epoch_slice, step_seed
 from training.pretrain.targets import TeacherTargets
@@ -81,18 +80,11 @@ class CropPairs(StepDataset):
             item["m_i"], item["m_j"] = torch.tensor(bool(mask[0])), torch.tensor(bool(mask[1]))
         return item
 
-    def steps_per_epoch(self, global_batch: int) -> int:
-        """Full global batches per pass over the segments (the remainder is dropped, as CLMR does).
+    remedy = "add audio, or lower batch_size or segment_seconds"
 
-        Raises:
-            DataError: fewer segments than one global batch.
-        """
-        if len(self) < global_batch:
-            raise DataError(
-                f"the corpus has {len(self)} segment(s), fewer than one global batch of "
-                f"{global_batch}; add audio, or lower batch_size or segment_seconds"
-            )
-        return len(self) // global_batch
+    def shortage(self, count: int) -> str:
+        """The too-few-segments message (steps_per_epoch)."""
+        return f"the corpus has {count} segment(s), fewer than one global batch of"
 
     def keys_for_step(
         self, step: int, seed: int, batch_size: int, rank: int = 0, world: int = 1

@@ -10,6 +10,7 @@ from typing import Any
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
+from clmr_embed.errors import DataError
 from training.pretrain.config import PretrainConfig
 from training.pretrain.distributed import Processes
 from training.pretrain.targets import TeacherTargets
@@ -46,7 +47,22 @@ class StepDataset(Dataset[dict[str, torch.Tensor]]):
     targets: TeacherTargets | None = None  # the teacher targets its items carry, if any
 
     def steps_per_epoch(self, global_batch: int) -> int:
-        """Full global batches per pass over the items."""
+        """Full global batches per pass over the items (the remainder is dropped, as CLMR does).
+
+        Raises:
+            DataError: fewer items than one global batch (`shortage` names them and the fix).
+        """
+        if len(self) < global_batch:
+            raise DataError(f"{self.shortage(len(self))} {global_batch}; {self.remedy}")
+        return len(self) // global_batch
+
+    remedy = ""  # the fix named when the items are fewer than one global batch
+
+    def shortage(self, count: int) -> str:
+        """Start of the too-few-items message, ending before the global batch size."""
+        raise NotImplementedError
+
+    def __len__(self) -> int:
         raise NotImplementedError
 
     def keys_for_step(
