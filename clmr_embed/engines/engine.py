@@ -49,6 +49,7 @@ class EngineConfig:
     engine: str | None = None  # "onnxruntime" or "openvino"; None: the precision's choice
     device: str = "auto"  # onnxruntime's "auto", "cpu" or "cuda"; low precisions are CPU paths
     threads: int = 0  # intra-op threads; 0 lets the engine choose (all cores)
+    spin: bool = True  # onnxruntime's idle intra-op threads spin; False when decoders share cores
     validate: bool = True  # check a non-reference path against fp32 on first use (cached)
 
 

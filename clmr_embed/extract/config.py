@@ -36,6 +36,8 @@ class ExtractConfig:
     decoder: str = "av"  # "av" (PyAV/FFmpeg) or "soundfile" (libsndfile)
     commit_every: int = 200  # merge the journal into the store after this many tracks (or a timer)
     trace: Path | None = None  # append "start ID"/"done ID" lines (tests count model work)
+    # onnxruntime's idle threads spin; None: only when no decode worker shares the cores
+    spin: bool | None = None
 
     def __post_init__(self) -> None:
         counts = {

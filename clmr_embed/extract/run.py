@@ -50,8 +50,15 @@ def _header(model: Engine, spec: WindowSpec, decoder: str) -> StoreHeader:
     )
 
 
+def engine_config(config: ExtractConfig) -> EngineConfig:
+    """The engine settings of a run: onnxruntime's threads spin only where no decode worker
+    shares the cores (spinning threads take the CPU the decoders need; docs/performance.md)."""
+    spin = config.workers == 0 if config.spin is None else config.spin
+    return EngineConfig(config.precision, config.engine, config.device, config.threads, spin=spin)
+
+
 def _open_model(config: ExtractConfig) -> Engine:
-    choice = EngineConfig(config.precision, config.engine, config.device, config.threads)
+    choice = engine_config(config)
     model = open_engine(resolve_model(config.model), choice)
     if model.info.kind == "head":
         raise ModelArtifactError(

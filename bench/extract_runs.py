@@ -1,0 +1,144 @@
+"""The measurements bench/extract.py runs, each in its own process (so peak RSS is its own).
+
+    python bench/extract_runs.py KIND '{"json": "arguments"}'   # prints one JSON line
+
+KIND is one of:
+  warm    open the path once (its first-use check runs and is cached); the model's rate/window
+  decode  the product's decode path alone: extract's decode workers (PyAV + soxr + windowing,
+          decode_messages), every message consumed, nothing embedded
+  model   the engine alone on pre-decoded windows (an .npy the parent wrote), batch by batch
+  e2e     run_extract as `clmr-embed extract` runs it, with the given workers/threads/spin
+  torch   the original CLMR pipeline (torch eager fp32, one file at a time); "torch-b1": batch 1
+"""
+
+from __future__ import annotations
+
+import json
+import resource
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+
+def _rss_mb(who: int = resource.RUSAGE_SELF) -> float:
+    return resource.getrusage(who).ru_maxrss / 1024
+
+
+def _engine_config(a: dict[str, Any], threads: int, spin: bool = True) -> Any:
+    from clmr_embed.engines import EngineConfig
+
+    return EngineConfig(a["precision"], a["engine"], "cpu", threads, spin=spin)
+
+
+def warm(a: dict[str, Any]) -> dict[str, Any]:
+    from clmr_embed.engines import open_engine
+
+    engine = open_engine(Path(a["model"]), _engine_config(a, a["threads"]))
+    info = engine.info
+    return {"ran": engine.precision, "detail": engine.detail, "rate": info.sample_rate,
+            "window": info.window_samples}  # fmt: skip
+
+
+def _jobs(files: list[str], rate: int, window: int) -> list[Any]:
+    from clmr_embed.audio import WindowSpec
+    from clmr_embed.extract.messages import DecodeJob
+
+    spec = WindowSpec.from_hop_seconds(rate, window, None)  # extract's default hop
+    return [DecodeJob(i, path, spec) for i, path in enumerate(files)]
+
+
+def decoded_windows(files: list[str], rate: int, window: int) -> tuple[np.ndarray, float]:
+    """Every window of `files` exactly as extract cuts them, and their audio seconds."""
+    from clmr_embed.extract.messages import Decoded, Windows
+    from clmr_embed.extract.workers import decode_messages
+
+    parts, audio_s = [], 0.0
+    for message in decode_messages(_jobs(files, rate, window), 0):
+        if isinstance(message, Windows):
+            parts.append(message.windows)
+        elif isinstance(message, Decoded):
+            audio_s += message.file.duration_s
+    return np.concatenate(parts).astype(np.float32), audio_s
+
+
+def decode(a: dict[str, Any]) -> dict[str, Any]:
+    from clmr_embed.extract.messages import Decoded, Failed
+    from clmr_embed.extract.workers import decode_messages
+
+    audio_s, began = 0.0, time.perf_counter()
+    for message in decode_messages(_jobs(a["files"], a["rate"], a["window"]), a["workers"]):
+        if isinstance(message, Decoded):
+            audio_s += message.file.duration_s
+        elif isinstance(message, Failed):
+            raise RuntimeError(message.reason)
+    wall = time.perf_counter() - began
+    return {"audio_s": audio_s, "wall_s": wall, "workers_rss_mb": _rss_mb(resource.RUSAGE_CHILDREN)}
+
+
+def model(a: dict[str, Any]) -> dict[str, Any]:
+    from clmr_embed.engines import open_engine
+
+    engine = open_engine(Path(a["model"]), _engine_config(a, a["threads"], a.get("spin", True)))
+    windows, batch = np.load(a["windows"]), a["batch"]
+    engine.run(windows[:batch])  # warm-up
+    began = time.perf_counter()
+    for i in range(0, len(windows), batch):
+        engine.run(windows[i : i + batch])
+    wall = time.perf_counter() - began
+    return {"audio_s": a["audio_s"], "wall_s": wall, "ran": engine.precision}
+
+
+def e2e(a: dict[str, Any]) -> dict[str, Any]:
+    from clmr_embed.extract import ExtractConfig, run_extract
+
+    with tempfile.TemporaryDirectory() as tmp:
+        config = ExtractConfig(
+            inputs=tuple(Path(f) for f in a["files"]), output=Path(tmp) / "bench.h5",
+            model=a["model"], device="cpu", threads=a["threads"], precision=a["precision"],
+            engine=a["engine"], workers=a["workers"], batch_size=a["batch"], spin=a["spin"],
+        )  # fmt: skip
+        began = time.perf_counter()
+        summary = run_extract(config)
+        wall = time.perf_counter() - began
+    if summary.failed:
+        raise RuntimeError(summary.failed[0].reason)
+    return {"audio_s": summary.duration_s, "wall_s": wall, "ran": summary.precision,
+            "workers_rss_mb": _rss_mb(resource.RUSAGE_CHILDREN)}  # fmt: skip
+
+
+def original(a: dict[str, Any]) -> dict[str, Any]:
+    import torch
+
+    from clmr_embed.audio import frame, load_audio
+    from export.placeholder import build_placeholder
+
+    torch.set_num_threads(max(1, a["threads"]))
+    encoder, _ = build_placeholder()
+    encoder.eval()
+    audio_s, began = 0.0, time.perf_counter()
+    with torch.inference_mode():
+        for path in a["files"]:
+            samples, _ = load_audio(Path(path), 22050)
+            batch = torch.from_numpy(frame(samples, 59049, 59049).windows)[:, None, :]
+            for part in batch.split(1) if a["kind"] == "torch-b1" else [batch]:
+                encoder(part)
+            audio_s += len(samples) / 22050
+    return {"audio_s": audio_s, "wall_s": time.perf_counter() - began, "ran": "fp32"}
+
+
+KINDS = {"warm": warm, "decode": decode, "model": model, "e2e": e2e, "torch": original,
+         "torch-b1": original}  # fmt: skip
+
+
+def main() -> None:
+    kind, arguments = sys.argv[1], json.loads(sys.argv[2])
+    result = KINDS[kind]({**arguments, "kind": kind})
+    print(json.dumps({**result, "peak_rss_mb": _rss_mb()}))
+
+
+if __name__ == "__main__":
+    main()
