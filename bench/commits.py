@@ -33,8 +33,9 @@ def _python() -> str:
     python = VENV / "bin" / "python"
     if not python.exists():
         subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(VENV)], check=True)
-        site = subprocess.run([str(python), "-c", "import sysconfig; print(sysconfig.get_path("
-                               "'purelib'))"], capture_output=True, text=True, check=True)  # fmt: skip
+        code = "import sysconfig; print(sysconfig.get_path('purelib'))"
+        site = subprocess.run([str(python), "-c", code], capture_output=True, text=True,
+                              check=True)  # fmt: skip
         Path(site.stdout.strip(), "deps.pth").write_text(sysconfig.get_path("purelib") + "\n")
     return str(python)
 
@@ -81,8 +82,10 @@ def main() -> None:
             start = _run(python, tree, ["extract", *short, "S.h5", *shlex.split(args.extra)])[0]
             out.setdefault("short_s", []).append(start)
             print(f"  rep {rep} {rev}: x {x:.1f}, process {wall:.1f} s", file=sys.stderr)
-    print(f"{'rev':<12} {'best x':>8} {'median x':>9} {'process s':>10} {'--help s':>9} "
-          f"{'short s':>8}   (best of {args.reps}; extract {args.extra or 'defaults'})")  # fmt: skip
+    print(
+        f"{'rev':<12} {'best x':>8} {'median x':>9} {'process s':>10} {'--help s':>9} "
+        f"{'short s':>8}   (best of {args.reps}; extract {args.extra or 'defaults'})"
+    )
     for rev, out in results.items():
         print(f"{rev:<12} {max(out['x_realtime']):7.1f}x "
               f"{statistics.median(out['x_realtime']):8.1f}x {min(out['process_s']):10.2f} "

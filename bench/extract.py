@@ -2,12 +2,14 @@
 
 Not a test. In one interleaved run on the same songs (each measurement its own subprocess, so
 peak RSS is its own; bench/extract_runs.py), repeated --reps times in alternating order:
-  D  decode only: extract's decode path (PyAV + soxr + windowing, decode workers), all cores
-     (--decode-workers, default the CPU count), nothing embedded
+  D  decode only: extract's decode path (PyAV + soxr + windowing, decode workers), nothing
+     embedded; D = cores x audio / the workers' CPU seconds (their wall time with
+     --decode-workers, default the CPU count, is printed too)
   M  model only: each engine/precision on the pre-decoded windows of the same songs, all cores
   B  the bound 1 / (1/M + 1/D): one pass costs at least the model's and the decoder's CPU time
   E  end to end: run_extract (`clmr-embed extract`) per path and per --e2e setting
-     WORKERS:THREADS:SPIN (SPIN on, off or auto: off when workers > 0, extract's default)
+     WORKERS:THREADS:SPIN[:CHUNK[:PIN]] (SPIN on, off or auto: off when workers > 0, extract's
+     default; CHUNK: OpenVINO windows per infer request; PIN: OpenVINO's thread pinning)
   E/B, and E and M relative to onnxruntime fp32
   start-up: `clmr-embed --help`, and `clmr-embed extract` on one short file minus its audio / B
 x real time is audio seconds over wall seconds (best of the reps). Prints tables, writes --json.
@@ -61,9 +63,11 @@ def _pair(path: str) -> dict[str, str]:
 
 
 def _setting(text: str) -> dict[str, Any]:
-    workers, threads, spin = text.split(":")
-    return {"workers": int(workers), "threads": int(threads),
-            "spin": {"on": True, "off": False, "auto": None}[spin]}  # fmt: skip
+    """WORKERS:THREADS:SPIN[:CHUNK[:PIN]]: SPIN and PIN on, off or auto (the default)."""
+    workers, threads, spin, chunk, pin = (text.split(":") + ["auto", "auto"])[:5]
+    flag = {"on": True, "off": False, "auto": None}
+    return {"workers": int(workers), "threads": int(threads), "spin": flag[spin],
+            "chunk": None if chunk == "auto" else int(chunk), "pin": flag[pin]}  # fmt: skip
 
 
 def _startup(args: argparse.Namespace, path: str, short: str) -> float:
@@ -125,7 +129,13 @@ def _best(results: list[dict[str, Any]]) -> dict[str, Any]:
 
 def summarise(args: argparse.Namespace, measured: dict[str, Any]) -> dict[str, Any]:
     rows = {name: _best(results) for name, results in measured["runs"].items()}
-    d = rows["decode"].get("x")
+    decodes = [r for r in measured["runs"]["decode"] if "cpu_s" in r]
+    cpu_s = min(r["cpu_s"] for r in decodes) if decodes else None
+    # The decoder's cost on all cores: audio over its CPU seconds, times the cores. Its wall
+    # time with all workers adds the workers' start and the tail of the longest file.
+    d = (os.cpu_count() or 1) * measured["audio_s"] / cpu_s if cpu_s else None
+    rows["decode"]["x_cpu"] = d
+    rows["decode"]["x_from_first"] = max(r["audio_s"] / r["from_first_s"] for r in decodes)
     paths: dict[str, Any] = {}
     for path in args.paths:
         m = rows[f"model {path}"].get("x")
@@ -158,8 +168,10 @@ def table(args: argparse.Namespace, s: dict[str, Any], measured: dict[str, Any])
         f"{measured['windows']} windows, {os.cpu_count()} CPUs; x real time, best of the reps"
     )
     dec = s["rows"]["decode"]
-    print(f"D decode only ({args.decode_workers} workers): {d:.1f}x  "
-          f"(workers' peak RSS {dec.get('workers_rss_mb', 0):.0f} MB)")  # fmt: skip
+    rss = dec.get("workers_rss_mb", 0)
+    print(f"D decode only: {d:.1f}x from its CPU time on {os.cpu_count()} cores (the bound's D); "
+          f"wall with {args.decode_workers} workers {dec['x']:.1f}x, from the first message "
+          f"{dec['x_from_first']:.1f}x; workers' peak RSS {rss:.0f} MB")  # fmt: skip
     ref = paths.get(REF, {})
     ref_e = {t: r.get("x") for t, r in ref.get("e2e", {}).items()}
     print(f"{'path':<20} {'ran':<5} {'M':>7} {'M/ref':>6} {'B':>7} {'e2e W:T:SPIN':<13} "

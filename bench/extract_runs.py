@@ -5,7 +5,8 @@
 KIND is one of:
   warm    open the path once (its first-use check runs and is cached); the model's rate/window
   decode  the product's decode path alone: extract's decode workers (PyAV + soxr + windowing,
-          decode_messages), every message consumed, nothing embedded
+          decode_messages), every message consumed, nothing embedded; wall, wall from the
+          first message, and the workers' CPU seconds
   model   the engine alone on pre-decoded windows (an .npy the parent wrote), batch by batch
   e2e     run_extract as `clmr-embed extract` runs it, with the given workers/threads/spin
   torch   the original CLMR pipeline (torch eager fp32, one file at a time); "torch-b1": batch 1
@@ -13,10 +14,13 @@ KIND is one of:
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import resource
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -24,8 +28,41 @@ from typing import Any
 import numpy as np
 
 
-def _rss_mb(who: int = resource.RUSAGE_SELF) -> float:
-    return resource.getrusage(who).ru_maxrss / 1024
+def _hwm_mb(pid: int | str = "self") -> float:
+    """Peak RSS of a process (VmHWM). Not ru_maxrss: Linux carries that over exec from the
+    parent, so every child would report at least the bench's own peak."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return 0.0
+
+
+class _Workers(threading.Thread):
+    """Polls the peak RSS of this process's children (the decode workers) until stopped."""
+
+    def __init__(self) -> None:
+        super().__init__(daemon=True)
+        self.peak, self.done = 0.0, threading.Event()
+
+    def run(self) -> None:
+        me = str(os.getpid())
+        while not self.done.wait(0.5):
+            for pid in filter(str.isdigit, os.listdir("/proc")):
+                with contextlib.suppress(OSError, IndexError):
+                    stat = Path(f"/proc/{pid}/stat").read_text()
+                    if stat.rsplit(")", 1)[1].split()[1] == me:
+                        self.peak = max(self.peak, _hwm_mb(pid))
+
+    def __enter__(self) -> _Workers:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.done.set()
+        self.join()
 
 
 def _engine_config(a: dict[str, Any], threads: int, spin: bool = True) -> Any:
@@ -69,14 +106,18 @@ def decode(a: dict[str, Any]) -> dict[str, Any]:
     from clmr_embed.extract.messages import Decoded, Failed
     from clmr_embed.extract.workers import decode_messages
 
-    audio_s, began = 0.0, time.perf_counter()
-    for message in decode_messages(_jobs(a["files"], a["rate"], a["window"]), a["workers"]):
-        if isinstance(message, Decoded):
-            audio_s += message.file.duration_s
-        elif isinstance(message, Failed):
-            raise RuntimeError(message.reason)
-    wall = time.perf_counter() - began
-    return {"audio_s": audio_s, "wall_s": wall, "workers_rss_mb": _rss_mb(resource.RUSAGE_CHILDREN)}
+    audio_s, began, first = 0.0, time.perf_counter(), None
+    with _Workers() as workers:
+        for message in decode_messages(_jobs(a["files"], a["rate"], a["window"]), a["workers"]):
+            first = first or (time.perf_counter() if message is not None else None)
+            if isinstance(message, Decoded):
+                audio_s += message.file.duration_s
+            elif isinstance(message, Failed):
+                raise RuntimeError(message.reason)
+        wall = time.perf_counter() - began
+    used = resource.getrusage(resource.RUSAGE_CHILDREN)  # the workers, all joined by now
+    return {"audio_s": audio_s, "wall_s": wall, "from_first_s": wall - (first or began) + began,
+            "cpu_s": used.ru_utime + used.ru_stime, "workers_rss_mb": workers.peak}  # fmt: skip
 
 
 def model(a: dict[str, Any]) -> dict[str, Any]:
@@ -92,22 +133,36 @@ def model(a: dict[str, Any]) -> dict[str, Any]:
     return {"audio_s": a["audio_s"], "wall_s": wall, "ran": engine.precision}
 
 
+def _openvino_knobs(a: dict[str, Any]) -> None:
+    """The OpenVINO levers bench/extract.py compares (module settings of the engine)."""
+    from clmr_embed.engines import openvino
+
+    if a.get("chunk") is not None:
+        openvino.CHUNK_WINDOWS = a["chunk"]
+    if a.get("pin") is not None:
+        openvino.PIN_THREADS = a["pin"]
+
+
 def e2e(a: dict[str, Any]) -> dict[str, Any]:
     from clmr_embed.extract import ExtractConfig, run_extract
+
+    _openvino_knobs(a)
+    spin = {} if a["spin"] is None else {"spin": a["spin"]}  # older commits lack the option
 
     with tempfile.TemporaryDirectory() as tmp:
         config = ExtractConfig(
             inputs=tuple(Path(f) for f in a["files"]), output=Path(tmp) / "bench.h5",
             model=a["model"], device="cpu", threads=a["threads"], precision=a["precision"],
-            engine=a["engine"], workers=a["workers"], batch_size=a["batch"], spin=a["spin"],
+            engine=a["engine"], workers=a["workers"], batch_size=a["batch"], **spin,
         )  # fmt: skip
         began = time.perf_counter()
-        summary = run_extract(config)
-        wall = time.perf_counter() - began
+        with _Workers() as workers:
+            summary = run_extract(config)
+            wall = time.perf_counter() - began
     if summary.failed:
         raise RuntimeError(summary.failed[0].reason)
     return {"audio_s": summary.duration_s, "wall_s": wall, "ran": summary.precision,
-            "workers_rss_mb": _rss_mb(resource.RUSAGE_CHILDREN)}  # fmt: skip
+            "workers_rss_mb": workers.peak}  # fmt: skip
 
 
 def original(a: dict[str, Any]) -> dict[str, Any]:
@@ -137,7 +192,7 @@ KINDS = {"warm": warm, "decode": decode, "model": model, "e2e": e2e, "torch": or
 def main() -> None:
     kind, arguments = sys.argv[1], json.loads(sys.argv[2])
     result = KINDS[kind]({**arguments, "kind": kind})
-    print(json.dumps({**result, "peak_rss_mb": _rss_mb()}))
+    print(json.dumps({**result, "peak_rss_mb": _hwm_mb()}))
 
 
 if __name__ == "__main__":
