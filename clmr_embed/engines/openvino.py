@@ -19,8 +19,10 @@ PRECISIONS = ("fp32", "bf16", "int8")
 # OpenVINO's float inference precision; an int8 file's float layers take bf16 where it runs.
 HINTS = {"fp32": "f32", "bf16": "bf16"}
 # Windows per infer request: 0 splits a batch into one chunk per stream; n > 0 cuts chunks of
-# n that the streams take as they free up (a stream slowed by a decoder takes fewer).
-CHUNK_WINDOWS = 0
+# n that the streams take as they free up (a stream slowed by a decoder takes fewer). 2: e2e
+# +11 % int8, +8 % bf16 over one chunk per stream on 2 cores with a decode worker, and less
+# memory (bench/extract.py, docs/performance.md).
+CHUNK_WINDOWS = 2
 PIN_THREADS: bool | None = None  # ENABLE_CPU_PINNING; None: OpenVINO's default (pinned)
 
 
