@@ -27,7 +27,7 @@ from clmr_embed.extract.summary import (
     Interrupted,
     SkippedPath,
 )
-from clmr_embed.extract.workers import decode_messages
+from clmr_embed.extract.workers import _Pool, decode_messages, start_pool
 from clmr_embed.names import escaped, shown
 from clmr_embed.resolution import resolve_model
 from clmr_embed.scan import Scan, scan_inputs
@@ -137,6 +137,7 @@ class _Run:
     config: ExtractConfig
     model: Engine
     scan: Scan
+    pool: _Pool | None = None  # decode workers started before the model loaded
     plan: Plan = field(default_factory=Plan)
     outcome: Outcome = field(default_factory=Outcome)  # filled as tracks finish
     unreadable: list[FailedFile] = field(default_factory=list)  # files that could not be read
@@ -159,7 +160,7 @@ class _Run:
             DecodeJob(i, str(t.file.path), spec, config.decoder) for i, t in enumerate(plan.todo)
         ]
         runner = BatchRunner(self.model, store, config, progress, self.outcome)
-        runner.run(plan.todo, decode_messages(jobs, config.workers))
+        runner.run(plan.todo, decode_messages(jobs, config.workers, self.pool))
         failed_paths = {f.path for f in self.unreadable + self.outcome.failed}
         self.aliased, self.alias_failed = _record_aliases(plan, store, failed_paths)
         if config.prune:
@@ -214,14 +215,26 @@ def run_extract(config: ExtractConfig, progress: Progress | None = None) -> Extr
     """
     began = time.perf_counter()
     _check_output(config.output)
+    scan = scan_inputs(list(config.inputs), config.include, config.exclude)
+    # The decode workers start (~0.3 s each: a process, its imports) while the model loads.
+    pool = start_pool(min(config.workers, len(scan.files)))
+    try:
+        return _extract(config, scan, pool, progress, began)
+    finally:
+        if pool is not None:
+            pool.close()
+
+
+def _extract(
+    config: ExtractConfig, scan: Scan, pool: _Pool | None, progress: Progress | None, began: float
+) -> ExtractSummary:
     model = _open_model(config)
     info = model.info
     check_batch_memory(config.batch_size, info.window_samples, available_memory())
     spec = WindowSpec.from_hop_seconds(info.sample_rate, info.window_samples, config.hop_seconds)
-    scan = scan_inputs(list(config.inputs), config.include, config.exclude)
     store = open_writer(config.output, _header(model, spec, config.decoder), force=config.force)
     store.record_roots(scan.roots)  # where serve finds the tracks' audio
-    run = _Run(config, model, scan)
+    run = _Run(config, model, scan, pool)
     try:
         with store:
             run.embed(store, spec, progress)
