@@ -53,3 +53,17 @@ def test_spinning_is_off_while_decode_workers_share_the_cores(
             assert sorted(other.paths) == paths
             for p in paths:
                 np.testing.assert_array_equal(other.embeddings(p), want[p])
+
+
+def test_workers_started_before_the_model_are_stopped_when_it_fails(tmp_path: Path) -> None:
+    import multiprocessing
+
+    from clmr_embed.errors import ModelArtifactError
+
+    lib = write_library(tmp_path / "lib")
+    bad = tmp_path / "bad.onnx"
+    bad.write_bytes(b"not a model")
+    config = ExtractConfig(inputs=(lib,), output=tmp_path / "o.h5", model=str(bad), workers=2)
+    with pytest.raises(ModelArtifactError):
+        run_extract(config)
+    assert multiprocessing.active_children() == []
