@@ -15,6 +15,7 @@ from clmr_embed.digest import file_sha256
 from clmr_embed.errors import ConfigError, MissingDependencyError, ModelArtifactError
 
 DEVICES = tuple(d.value for d in Device)  # auto, cpu, cuda
+SPINNING_KEY = "session.intra_op.allow_spinning"  # onnxruntime session option: "0" stops spinning
 
 
 def import_onnxruntime() -> Any:
@@ -51,6 +52,9 @@ class SessionConfig:
     device: str = "auto"  # "auto" (CUDA when available), "cpu" or "cuda"
     threads: int = 0  # onnxruntime intra-op threads; 0 lets onnxruntime choose (all cores)
     io_binding: bool | None = None  # bind input/outputs on the device; None: on CUDA only
+    # intra-op threads spin while waiting for work (onnxruntime's default); False when other
+    # processes (extract's decode workers) share the cores, so idle threads yield them
+    spin: bool = True
 
 
 class OnnxModel:
@@ -75,6 +79,8 @@ class OnnxModel:
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         if self.config.threads > 0:
             options.intra_op_num_threads = self.config.threads
+        if not self.config.spin:
+            options.add_session_config_entry(SPINNING_KEY, "0")
         options.log_severity_level = 3  # errors only: provider fallbacks are not the user's problem
         providers = choose_providers(self.config.device, ort.get_available_providers())
         try:
@@ -98,6 +104,15 @@ class OnnxModel:
     def providers(self) -> list[str]:
         """Execution providers the session actually uses."""
         return list(self.session.get_providers())
+
+    @property
+    def spins(self) -> bool:
+        """Whether the session's idle intra-op threads spin (read back from its options)."""
+        options = self.session.get_session_options()
+        try:
+            return str(options.get_session_config_entry(SPINNING_KEY)) != "0"
+        except RuntimeError:  # never set: onnxruntime's default, spinning
+            return True
 
     def _check_io(self) -> None:
         """The graph has the input and output names of its kind (the artifact contract)."""

@@ -14,11 +14,10 @@ from __future__ import annotations
 import os
 import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from clmr_embed.digest import file_sha256
 from clmr_embed.errors import ModelArtifactError
-from clmr_embed.official.convert import Conversion, convert
-from clmr_embed.official.release import Notify, fetch_and_convert
 from clmr_embed.registry import (
     DEFAULT_MODEL,
     ENV_MODEL,
@@ -27,6 +26,12 @@ from clmr_embed.registry import (
     cache_dir,
     cached_path,
 )
+
+if TYPE_CHECKING:
+    from clmr_embed.official.release import Notify
+
+# The converters (onnx, ~1 s to import) load only when a checkpoint or a fetched model needs
+# converting: every extract run and each of its decode workers imports this module.
 
 CHECKPOINT_SUFFIXES = (".pt", ".pth", ".ckpt")
 ACCEPTED = (
@@ -41,6 +46,8 @@ def converted_path(checkpoint: Path, sha256: str) -> Path:
 
 
 def _checkpoint_model(checkpoint: Path, notify: Notify | None) -> Path:
+    from clmr_embed.official.convert import Conversion, convert
+
     target = converted_path(checkpoint, file_sha256(checkpoint))
     if target.is_file():
         return target
@@ -62,7 +69,11 @@ def _named_model(name: str, notify: Notify | None) -> Path:
             raise ModelArtifactError(f"bundled model file {path} is missing; reinstall clmr-embed")
         return path
     cached = cached_path(entry.name)
-    return cached if cached.is_file() else fetch_and_convert(entry, notify)
+    if cached.is_file():
+        return cached
+    from clmr_embed.official.release import fetch_and_convert
+
+    return fetch_and_convert(entry, notify)
 
 
 def resolve_model(model: str | Path | None, notify: Notify | None = None) -> Path:

@@ -63,6 +63,7 @@ class EngineConfig:
     )
     device: Device | str = Device.auto  # onnxruntime's auto, cpu or cuda; low precisions: CPU
     threads: int = 0  # intra-op threads; 0 lets the engine choose (all cores)
+    spin: bool = True  # onnxruntime's idle intra-op threads spin; False when decoders share cores
     validate: bool = True  # check a non-reference path against fp32 on first use (cached)
 
     def __post_init__(self) -> None:

@@ -19,7 +19,7 @@ class OnnxRuntimeEngine:
     Args:
         model: the fp32 encoder or tagger ONNX file.
         precision: "fp32" or "int8" (the int8 file beside `model`, see variant.int8_path).
-        config: device and threads (precision and engine are given here).
+        config: device, threads and spinning (precision and engine are given here).
 
     Raises:
         ModelArtifactError: a missing or stale int8 file, or a file breaking the contract.
@@ -31,7 +31,8 @@ class OnnxRuntimeEngine:
         config = config or EngineConfig()
         self.sha256 = file_sha256(model)
         self.path = variant_path(Path(model), precision)
-        self.model = OnnxModel(self.path, SessionConfig(config.device, config.threads))
+        session = SessionConfig(config.device, config.threads, spin=config.spin)
+        self.model = OnnxModel(self.path, session)
         metadata = self.model.session.get_modelmeta().custom_metadata_map
         check_variant(Path(model), precision, self.sha256, metadata)
         self.info = self.model.info

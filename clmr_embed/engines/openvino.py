@@ -18,6 +18,12 @@ from clmr_embed.errors import ConfigError, MissingDependencyError, ModelArtifact
 PRECISIONS = ("fp32", "bf16", "int8")
 # OpenVINO's float inference precision; an int8 file's float layers take bf16 where it runs.
 HINTS = {"fp32": "f32", "bf16": "bf16"}
+# Windows per infer request: 0 splits a batch into one chunk per stream; n > 0 cuts chunks of
+# n that the streams take as they free up (a stream slowed by a decoder takes fewer). 2: e2e
+# +11 % int8, +8 % bf16 over one chunk per stream on 2 cores with a decode worker, and less
+# memory (bench/extract.py, docs/performance.md).
+CHUNK_WINDOWS = 2
+PIN_THREADS: bool | None = None  # ENABLE_CPU_PINNING; None: OpenVINO's default (pinned)
 
 
 def import_openvino() -> Any:
@@ -99,6 +105,8 @@ class OpenVinoEngine:
         }
         if config.threads > 0:
             properties["INFERENCE_NUM_THREADS"] = config.threads
+        if PIN_THREADS is not None:
+            properties["ENABLE_CPU_PINNING"] = PIN_THREADS
         compiled = core.compile_model(ov_model, "CPU", properties)
         hint = compiled.get_property("INFERENCE_PRECISION_HINT")
         ran = "bf16" if hint == ov.Type.bf16 else "fp32"
@@ -123,7 +131,8 @@ class OpenVinoEngine:
         """(embeddings, logits or None) of float32 (batch, window) audio, the batch split
         over the engine's streams."""
         audio = np.ascontiguousarray(windows, dtype=np.float32)[:, None, :]
-        chunks = np.array_split(audio, max(1, min(self.streams, len(audio))))
+        parts = -(-len(audio) // CHUNK_WINDOWS) if CHUNK_WINDOWS > 0 else self.streams
+        chunks = np.array_split(audio, max(1, min(parts, len(audio))))
         with self._lock:
             self._parts = {}
             for index, chunk in enumerate(chunks):

@@ -36,6 +36,8 @@ class ExtractConfig:
     exclude: tuple[str, ...] = ()  # globs that drop a file
     decoder: Decoder = Decoder.av  # av (PyAV/FFmpeg) or soundfile (libsndfile)
     commit_every: int = 200  # merge the journal into the store after this many tracks (or a timer)
+    # onnxruntime's idle threads spin; None: only when no decode worker shares the cores
+    spin: bool | None = None
 
     def __post_init__(self) -> None:
         # strings become the typed choices here, once (EngineConfig checks the combination)

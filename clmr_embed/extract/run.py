@@ -27,7 +27,7 @@ from clmr_embed.extract.summary import (
     Interrupted,
     SkippedPath,
 )
-from clmr_embed.extract.workers import DecodeFn, decode_messages, decode_track
+from clmr_embed.extract.workers import DecodeFn, _Pool, decode_messages, decode_track, start_pool
 from clmr_embed.names import escaped, shown
 from clmr_embed.resolution import resolve_model
 from clmr_embed.scan import Scan, scan_inputs
@@ -50,8 +50,15 @@ def _header(model: Engine, spec: WindowSpec, decoder: str) -> StoreHeader:
     )
 
 
+def engine_config(config: ExtractConfig) -> EngineConfig:
+    """The engine settings of a run: onnxruntime's threads spin only where no decode worker
+    shares the cores (spinning threads take the CPU the decoders need; docs/performance.md)."""
+    spin = config.workers == 0 if config.spin is None else config.spin
+    return EngineConfig(config.precision, config.engine, config.device, config.threads, spin=spin)
+
+
 def _open_model(config: ExtractConfig) -> Engine:
-    choice = EngineConfig(config.precision, config.engine, config.device, config.threads)
+    choice = engine_config(config)
     model = open_engine(resolve_model(config.model), choice)
     if model.info.kind == "head":
         raise ModelArtifactError(
@@ -130,6 +137,7 @@ class _Run:
     config: ExtractConfig
     model: Engine
     scan: Scan
+    pool: _Pool | None = None  # decode workers started before the model loaded
     plan: Plan = field(default_factory=Plan)
     outcome: Outcome = field(default_factory=Outcome)  # filled as tracks finish
     unreadable: list[FailedFile] = field(default_factory=list)  # files that could not be read
@@ -153,7 +161,7 @@ class _Run:
             DecodeJob(i, str(t.file.path), spec, config.decoder) for i, t in enumerate(plan.todo)
         ]
         runner = BatchRunner(self.model, store, config, progress, self.outcome)
-        runner.run(plan.todo, decode_messages(jobs, config.workers, self.decode))
+        runner.run(plan.todo, decode_messages(jobs, config.workers, self.decode, self.pool))
         failed_paths = {f.path for f in self.unreadable + self.outcome.failed}
         self.aliased, self.alias_failed = _record_aliases(plan, store, failed_paths)
         if config.prune:
@@ -213,14 +221,31 @@ def run_extract(
     """
     began = time.perf_counter()
     _check_output(config.output)
+    scan = scan_inputs(list(config.inputs), config.include, config.exclude)
+    # The decode workers start (~0.3 s each: a process, its imports) while the model loads.
+    pool = start_pool(min(config.workers, len(scan.files)), decode)
+    try:
+        return _extract(config, scan, pool, progress, decode, began)
+    finally:
+        if pool is not None:
+            pool.close()
+
+
+def _extract(
+    config: ExtractConfig,
+    scan: Scan,
+    pool: _Pool | None,
+    progress: Progress | None,
+    decode: DecodeFn,
+    began: float,
+) -> ExtractSummary:
     model = _open_model(config)
     info = model.info
     check_batch_memory(config.batch_size, info.window_samples, available_memory())
     spec = WindowSpec.from_hop_seconds(info.sample_rate, info.window_samples, config.hop_seconds)
-    scan = scan_inputs(list(config.inputs), config.include, config.exclude)
     store = open_writer(config.output, _header(model, spec, config.decoder), force=config.force)
     store.record_roots(scan.roots)  # where serve finds the tracks' audio
-    run = _Run(config, model, scan, decode=decode)
+    run = _Run(config, model, scan, pool, decode=decode)
     try:
         with store:
             run.embed(store, spec, progress)

@@ -91,17 +91,22 @@ class _Worker:
 class _Pool:
     """Worker processes fed from one job queue; each answers on its own pipe."""
 
-    def __init__(self, jobs: list[DecodeJob], workers: int, decode: DecodeFn) -> None:
+    def __init__(self, workers: int, decode: DecodeFn) -> None:
         self.ctx = mp.get_context("spawn")
         self.decode = decode
         self.queue: Any = self.ctx.Queue()
-        for job in jobs:
-            self.queue.put(job)
-        for _ in range(workers):
-            self.queue.put(None)  # one sentinel per worker
-        self.jobs = {job.index: job for job in jobs}
+        self.jobs: dict[int, DecodeJob] = {}
         self.done: set[int] = set()  # jobs with a Decoded or Failed message
         self.workers = [self._start() for _ in range(workers)]
+        self.closed = False
+
+    def submit(self, jobs: list[DecodeJob]) -> None:
+        """Queue the run's jobs (once), then one sentinel per worker."""
+        for job in jobs:
+            self.queue.put(job)
+        for _ in self.workers:
+            self.queue.put(None)
+        self.jobs = {job.index: job for job in jobs}
 
     def _start(self) -> _Worker:
         reader, writer = self.ctx.Pipe(duplex=False)
@@ -137,6 +142,9 @@ class _Pool:
         return Failed(index, exit_reason(self.jobs[index].path, worker.process.exitcode))
 
     def close(self) -> None:
+        if self.closed:
+            return
+        self.closed = True
         for worker in self.workers:
             worker.process.kill()
         for worker in self.workers:
@@ -177,24 +185,36 @@ def _sigint_ignored() -> Iterator[None]:
         signal.signal(signal.SIGINT, previous)
 
 
+def start_pool(workers: int, decode: DecodeFn = decode_track) -> _Pool | None:
+    """Start `workers` decode processes now (None for 0), to be given to decode_messages: they
+    start while the caller loads its model, instead of after."""
+    return _Pool(workers, decode) if workers > 0 else None
+
+
 def decode_messages(
-    jobs: list[DecodeJob], workers: int, decode: DecodeFn = decode_track
+    jobs: list[DecodeJob],
+    workers: int,
+    decode: DecodeFn = decode_track,
+    pool: _Pool | None = None,
 ) -> Iterator[Message | None]:
     """Windows, Decoded and Failed messages in arrival order; None: nothing ready right now.
 
-    `workers` 0 decodes in this process; `decode` turns one job into its messages. Otherwise
-    each worker sends on its own pipe, and a worker that dies (a decoder segfault, an OOM kill)
-    fails only the file it was decoding and is replaced, so one malformed file never stops a run.
+    `workers` 0 (and no `pool`) decodes in this process; `decode` turns one job into its
+    messages. Otherwise each worker (of `pool`, which this closes, or of a pool started here)
+    sends on its own pipe, and a worker that dies (a decoder segfault, an OOM kill) fails only
+    the file it was decoding and is replaced, so one malformed file never stops a run.
     """
-    if workers <= 0:
+    if workers <= 0 and pool is None:
         for job in jobs:
             yield from decode(job)
         return
     if not jobs:
+        if pool is not None:
+            pool.close()
         return
-    pool = _Pool(
-        jobs, min(workers, len(jobs)), decode
-    )  # more processes than files only cost start-up
+    # more processes than files only cost start-up
+    pool = pool or _Pool(min(workers, len(jobs)), decode)
+    pool.submit(jobs)
     try:
         while len(pool.done) < len(jobs) and pool.workers:
             ready = mp_connection.wait([w.conn for w in pool.workers], timeout=0.05)
