@@ -72,9 +72,10 @@ def _engine_config(a: dict[str, Any], threads: int, spin: bool = True) -> Any:
 
 
 def warm(a: dict[str, Any]) -> dict[str, Any]:
+    from clmr_embed.digest import ModelFile
     from clmr_embed.engines import open_engine
 
-    engine = open_engine(Path(a["model"]), _engine_config(a, a["threads"]))
+    engine = open_engine(ModelFile.hashed(Path(a["model"])), _engine_config(a, a["threads"]))
     info = engine.info
     return {"ran": engine.precision, "detail": engine.detail, "rate": info.sample_rate,
             "window": info.window_samples}  # fmt: skip
@@ -121,9 +122,12 @@ def decode(a: dict[str, Any]) -> dict[str, Any]:
 
 
 def model(a: dict[str, Any]) -> dict[str, Any]:
+    from clmr_embed.digest import ModelFile
     from clmr_embed.engines import open_engine
 
-    engine = open_engine(Path(a["model"]), _engine_config(a, a["threads"], a.get("spin", True)))
+    engine = open_engine(
+        ModelFile.hashed(Path(a["model"])), _engine_config(a, a["threads"], a.get("spin", True))
+    )
     windows, batch = np.load(a["windows"]), a["batch"]
     engine.run(windows[:batch])  # warm-up
     began = time.perf_counter()

@@ -58,11 +58,12 @@ def variant(args: argparse.Namespace) -> dict:
     import numpy as np
 
     from clmr_embed.audio import frame, load_audio
+    from clmr_embed.digest import ModelFile
     from clmr_embed.engines.choice import build
     from clmr_embed.engines.engine import EngineConfig
 
     config = EngineConfig(device="cpu", threads=args.threads, validate=False)
-    engine = build(args.model, (args.engine, args.precision), config)
+    engine = build(ModelFile.hashed(args.model), (args.engine, args.precision), config)
     info = engine.info
     songs = _songs(args.demo)
     samples, _ = load_audio(songs[0], info.sample_rate)

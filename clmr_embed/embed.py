@@ -16,10 +16,11 @@ from clmr_embed.audio import (
     starts_seconds,
     to_mono,
 )
+from clmr_embed.digest import ModelFile
 from clmr_embed.engines import Engine, EngineConfig, open_engine
 from clmr_embed.errors import AudioDecodeError, ModelArtifactError
 from clmr_embed.pooling import TrackMean, track_mean
-from clmr_embed.resolution import resolve_model
+from clmr_embed.resolution import resolve_model_file
 from clmr_embed.scores import TagScore, best_tags, probabilities, track_scores
 
 BATCH_SIZE = 16  # windows per onnxruntime call (extract's default too)
@@ -62,7 +63,8 @@ class Embedder:
     """Embed and tag audio with any exported clmr-embed ONNX model.
 
     Args:
-        model: a registered model name, a path to an ONNX file, or None for the default model.
+        model: a registered model name, a path to an ONNX file (or a ModelFile already
+            resolved and hashed), or None for the default model.
         device: "auto", "cpu" or "cuda".
         threads: engine threads (0: the engine's choice, all cores).
         precision: "fp32" (the default: onnxruntime, exactly the reference numbers), "bf16",
@@ -78,14 +80,14 @@ class Embedder:
 
     def __init__(
         self,
-        model: str | Path | None = None,
+        model: str | Path | ModelFile | None = None,
         device: str = "auto",
         threads: int = 0,
         precision: str = "fp32",
         engine: str | None = None,
     ):
         config = EngineConfig(precision=precision, engine=engine, device=device, threads=threads)
-        self.model: Engine = open_engine(resolve_model(model), config)  # .precision: what runs
+        self.model: Engine = open_engine(resolve_model_file(model), config)  # .precision: what runs
         self.info = self.model.info
 
     def embed(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -74,7 +75,6 @@ class OnnxModel:
         self.config = config or SessionConfig()
         if not self.path.is_file():
             raise ModelArtifactError(f"model file {self.path} does not exist")
-        self.sha256 = file_sha256(self.path)
         options = ort.SessionOptions()
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         if self.config.threads > 0:
@@ -99,6 +99,11 @@ class OnnxModel:
         metadata = self.session.get_modelmeta().custom_metadata_map
         self.info: ModelInfo = parse_metadata(metadata, self.path)
         self._check_io()
+
+    @cached_property
+    def sha256(self) -> str:
+        """sha256 of the file, hashed on first use (an engine running it knows its model's)."""
+        return file_sha256(self.path)
 
     @property
     def providers(self) -> list[str]:

@@ -16,7 +16,7 @@ import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from clmr_embed.digest import file_sha256
+from clmr_embed.digest import ModelFile, file_sha256
 from clmr_embed.errors import ModelArtifactError
 from clmr_embed.registry import (
     DEFAULT_MODEL,
@@ -98,3 +98,13 @@ def resolve_model(model: str | Path | None, notify: Notify | None = None) -> Pat
     if path.is_dir():
         raise ModelArtifactError(f"model {value} is a folder; give the model file inside it")
     raise ModelArtifactError(f"model {value!r} does not exist; expected {ACCEPTED}")
+
+
+def resolve_model_file(
+    model: str | Path | ModelFile | None, notify: Notify | None = None
+) -> ModelFile:
+    """`model` resolved (as resolve_model) and hashed, once: what engines open. A ModelFile is
+    returned as it is, so a caller that resolved it already passes it on without rehashing."""
+    if isinstance(model, ModelFile):
+        return model
+    return ModelFile.hashed(resolve_model(model, notify))

@@ -24,6 +24,7 @@ import numpy.typing as npt
 
 from clmr_embed.artifact import ModelInfo
 from clmr_embed.audio import frame, load_audio
+from clmr_embed.digest import ModelFile
 from clmr_embed.engines.choice import RUNS_ON, build, installed
 from clmr_embed.engines.engine import REFERENCE, Engine, EngineConfig
 from clmr_embed.engines.gate import MIN_COSINE, window_cosines
@@ -153,12 +154,13 @@ def quality_gate(
     """The gate for every installed (engine, precision) path of `model`, fp32 onnxruntime
     (trivially passing, its speed the baseline) first."""
     config = EngineConfig(device="cpu", threads=threads, validate=False)
-    reference = build(model, REFERENCE, config)
+    file = ModelFile.hashed(model)
+    reference = build(file, REFERENCE, config)
     songs = demo_windows(demo, reference.info)
     fp32 = run_songs(reference, songs)
     reports = {REFERENCE: compare(reference, fp32, fp32)}
     for pair in installed_pairs(model)[1:]:
-        engine = build(model, pair, config)
+        engine = build(file, pair, config)
         reports[pair] = compare(engine, run_songs(engine, songs), fp32)
     return reports
 

@@ -1,6 +1,6 @@
 """Inference engines: onnxruntime and OpenVINO at fp32, bf16 or int8, checked on first use.
 
-engine = open_engine(path, EngineConfig(precision="bf16"))
+engine = open_engine(ModelFile.hashed(path), EngineConfig(precision="bf16"))
 embeddings, logits = engine.run(windows)  # engine.precision: what actually ran
 """
 

@@ -7,7 +7,7 @@ import warnings
 from pathlib import Path
 
 from clmr_embed.choices import ENGINES, REFERENCE, Precision, engine_spec, runs_on
-from clmr_embed.digest import file_sha256
+from clmr_embed.digest import ModelFile
 from clmr_embed.engines.engine import Engine, EngineConfig, PrecisionError
 from clmr_embed.engines.gate import Check, CheckResult, check_key, lookup, validate
 from clmr_embed.engines.variant import int8_path
@@ -77,22 +77,22 @@ def candidates(model: Path, precision: str, engine: str | None) -> list[Pair]:
     return pairs
 
 
-def build(model: Path, pair: Pair, config: EngineConfig) -> Engine:
+def build(model: ModelFile, pair: Pair, config: EngineConfig) -> Engine:
     """Load `model` on one (engine, precision) path, unchecked."""
     engine, precision = pair
     opened: Engine = engine_spec(engine).engine_class()(model, precision, config)
     return opened
 
 
-def _checked(model: Path, pair: Pair, config: EngineConfig) -> tuple[Engine, CheckResult]:
+def _checked(model: ModelFile, pair: Pair, config: EngineConfig) -> tuple[Engine, CheckResult]:
     engine = build(model, pair, config)
     check = Check(reference=lambda: build(model, REFERENCE, config), requested=pair[1])
     return engine, validate(engine, check)
 
 
-def _result(model: Path, sha256: str, pair: Pair, config: EngineConfig) -> CheckResult | None:
+def _result(model: ModelFile, pair: Pair, config: EngineConfig) -> CheckResult | None:
     """A path's check result, from the cache or checked now (a failure is returned, not raised)."""
-    key = check_key(sha256, pair[0], engine_version(pair[0]), pair[1])
+    key = check_key(model.sha256, pair[0], engine_version(pair[0]), pair[1])
     found = lookup(key)
     if found is None:
         try:
@@ -102,23 +102,22 @@ def _result(model: Path, sha256: str, pair: Pair, config: EngineConfig) -> Check
     return found
 
 
-def fastest(model: Path, pairs: list[Pair], config: EngineConfig) -> Pair:
+def fastest(model: ModelFile, pairs: list[Pair], config: EngineConfig) -> Pair:
     """The path with the highest checked speed among those that passed.
 
     Raises:
         PrecisionError: none passed.
     """
-    sha256 = file_sha256(model)
-    results = {pair: _result(model, sha256, pair, config) for pair in pairs}
+    results = {pair: _result(model, pair, config) for pair in pairs}
     passed = {pair: r for pair, r in results.items() if r is not None and r.passed}
     if not passed:
         failed = [r.refusal() for r in results.values() if r is not None]
-        raise PrecisionError(failed[0] if failed else f"no path for {model} passed its check")
+        raise PrecisionError(failed[0] if failed else f"no path for {model.path} passed its check")
     return max(passed, key=lambda pair: passed[pair].windows_per_s)
 
 
-def open_engine(model: Path, config: EngineConfig | None = None) -> Engine:
-    """Load `model` (an fp32 encoder or tagger file) on the path `config` asks for.
+def open_engine(model: ModelFile, config: EngineConfig | None = None) -> Engine:
+    """Load `model` (an fp32 encoder or tagger file, hashed once) on the path `config` asks for.
 
     fp32 on onnxruntime is the reference and runs unchecked; every other path runs only after
     its first-use check against it on this machine passed (cached). "int8" without an engine
@@ -131,15 +130,15 @@ def open_engine(model: Path, config: EngineConfig | None = None) -> Engine:
     """
     config = config or EngineConfig()  # validated when it was made
     require_installed(config)
-    pairs = candidates(Path(model), config.precision, config.engine)
+    pairs = candidates(model.path, config.precision, config.engine)
     if not pairs:
         raise _missing(RUNS_ON.get(config.precision, ENGINES)[0])
     single = len(pairs) == 1 or not config.validate
-    pair = pairs[0] if single else fastest(Path(model), pairs, config)
+    pair = pairs[0] if single else fastest(model, pairs, config)
     if pair == REFERENCE or not config.validate:
-        engine = build(Path(model), pair, config)
+        engine = build(model, pair, config)
     else:
-        engine = _checked(Path(model), pair, config)[0]
+        engine = _checked(model, pair, config)[0]
     _warn_fallback(config.precision, engine)
     return engine
 

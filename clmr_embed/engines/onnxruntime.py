@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import numpy.typing as npt
 
-from clmr_embed.digest import file_sha256
+from clmr_embed.digest import ModelFile
 from clmr_embed.engines.engine import EngineConfig, Output
 from clmr_embed.engines.variant import check_variant, variant_path
 from clmr_embed.model import OnnxModel, SessionConfig, import_onnxruntime
@@ -17,7 +15,7 @@ class OnnxRuntimeEngine:
     """A model on onnxruntime at fp32 (exactly OnnxModel's numbers) or from its int8 file.
 
     Args:
-        model: the fp32 encoder or tagger ONNX file.
+        model: the fp32 encoder or tagger ONNX file (resolved and hashed once by the caller).
         precision: "fp32" or "int8" (the int8 file beside `model`, see variant.int8_path).
         config: device, threads and spinning (precision and engine are given here).
 
@@ -27,14 +25,16 @@ class OnnxRuntimeEngine:
 
     engine = "onnxruntime"
 
-    def __init__(self, model: Path, precision: str = "fp32", config: EngineConfig | None = None):
+    def __init__(
+        self, model: ModelFile, precision: str = "fp32", config: EngineConfig | None = None
+    ):
         config = config or EngineConfig()
-        self.sha256 = file_sha256(model)
-        self.path = variant_path(Path(model), precision)
+        self.sha256 = model.sha256
+        self.path = variant_path(model.path, precision)
         session = SessionConfig(config.device, config.threads, spin=config.spin)
         self.model = OnnxModel(self.path, session)
         metadata = self.model.session.get_modelmeta().custom_metadata_map
-        check_variant(Path(model), precision, self.sha256, metadata)
+        check_variant(model.path, precision, self.sha256, metadata)
         self.info = self.model.info
         self.version = self.library_version()
         self.precision = precision

@@ -10,7 +10,7 @@ import numpy as np
 import numpy.typing as npt
 
 from clmr_embed.artifact import ModelInfo, parse_metadata
-from clmr_embed.digest import file_sha256
+from clmr_embed.digest import ModelFile
 from clmr_embed.engines.engine import EngineConfig, Output, check_io
 from clmr_embed.engines.variant import FLOAT_BLOCKS_KEY, check_variant, variant_path
 from clmr_embed.errors import ConfigError, MissingDependencyError, ModelArtifactError
@@ -66,7 +66,7 @@ class OpenVinoEngine:
     """A model on OpenVINO's CPU plugin.
 
     Args:
-        model: the fp32 encoder or tagger ONNX file.
+        model: the fp32 encoder or tagger ONNX file (resolved and hashed once by the caller).
         precision: "fp32", "bf16" (OpenVINO's inference-precision hint on the fp32 file) or
             "int8" (the int8 file beside `model`, its float layers in bf16 where the CPU has it).
         config: threads (device must be "auto" or "cpu").
@@ -77,7 +77,9 @@ class OpenVinoEngine:
 
     engine = "openvino"
 
-    def __init__(self, model: Path, precision: str = "fp32", config: EngineConfig | None = None):
+    def __init__(
+        self, model: ModelFile, precision: str = "fp32", config: EngineConfig | None = None
+    ):
         config = config or EngineConfig()
         if precision not in PRECISIONS or config.device == "cuda":
             raise ConfigError(
@@ -87,11 +89,11 @@ class OpenVinoEngine:
         ov = import_openvino()
         core = ov.Core()
         self.version = self.library_version()
-        self.sha256 = file_sha256(model)
-        self.path = variant_path(Path(model), "int8" if precision == "int8" else "fp32")
+        self.sha256 = model.sha256
+        self.path = variant_path(model.path, "int8" if precision == "int8" else "fp32")
         ov_model = _read(core, self.path)
         metadata = _metadata(ov_model)
-        check_variant(Path(model), "int8" if precision == "int8" else "fp32", self.sha256, metadata)
+        check_variant(model.path, "int8" if precision == "int8" else "fp32", self.sha256, metadata)
         self.info: ModelInfo = parse_metadata(metadata, self.path)
         self._outputs = ["embedding"] + (["logits"] if self.info.kind == "tagger" else [])
         names = [n for o in ov_model.outputs for n in o.get_names()]

@@ -29,7 +29,7 @@ from clmr_embed.extract.summary import (
 )
 from clmr_embed.extract.workers import DecodeFn, _Pool, decode_messages, decode_track, start_pool
 from clmr_embed.names import escaped, shown
-from clmr_embed.resolution import resolve_model
+from clmr_embed.resolution import resolve_model_file
 from clmr_embed.scan import Scan, scan_inputs
 from clmr_embed.store import StoredTrack, StoreHeader, StoreWriter, open_writer
 
@@ -59,7 +59,7 @@ def engine_config(config: ExtractConfig) -> EngineConfig:
 
 def _open_model(config: ExtractConfig) -> Engine:
     choice = engine_config(config)
-    model = open_engine(resolve_model(config.model), choice)
+    model = open_engine(resolve_model_file(config.model), choice)
     if model.info.kind == "head":
         raise ModelArtifactError(
             f"{model.path} is a head-only model; extract needs an encoder or tagger ONNX file"

@@ -4,15 +4,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from clmr_embed.digest import file_sha256
+from clmr_embed.digest import ModelFile
 from clmr_embed.embed import Embedder, TrackEmbedding
 from clmr_embed.errors import ModelArtifactError
 from clmr_embed.registry import MODELS
-from clmr_embed.resolution import resolve_model
+from clmr_embed.resolution import resolve_model_file
 from clmr_embed.search.vectors import StoreView
 
 
-def store_model(store: StoreView, model: str | Path | None = None) -> Path:
+def store_model(store: StoreView, model: str | Path | ModelFile | None = None) -> ModelFile:
     """The ONNX file that made the store: `model` (a name or path) or the store's model name.
 
     Raises:
@@ -26,15 +26,14 @@ def store_model(store: StoreView, model: str | Path | None = None) -> Path:
             f"(sha256 {header.model_sha256[:16]}…), which is not a registered name; "
             "pass the ONNX file that made it"
         )
-    path = resolve_model(model or header.model_name)
-    sha = file_sha256(path)
-    if sha != header.model_sha256:
+    file = resolve_model_file(model or header.model_name)
+    if file.sha256 != header.model_sha256:
         raise ModelArtifactError(
-            f"model {path} (sha256 {sha[:16]}…) did not make store {store.path} (model "
-            f"{header.model_name!r}, sha256 {header.model_sha256[:16]}…); embeddings of "
-            "different models are not comparable: use the store's model"
+            f"model {file.path} (sha256 {file.sha256[:16]}…) did not make store "
+            f"{store.path} (model {header.model_name!r}, sha256 {header.model_sha256[:16]}…); "
+            "embeddings of different models are not comparable: use the store's model"
         )
-    return path
+    return file
 
 
 def store_hop_seconds(store: StoreView) -> float | None:
@@ -49,7 +48,9 @@ class StoreEmbedder:
     """Embeds audio files exactly as the store's tracks were (model, rate, window, hop, and
     a low precision with its engine; fp32 runs on onnxruntime, as every fp32 engine agrees)."""
 
-    def __init__(self, store: StoreView, model: str | Path | None = None, device: str = "auto"):
+    def __init__(
+        self, store: StoreView, model: str | Path | ModelFile | None = None, device: str = "auto"
+    ):
         header = store.header
         low = header.precision != "fp32"
         self.embedder = Embedder(

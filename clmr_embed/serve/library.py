@@ -45,8 +45,8 @@ class Library:
         self.store = store
         self.config = config
         self.fingerprint = store_fingerprint(store)
-        self.model_path = store_model(store, config.model)
-        self.head: TagHead | None = open_head(OnnxModel(self.model_path, SessionConfig("cpu")))
+        self.model = store_model(store, config.model)
+        self.head: TagHead | None = open_head(OnnxModel(self.model.path, SessionConfig("cpu")))
         self.tracks = load_space(store, "tracks")
         self.searcher = Searcher(store, "tracks")
         method = choose_method(config.projection, len(self.tracks.vectors))
@@ -171,7 +171,7 @@ class Library:
         """Embed a new file with the store's model; tag it and put it on the map."""
         with self._lock:
             if self._embedder is None:
-                self._embedder = StoreEmbedder(self.store, self.model_path, device="cpu")
+                self._embedder = StoreEmbedder(self.store, self.model, device="cpu")
             embedder = self._embedder
         track = embedder.embed_file(path)
         tags = (

@@ -8,7 +8,7 @@ import numpy as np
 import onnx
 import pytest
 
-from clmr_embed.digest import file_sha256
+from clmr_embed.digest import ModelFile, file_sha256
 from clmr_embed.engines.gate import window_cosines
 from clmr_embed.engines.onnxruntime import OnnxRuntimeEngine
 from clmr_embed.engines.variant import FLOAT_BLOCKS_KEY, PRECISION_KEY, SOURCE_KEY, int8_path
@@ -116,8 +116,8 @@ def test_quantized_tiny_tagger(tmp_path: Path, tiny_tagger: Path) -> None:
     (head,) = [n for n in int8.graph.node if "embedding" in n.input]
     assert head.op_type in ("MatMul", "Gemm") and head.input[1] == "w"  # float, not dequantized
     windows = np.random.default_rng(1).uniform(-0.05, 0.05, (32, WINDOW)).astype(np.float32)
-    fp32, _ = OnnxRuntimeEngine(source).run(windows)
-    engine = OnnxRuntimeEngine(source, "int8")
+    fp32, _ = OnnxRuntimeEngine(ModelFile.hashed(source)).run(windows)
+    engine = OnnxRuntimeEngine(ModelFile.hashed(source), "int8")
     got, logits = engine.run(windows)
     assert engine.precision == "int8" and logits is not None
     assert 0.9 < window_cosines(got, fp32).min() < 1.0  # quantized, and still close

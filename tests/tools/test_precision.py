@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from clmr_embed.digest import ModelFile
 from clmr_embed.engines.choice import build, installed
 from clmr_embed.engines.engine import REFERENCE, EngineConfig
 from clmr_embed.engines.reference import load_reference
@@ -21,7 +22,7 @@ def demo(shared_dir: Path) -> Path:
 
 
 def test_the_gate_fails_a_distorted_path() -> None:
-    reference = build(BUNDLED, REFERENCE, EngineConfig(device="cpu"))
+    reference = build(ModelFile.hashed(BUNDLED), REFERENCE, EngineConfig(device="cpu"))
     clips = load_reference().windows(reference.info.sample_rate, reference.info.window_samples)
     songs = {name: clips[i::4] for i, name in enumerate(DEMO_SONGS)}  # 3 windows per "song"
     fp32 = run_songs(reference, songs)

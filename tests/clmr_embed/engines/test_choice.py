@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from clmr_embed.digest import file_sha256
+from clmr_embed.digest import ModelFile, file_sha256
 from clmr_embed.engines import choice
 from clmr_embed.engines.choice import candidates, check_choice, engine_version, open_engine
 from clmr_embed.engines.engine import EngineConfig, PrecisionError
@@ -57,14 +57,14 @@ def test_candidates(monkeypatch: pytest.MonkeyPatch, tiny_copy: Path) -> None:
 
 
 def test_fp32_default_is_onnxruntime_unchecked(tiny_tagger: Path) -> None:
-    engine = open_engine(tiny_tagger)
+    engine = open_engine(ModelFile.hashed(tiny_tagger))
     assert (engine.engine, engine.precision) == ("onnxruntime", "fp32")
     assert not cache_path().exists()  # the reference is not checked against itself
 
 
 def test_other_paths_are_checked_once(tiny_tagger: Path) -> None:
     pytest.importorskip("openvino")
-    engine = open_engine(tiny_tagger, EngineConfig(precision="bf16"))
+    engine = open_engine(ModelFile.hashed(tiny_tagger), EngineConfig(precision="bf16"))
     assert engine.engine == "openvino" and engine.precision in ("bf16", "fp32")
     results = json.loads(cache_path().read_text())
     assert [r["requested"] for r in results.values()] == ["bf16"]
@@ -72,7 +72,7 @@ def test_other_paths_are_checked_once(tiny_tagger: Path) -> None:
 
 def test_auto_takes_the_fastest_passing_path(tiny_tagger: Path) -> None:
     pytest.importorskip("openvino")
-    engine = open_engine(tiny_tagger, EngineConfig(precision="auto"))
+    engine = open_engine(ModelFile.hashed(tiny_tagger), EngineConfig(precision="auto"))
     results = json.loads(cache_path().read_text()).values()
     assert {(r["engine"], r["requested"]) for r in results} == {
         ("onnxruntime", "fp32"),
@@ -90,7 +90,7 @@ def test_a_path_that_failed_its_check_is_refused(tiny_tagger: Path) -> None:
     cache_path().parent.mkdir(parents=True)
     cache_path().write_text(json.dumps({key: asdict(failed)}))
     with pytest.raises(PrecisionError, match="openvino bf16 is refused on this machine"):
-        open_engine(tiny_tagger, EngineConfig(precision="bf16"))
+        open_engine(ModelFile.hashed(tiny_tagger), EngineConfig(precision="bf16"))
     # auto passes over it: the reference always qualifies
-    engine = open_engine(tiny_tagger, EngineConfig(precision="auto"))
+    engine = open_engine(ModelFile.hashed(tiny_tagger), EngineConfig(precision="auto"))
     assert (engine.engine, engine.precision) != ("openvino", "bf16")

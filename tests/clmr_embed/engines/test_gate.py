@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from clmr_embed.artifact import ModelInfo
+from clmr_embed.digest import ModelFile
 from clmr_embed.engines.engine import Engine, PrecisionError
 from clmr_embed.engines.gate import (
     MIN_COSINE,
@@ -61,7 +62,7 @@ def test_window_cosines_centre_by_the_reference_mean() -> None:
 
 
 def test_a_close_path_passes_and_is_cached(tiny_encoder: Path) -> None:
-    reference = OnnxRuntimeEngine(tiny_encoder)
+    reference = OnnxRuntimeEngine(ModelFile.hashed(tiny_encoder))
     candidate = FakeEngine(reference, noise=1e-4)
     result = validate(candidate, Check(reference=lambda: reference, requested="int8"))
     assert result.passed and result.cosine_min >= MIN_COSINE and result.windows_per_s > 0
@@ -78,7 +79,7 @@ def test_a_close_path_passes_and_is_cached(tiny_encoder: Path) -> None:
 
 
 def test_a_distorted_path_is_refused_now_and_later(tiny_encoder: Path) -> None:
-    reference = OnnxRuntimeEngine(tiny_encoder)
+    reference = OnnxRuntimeEngine(ModelFile.hashed(tiny_encoder))
     with pytest.raises(PrecisionError, match=r"openvino int8 is refused.*needs 0\.99"):
         validate(FakeEngine(reference, noise=0.3), Check(lambda: reference, "int8"))
     cached = lookup(check_key("f" * 64, "openvino", "1.0", "int8"))
@@ -88,7 +89,7 @@ def test_a_distorted_path_is_refused_now_and_later(tiny_encoder: Path) -> None:
 
 
 def test_another_model_version_or_precision_is_checked_again(tiny_encoder: Path) -> None:
-    reference = OnnxRuntimeEngine(tiny_encoder)
+    reference = OnnxRuntimeEngine(ModelFile.hashed(tiny_encoder))
     validate(FakeEngine(reference), Check(lambda: reference, "int8"))
     assert lookup(check_key("e" * 64, "openvino", "1.0", "int8")) is None
     assert lookup(check_key("f" * 64, "openvino", "1.1", "int8")) is None
@@ -98,6 +99,6 @@ def test_another_model_version_or_precision_is_checked_again(tiny_encoder: Path)
 def test_an_unreadable_cache_counts_as_empty(tiny_encoder: Path) -> None:
     cache_path().parent.mkdir(parents=True)
     cache_path().write_text("{not json")
-    reference = OnnxRuntimeEngine(tiny_encoder)
+    reference = OnnxRuntimeEngine(ModelFile.hashed(tiny_encoder))
     assert validate(FakeEngine(reference), Check(lambda: reference, "int8")).passed
     assert len(json.loads(cache_path().read_text())) == 1

@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from clmr_embed.digest import ModelFile
 from clmr_embed.engines import openvino as ov_engine
 from clmr_embed.engines.engine import EngineConfig
 from clmr_embed.engines.onnxruntime import OnnxRuntimeEngine
@@ -22,9 +23,11 @@ def _windows(n: int, size: int, seed: int = 0) -> np.ndarray:
 
 def test_fp32_matches_onnxruntime(tiny_tagger: Path) -> None:
     windows = _windows(6, 2187)
-    engine = ov_engine.OpenVinoEngine(tiny_tagger, "fp32", EngineConfig(threads=2))
+    engine = ov_engine.OpenVinoEngine(
+        ModelFile.hashed(tiny_tagger), "fp32", EngineConfig(threads=2)
+    )
     emb, logits = engine.run(windows)
-    want_emb, want_logits = OnnxRuntimeEngine(tiny_tagger).run(windows)
+    want_emb, want_logits = OnnxRuntimeEngine(ModelFile.hashed(tiny_tagger)).run(windows)
     np.testing.assert_allclose(emb, want_emb, atol=1e-4)
     assert logits is not None and want_logits is not None
     np.testing.assert_allclose(logits, want_logits, atol=1e-3)
@@ -38,7 +41,7 @@ def test_fp32_matches_onnxruntime(tiny_tagger: Path) -> None:
 
 
 def test_outputs_outlive_the_next_call(tiny_encoder: Path) -> None:
-    engine = ov_engine.OpenVinoEngine(tiny_encoder)
+    engine = ov_engine.OpenVinoEngine(ModelFile.hashed(tiny_encoder))
     first, logits = engine.run(_windows(3, 2187, seed=1))
     kept = first.copy()
     engine.run(_windows(3, 2187, seed=2))
@@ -47,26 +50,26 @@ def test_outputs_outlive_the_next_call(tiny_encoder: Path) -> None:
 
 
 def test_bf16_reports_what_ran(monkeypatch: pytest.MonkeyPatch) -> None:
-    engine = ov_engine.OpenVinoEngine(BUNDLED, "bf16")
+    engine = ov_engine.OpenVinoEngine(ModelFile.hashed(BUNDLED), "bf16")
     import openvino
 
     has_bf16 = "BF16" in ov_engine.cpu_capabilities(openvino.Core())
     assert engine.precision == ("bf16" if has_bf16 else "fp32")
     # A CPU without bf16: the request falls back to fp32, and the engine says so.
     monkeypatch.setattr(ov_engine, "cpu_capabilities", lambda core: ("FP32", "INT8"))
-    fallback = ov_engine.OpenVinoEngine(BUNDLED, "bf16")
+    fallback = ov_engine.OpenVinoEngine(ModelFile.hashed(BUNDLED), "bf16")
     assert fallback.precision == "fp32" and "fp32" in fallback.detail
 
 
 def test_refuses_cuda_and_unknown_precisions(tiny_tagger: Path) -> None:
     with pytest.raises(ConfigError, match="on the CPU"):
-        ov_engine.OpenVinoEngine(tiny_tagger, "fp32", EngineConfig(device="cuda"))
+        ov_engine.OpenVinoEngine(ModelFile.hashed(tiny_tagger), "fp32", EngineConfig(device="cuda"))
     with pytest.raises(ConfigError, match="fp16"):
-        ov_engine.OpenVinoEngine(tiny_tagger, "fp16")
+        ov_engine.OpenVinoEngine(ModelFile.hashed(tiny_tagger), "fp16")
 
 
 def test_unreadable_file_is_an_artifact_error(tmp_path: Path) -> None:
     bad = tmp_path / "bad.onnx"
     bad.write_bytes(b"not a model")
     with pytest.raises(ModelArtifactError, match="not a model OpenVINO can read"):
-        ov_engine.OpenVinoEngine(bad)
+        ov_engine.OpenVinoEngine(ModelFile.hashed(bad))

@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from clmr_embed.digest import ModelFile
 from clmr_embed.engines import openvino as ov_engine
 from clmr_embed.engines.engine import EngineConfig
 
@@ -22,7 +23,9 @@ def test_chunk_sizes_give_the_same_embeddings(
     results = {}
     for chunk in (0, 1, 2, 5):
         monkeypatch.setattr(ov_engine, "CHUNK_WINDOWS", chunk)
-        engine = ov_engine.OpenVinoEngine(tiny_tagger, "fp32", EngineConfig(threads=2))
+        engine = ov_engine.OpenVinoEngine(
+            ModelFile.hashed(tiny_tagger), "fp32", EngineConfig(threads=2)
+        )
         results[chunk] = engine.run(windows)
     for emb, logits in results.values():
         assert emb.shape == (batch, 16) and logits is not None and len(logits) == batch

@@ -1,4 +1,4 @@
-"""Torch-free conversion: every official layout gives the torch model's outputs (<= 1e-5)."""
+"""Torch-free conversion: every official layout gives the torch model's outputs (<= 1e-5 x scale)."""
 
 from __future__ import annotations
 
@@ -66,7 +66,9 @@ def _torch(checkpoint: Path, head: Path | None = None) -> dict[str, np.ndarray]:
 def _assert_parity(got: dict[str, np.ndarray], want: dict[str, np.ndarray]) -> None:
     assert set(got) == set(want)
     for name in want:
-        assert np.abs(got[name] - want[name]).max() <= TOLERANCE, name
+        # Relative to the output's scale: float32 summation order differs between CPUs.
+        scale = max(1.0, float(np.abs(want[name]).max()))
+        assert np.abs(got[name] - want[name]).max() <= TOLERANCE * scale, name
         assert np.abs(want[name]).max() > 0.01  # not a trivially zero output
 
 

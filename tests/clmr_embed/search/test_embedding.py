@@ -31,6 +31,8 @@ def test_a_low_precision_store_embeds_queries_alike(
     assert run_extract(config).exit_code == 0
     with open_store(out) as store:
         header = store.header
+        if header.precision == "fp32":
+            pytest.skip("this CPU has no bf16: the store fell back to fp32 (nothing low to match)")
         embedder = StoreEmbedder(store, tiny_tagger)
         model = embedder.embedder.model
         assert (model.engine, model.precision) == (header.engine, header.precision)
