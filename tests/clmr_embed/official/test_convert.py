@@ -1,4 +1,4 @@
-"""Torch-free conversion: every official layout gives the torch model's outputs (<= 1e-5 x scale)."""
+"""Torch-free conversion: each official layout gives the torch model's outputs (<= 1e-5 x scale)."""
 
 from __future__ import annotations
 
