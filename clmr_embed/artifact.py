@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -36,10 +37,41 @@ class GraphIO:
     outputs: tuple[str, ...]  # graph output names
 
 
-ENCODER_IO = GraphIO(("audio",), ("embedding",))  # (batch, 1, window) -> (batch, dim)
-TAGGER_IO = GraphIO(("audio",), ("embedding", "logits"))  # ... and (batch, n_labels)
-HEAD_IO = GraphIO(("embedding",), ("logits",))  # (batch, dim) -> (batch, n_labels)
+AUDIO = "audio"  # (batch, 1, window) float32 mono at the file's sample rate
+EMBEDDING = "embedding"  # (batch, dim) float32
+LOGITS = "logits"  # (batch, n_labels) float32, before the sigmoid / softmax of `task`
+ENCODER_IO = GraphIO((AUDIO,), (EMBEDDING,))
+TAGGER_IO = GraphIO((AUDIO,), (EMBEDDING, LOGITS))
+HEAD_IO = GraphIO((EMBEDDING,), (LOGITS,))
 GRAPH_IO = {"encoder": ENCODER_IO, "tagger": TAGGER_IO, "head": HEAD_IO}
+
+
+def check_io(path: Path, kind: str, inputs: Iterable[str], outputs: Iterable[str]) -> None:
+    """Refuse a graph whose input/output names are not those of its kind (GRAPH_IO).
+
+    Raises:
+        ModelArtifactError: a name of the kind is missing.
+    """
+    io = GRAPH_IO[kind]
+    found_in, found_out = list(inputs), list(outputs)
+    if any(n not in found_in for n in io.inputs) or any(n not in found_out for n in io.outputs):
+        raise ModelArtifactError(
+            f"{path}: a {kind} must have inputs {list(io.inputs)} and outputs "
+            f"{list(io.outputs)}, found inputs {found_in} and outputs {found_out}; re-export it"
+        )
+
+
+def refuse_head(path: Path, kind: str) -> None:
+    """The one head-only refusal: audio runs through encoders and taggers only.
+
+    Raises:
+        ModelArtifactError: `kind` is "head".
+    """
+    if kind == "head":
+        raise ModelArtifactError(
+            f"{path} is a head-only model (embedding -> logits); "
+            "use the encoder or tagger file for audio"
+        )
 
 
 def is_trained(sources: tuple[str, ...], step: int, declared: bool | None) -> bool:

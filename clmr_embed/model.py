@@ -10,7 +10,15 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from clmr_embed.artifact import ENCODER_IO, GRAPH_IO, HEAD_IO, ModelInfo, parse_metadata
+from clmr_embed.artifact import (
+    AUDIO,
+    GRAPH_IO,
+    HEAD_IO,
+    ModelInfo,
+    check_io,
+    parse_metadata,
+    refuse_head,
+)
 from clmr_embed.choices import Device
 from clmr_embed.digest import file_sha256
 from clmr_embed.errors import ConfigError, MissingDependencyError, ModelArtifactError
@@ -98,7 +106,12 @@ class OnnxModel:
         self._ort = ort
         metadata = self.session.get_modelmeta().custom_metadata_map
         self.info: ModelInfo = parse_metadata(metadata, self.path)
-        self._check_io()
+        check_io(
+            self.path,
+            self.info.kind,
+            [i.name for i in self.session.get_inputs()],
+            [o.name for o in self.session.get_outputs()],
+        )
 
     @cached_property
     def sha256(self) -> str:
@@ -119,17 +132,6 @@ class OnnxModel:
         except RuntimeError:  # never set: onnxruntime's default, spinning
             return True
 
-    def _check_io(self) -> None:
-        """The graph has the input and output names of its kind (the artifact contract)."""
-        want = GRAPH_IO[self.info.kind]
-        inputs = [i.name for i in self.session.get_inputs()]
-        outputs = [o.name for o in self.session.get_outputs()]
-        if not (set(want.inputs) <= set(inputs) and set(want.outputs) <= set(outputs)):
-            raise ModelArtifactError(
-                f"{self.path}: a {self.info.kind} must have inputs {list(want.inputs)} and outputs "
-                f"{list(want.outputs)}, found inputs {inputs} and outputs {outputs}; re-export it"
-            )
-
     def run(
         self, windows: npt.NDArray[np.float32]
     ) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.float32] | None]:
@@ -141,15 +143,11 @@ class OnnxModel:
         Returns:
             (embeddings float32 (batch, dim), logits float32 (batch, n_labels) or None).
         """
-        if self.info.kind == "head":
-            raise ModelArtifactError(
-                f"{self.path} is a head-only model (embedding -> logits); "
-                "use the encoder or tagger file for audio"
-            )
+        refuse_head(self.path, self.info.kind)
         audio = np.ascontiguousarray(windows, dtype=np.float32)[:, None, :]
         names = GRAPH_IO[self.info.kind].outputs  # (embedding,) or (embedding, logits)
         if self.binding_device is None:
-            results = self.session.run(list(names), {ENCODER_IO.inputs[0]: audio})
+            results = self.session.run(list(names), {AUDIO: audio})
         else:
             results = self._run_bound(audio, names)
         return results[0], (results[1] if len(results) > 1 else None)
@@ -159,7 +157,7 @@ class OnnxModel:
         device = str(self.binding_device)
         binding = self.session.io_binding()
         value = self._ort.OrtValue.ortvalue_from_numpy(audio, device, 0)
-        binding.bind_ortvalue_input(ENCODER_IO.inputs[0], value)
+        binding.bind_ortvalue_input(AUDIO, value)
         for name in names:
             binding.bind_output(name, device)
         self.session.run_with_iobinding(binding)

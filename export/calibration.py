@@ -9,6 +9,7 @@ import numpy as np
 import numpy.typing as npt
 from onnxruntime.quantization import CalibrationDataReader
 
+from clmr_embed.artifact import AUDIO
 from clmr_embed.audio import frame, load_audio
 from clmr_embed.errors import ConfigError, DataError
 from clmr_embed.scan import find_audio_files
@@ -114,4 +115,4 @@ class WindowReader(CalibrationDataReader):
         if self._next >= self._end:
             return None
         self._next += 1
-        return {"audio": np.ascontiguousarray(self._batches[self._next - 1][:, None, :])}
+        return {AUDIO: np.ascontiguousarray(self._batches[self._next - 1][:, None, :])}

@@ -13,7 +13,7 @@ import onnx.utils
 import onnx.version_converter
 
 from clmr_embed import __version__
-from clmr_embed.artifact import ENCODER_IO, ModelInfo, parse_metadata
+from clmr_embed.artifact import EMBEDDING, ENCODER_IO, LOGITS, TAGGER_IO, ModelInfo, parse_metadata
 from clmr_embed.atomic import atomic_path
 from clmr_embed.errors import CheckpointError, ModelArtifactError
 from export.info import Provenance, Shape, model_info
@@ -33,13 +33,13 @@ def _read_encoder(path: Path) -> tuple[onnx.ModelProto, ModelInfo]:
         raise ModelArtifactError(f"cannot read encoder ONNX {path}: {exc}") from None
     info = parse_metadata({p.key: p.value for p in model.metadata_props}, path)
     outputs = [o.name for o in model.graph.output]
-    if info.kind not in ("encoder", "tagger") or "embedding" not in outputs:
+    if info.kind not in ("encoder", "tagger") or EMBEDDING not in outputs:
         raise ModelArtifactError(
             f"{path} is a {info.kind} with outputs {outputs}; pass an encoder or tagger ONNX "
             "(or a model name such as clmr-free)"
         )
     if info.kind == "tagger":  # its embedding output serves as the encoder; its head is dropped
-        model = onnx.utils.Extractor(model).extract_model(list(ENCODER_IO.inputs), ["embedding"])
+        model = onnx.utils.Extractor(model).extract_model(list(ENCODER_IO.inputs), [EMBEDDING])
         info = dataclasses.replace(info, kind="encoder", labels=(), task="")
     return model, info
 
@@ -81,7 +81,7 @@ def _head_graph(module: TaggerHead, info: ModelInfo, encoder: onnx.ModelProto) -
     model.ir_version = encoder.ir_version
     del model.metadata_props[:]
     model = onnx.compose.add_prefix(model, HEAD_PREFIX)
-    _rename(model.graph, HEAD_PREFIX + "logits", "logits")
+    _rename(model.graph, HEAD_PREFIX + LOGITS, LOGITS)
     return model
 
 
@@ -130,8 +130,8 @@ def compose_tagger(
     merged = onnx.compose.merge_models(
         encoder,
         head_model,
-        io_map=[("embedding", HEAD_PREFIX + "embedding")],
-        outputs=["embedding", "logits"],
+        io_map=[(EMBEDDING, HEAD_PREFIX + EMBEDDING)],
+        outputs=list(TAGGER_IO.outputs),
         name=name,
         producer_name="clmr-embed",
         producer_version=__version__,

@@ -18,7 +18,7 @@ import onnx
 from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
 from onnxruntime.quantization.shape_inference import quant_pre_process
 
-from clmr_embed.artifact import parse_metadata
+from clmr_embed.artifact import EMBEDDING, parse_metadata
 from clmr_embed.atomic import atomic_path
 from clmr_embed.digest import file_sha256
 from clmr_embed.engines.gate import MIN_COSINE, window_cosines
@@ -105,7 +105,7 @@ def name_nodes(model: onnx.ModelProto) -> onnx.ModelProto:
 
 def head_nodes(model: onnx.ModelProto) -> list[str]:
     """The linear layers downstream of the "embedding" tensor: the tagger head."""
-    reached, names = {"embedding"}, []
+    reached, names = {EMBEDDING}, []
     for node in model.graph.node:  # ONNX nodes are topologically sorted
         if reached.intersection(node.input):
             reached.update(node.output)

@@ -12,7 +12,7 @@ import onnxruntime as ort
 import torch
 from torch import nn
 
-from clmr_embed.artifact import GraphIO
+from clmr_embed.artifact import AUDIO, GraphIO
 from clmr_embed.errors import ParityError
 from export.torchscript import load_torchscript
 
@@ -61,7 +61,7 @@ def random_input(name: str, batch: int, shape: tuple[int, ...]) -> npt.NDArray[n
     """A seeded random batch (batch, *shape) float32: audio in [-1, 1], or post-ReLU-like
     non-negative embeddings for a head's `embedding` input."""
     rng = np.random.default_rng(batch)  # a different but reproducible batch per size
-    if name == "audio":
+    if name == AUDIO:
         return rng.uniform(-1.0, 1.0, size=(batch, *shape)).astype(np.float32)
     return np.abs(rng.standard_normal((batch, *shape))).astype(np.float32)
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -10,7 +9,7 @@ from typing import Protocol
 import numpy as np
 import numpy.typing as npt
 
-from clmr_embed.artifact import GRAPH_IO, ModelInfo
+from clmr_embed.artifact import ModelInfo
 from clmr_embed.choices import (
     ENGINES,
     REFERENCE,
@@ -19,7 +18,7 @@ from clmr_embed.choices import (
     Precision,
     runs_on,
 )
-from clmr_embed.errors import ClmrEmbedError, ConfigError, ModelArtifactError
+from clmr_embed.errors import ClmrEmbedError, ConfigError
 
 PRECISIONS = tuple(p.value for p in Precision)  # what --precision accepts
 __all__ = ["ENGINES", "PRECISIONS", "REFERENCE", "Engine", "EngineConfig", "PrecisionError"]
@@ -87,23 +86,3 @@ class EngineConfig:
                 f"precision {str(precision)!r} runs on {' or '.join(able)}, "
                 f"not on engine {str(engine)!r}"
             )
-
-
-def check_io(path: Path, kind: str, inputs: Iterable[str], outputs: Iterable[str]) -> None:
-    """Refuse a file whose graph inputs/outputs are not those of its kind (artifact.GRAPH_IO).
-
-    Raises:
-        ModelArtifactError: a head-only model (engines run audio), or names that do not match.
-    """
-    if kind == "head":
-        raise ModelArtifactError(
-            f"{path} is a head-only model (embedding -> logits); "
-            "use the encoder or tagger file for audio"
-        )
-    io = GRAPH_IO[kind]
-    found_in, found_out = list(inputs), list(outputs)
-    if any(n not in found_in for n in io.inputs) or any(n not in found_out for n in io.outputs):
-        raise ModelArtifactError(
-            f"{path}: a {kind} must have inputs {list(io.inputs)} and outputs "
-            f"{list(io.outputs)}, found inputs {found_in} and outputs {found_out}; re-export it"
-        )

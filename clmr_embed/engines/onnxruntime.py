@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 
+from clmr_embed.artifact import refuse_head
 from clmr_embed.digest import ModelFile
 from clmr_embed.engines.engine import EngineConfig, Output
 from clmr_embed.engines.variant import check_variant, variant_path
@@ -36,6 +37,7 @@ class OnnxRuntimeEngine:
         metadata = self.model.session.get_modelmeta().custom_metadata_map
         check_variant(model.path, precision, self.sha256, metadata)
         self.info = self.model.info
+        refuse_head(self.path, self.info.kind)
         self.version = self.library_version()
         self.precision = precision
         self.detail = f"{precision} on {', '.join(self.model.providers)}"

@@ -9,9 +9,9 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from clmr_embed.artifact import ModelInfo, parse_metadata
+from clmr_embed.artifact import AUDIO, GRAPH_IO, ModelInfo, check_io, parse_metadata, refuse_head
 from clmr_embed.digest import ModelFile
-from clmr_embed.engines.engine import EngineConfig, Output, check_io
+from clmr_embed.engines.engine import EngineConfig, Output
 from clmr_embed.engines.variant import FLOAT_BLOCKS_KEY, check_variant, variant_path
 from clmr_embed.errors import ConfigError, MissingDependencyError, ModelArtifactError
 
@@ -95,7 +95,8 @@ class OpenVinoEngine:
         metadata = _metadata(ov_model)
         check_variant(model.path, "int8" if precision == "int8" else "fp32", self.sha256, metadata)
         self.info: ModelInfo = parse_metadata(metadata, self.path)
-        self._outputs = ["embedding"] + (["logits"] if self.info.kind == "tagger" else [])
+        refuse_head(self.path, self.info.kind)
+        self._outputs = list(GRAPH_IO[self.info.kind].outputs)
         names = [n for o in ov_model.outputs for n in o.get_names()]
         check_io(self.path, self.info.kind, [i.get_any_name() for i in ov_model.inputs], names)
         wanted = "bf16" if precision != "fp32" and "BF16" in cpu_capabilities(core) else "fp32"
@@ -138,7 +139,7 @@ class OpenVinoEngine:
         with self._lock:
             self._parts = {}
             for index, chunk in enumerate(chunks):
-                self._queue.start_async({"audio": chunk}, index)
+                self._queue.start_async({AUDIO: chunk}, index)
             self._queue.wait_all()
             outputs = [
                 np.concatenate([self._parts[i][k] for i in range(len(chunks))]).astype(np.float32)

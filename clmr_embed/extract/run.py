@@ -10,7 +10,7 @@ from pathlib import Path
 from clmr_embed import __version__
 from clmr_embed.audio import WindowSpec, preprocessing_info
 from clmr_embed.engines import Engine, EngineConfig, open_engine
-from clmr_embed.errors import ModelArtifactError, StoreError
+from clmr_embed.errors import StoreError
 from clmr_embed.extract.batches import BatchRunner, Outcome
 from clmr_embed.extract.config import (
     ExtractConfig,
@@ -59,12 +59,7 @@ def engine_config(config: ExtractConfig) -> EngineConfig:
 
 def _open_model(config: ExtractConfig) -> Engine:
     choice = engine_config(config)
-    model = open_engine(resolve_model_file(config.model), choice)
-    if model.info.kind == "head":
-        raise ModelArtifactError(
-            f"{model.path} is a head-only model; extract needs an encoder or tagger ONNX file"
-        )
-    return model
+    return open_engine(resolve_model_file(config.model), choice)  # refuses head-only files
 
 
 def _record_aliases(

@@ -13,7 +13,7 @@ import onnx
 from onnx import TensorProto, helper, numpy_helper
 
 from clmr_embed import __version__
-from clmr_embed.artifact import GRAPH_IO, ModelInfo
+from clmr_embed.artifact import AUDIO, EMBEDDING, GRAPH_IO, LOGITS, ModelInfo
 from clmr_embed.official.layouts import KERNEL
 from clmr_embed.official.weights import Arrays, Weights
 
@@ -40,7 +40,7 @@ def fold_batchnorm(arrays: Arrays, block: int) -> tuple[np.ndarray, np.ndarray]:
 def _encoder_nodes(
     arrays: Arrays, blocks: int
 ) -> tuple[list[onnx.NodeProto], list[onnx.TensorProto]]:
-    nodes = [helper.make_node("Unsqueeze", ["audio", "axis_2"], ["image"])]
+    nodes = [helper.make_node("Unsqueeze", [AUDIO, "axis_2"], ["image"])]
     inits = [numpy_helper.from_array(np.array([2], np.int64), "axis_2")]
     previous = "image"
     for i in range(blocks):
@@ -71,16 +71,16 @@ def _encoder_nodes(
             )
             previous = f"pool_{i}"
     # CLMR flattens the last block (length 1 at 59049 samples); this is not global pooling.
-    nodes.append(helper.make_node("Flatten", [previous], ["embedding"], axis=1))
+    nodes.append(helper.make_node("Flatten", [previous], [EMBEDDING], axis=1))
     return nodes, inits
 
 
 def _head_nodes(arrays: Arrays) -> tuple[list[onnx.NodeProto], list[onnx.TensorProto]]:
     layers = [j for j in (0, 2) if f"{j}.weight" in arrays]
-    nodes, inits, previous = [], [], "embedding"
+    nodes, inits, previous = [], [], EMBEDDING
     for n, j in enumerate(layers):
         last = n == len(layers) - 1
-        output = "logits" if last else f"head_hidden_{j}"
+        output = LOGITS if last else f"head_hidden_{j}"
         inits += [
             numpy_helper.from_array(arrays[f"{j}.weight"], f"head.{j}.weight"),
             numpy_helper.from_array(arrays[f"{j}.bias"], f"head.{j}.bias"),
@@ -108,14 +108,14 @@ def _graph_parts(
             raise ValueError(f"a {info.kind} ONNX needs encoder weights")
         nodes, inits = _encoder_nodes(weights.encoder, len(weights.channels))
         width: list[str | int | None] = ["batch", info.embedding_dim]
-        outputs.append(helper.make_tensor_value_info("embedding", TensorProto.FLOAT, width))
+        outputs.append(helper.make_tensor_value_info(EMBEDDING, TensorProto.FLOAT, width))
     if info.kind != "encoder":
         if weights.head is None:
             raise ValueError(f"a {info.kind} ONNX needs head weights")
         head_nodes, head_inits = _head_nodes(weights.head)
         nodes, inits = nodes + head_nodes, inits + head_inits
         labels: list[str | int | None] = ["batch", len(info.labels)]
-        outputs.append(helper.make_tensor_value_info("logits", TensorProto.FLOAT, labels))
+        outputs.append(helper.make_tensor_value_info(LOGITS, TensorProto.FLOAT, labels))
     return nodes, inits, outputs
 
 
