@@ -27,9 +27,8 @@ from pathlib import Path
 import numpy as np
 
 from clmr_embed.store import StoreHeader, TrackRecord, open_store, open_writer
-from clmr_embed.store.compaction import FANOUT, SegmentFiles
 from clmr_embed.store.manifest import Manifest
-from clmr_embed.store.published import PublishedStore
+from clmr_embed.store.published import FANOUT, PublishedStore, SegmentFiles
 
 DIM = 512
 HEADER = StoreHeader(

@@ -18,13 +18,12 @@ from clmr_embed.errors import StoreError
 from clmr_embed.pooling import track_mean
 from clmr_embed.roots import LibraryRoot, merge_roots
 from clmr_embed.store.changes import JournaledChanges
-from clmr_embed.store.compaction import SegmentFiles
 from clmr_embed.store.failures import write_failure
 from clmr_embed.store.journal import Arrays, Journal
 from clmr_embed.store.layout import StoreHeader, TrackRecord
 from clmr_embed.store.lock import StoreLock
 from clmr_embed.store.manifest import Manifest, describe_file, read_manifest
-from clmr_embed.store.published import PublishedStore
+from clmr_embed.store.published import PublishedStore, SegmentFiles
 from clmr_embed.store.segment import SegmentBuilder
 
 KEPT = "finished tracks are kept in the journal; rerun to merge them"

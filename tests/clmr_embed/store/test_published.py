@@ -1,4 +1,4 @@
-"""Tests of clmr_embed.store.compaction: when segments merge, and that merging changes nothing."""
+"""Tests of clmr_embed.store.published: when segments merge, and that merging changes nothing."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from clmr_embed.store import compaction, open_store, open_writer
-from clmr_embed.store.compaction import FANOUT, SEGMENT_BYTES, tail_run
+from clmr_embed.store import open_store, open_writer, published
+from clmr_embed.store.published import FANOUT, SEGMENT_BYTES, tail_run
 from clmr_embed.store.segment import SegmentInfo
 from tests.fixtures.store import HEADER, assert_tidy, record, run_child
 
@@ -39,7 +39,7 @@ def _content(out: Path) -> tuple[dict, dict, dict]:
 def test_many_commits_stay_few_segments_and_read_the_same(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(compaction, "FANOUT", 3)  # merges of three levels in 30 commits
+    monkeypatch.setattr(published, "FANOUT", 3)  # merges of three levels in 30 commits
     out = tmp_path / "out.h5"
     with open_writer(out, HEADER) as writer:
         for i in range(30):  # one commit per track: 30 segments without merges
