@@ -73,7 +73,8 @@ HopOpt = Annotated[
 LogFileOpt = Annotated[
     Path | None,
     typer.Option(
-        dir_okay=False, help="Append the run's events (a track started, journaled) to this file."
+        dir_okay=False,
+        help="Append the run's events (a track started or journaled, a checkpoint) to this file.",
     ),
 ]
 WorkersOpt = Annotated[

@@ -12,7 +12,7 @@ from rich.markup import escape
 
 from clmr_embed.choices import Device
 from clmr_embed.cli.linear import linear_command
-from clmr_embed.cli.options import handle_errors, options_command, require
+from clmr_embed.cli.options import LogFileOpt, handle_errors, logging_to, options_command, require
 
 train_app = typer.Typer(
     no_args_is_help=True, help="Pre-train CLMR (SimCLR) and run linear evaluation."
@@ -51,6 +51,7 @@ class PretrainOptions:
         bool, typer.Option(help="Allow evaluation probe sets (GTZAN, Medley) as training data.")
     ] = False
     resume: Annotated[bool, typer.Option(help="Continue from OUTPUT_DIR/latest.pt.")] = False
+    log_file: LogFileOpt = None
 
     def overrides(self) -> dict[str, Any]:
         """The config keys these options set (the unset ones are left to the config file)."""
@@ -78,7 +79,8 @@ def pretrain_command(options: PretrainOptions) -> None:
     from training.pretrain.run import run_pretrain
 
     cfg = load_pretrain_config(options.config, options.overrides())
-    result = run_pretrain(cfg, list(options.data), options.output_dir, resume=options.resume)
+    with logging_to(options.log_file):
+        result = run_pretrain(cfg, list(options.data), options.output_dir, resume=options.resume)
     for skipped in result.skipped:
         err.print(f"  [yellow]skipped[/] {escape(skipped.path)}: {escape(skipped.reason)}")
     err.print(

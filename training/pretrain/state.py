@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import logging
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,6 +16,9 @@ from training.checkpoint import Checkpoint, StateDict, save_checkpoint
 from training.pretrain.config import PretrainConfig, resume_conflicts
 from training.pretrain.objectives import SimCLR
 from training.weights import load_checkpoint
+
+# Under "clmr_embed" so that `--log-file` (cli.options.logging_to) records training events too.
+log = logging.getLogger("clmr_embed.train.pretrain")
 
 SMOOTHING = 0.9  # EMA weight of the logged losses that best.pt is judged by
 LATEST, BEST = "latest.pt", "best.pt"
@@ -116,6 +120,7 @@ def save_run(
     save_checkpoint(output_dir / LATEST, ckpt)
     if improved:
         save_checkpoint(output_dir / BEST, ckpt)
+    log.debug("checkpoint saved: step %d, %s", state.step, output_dir / LATEST)
 
 
 def _cpu(state: dict[str, torch.Tensor]) -> StateDict:

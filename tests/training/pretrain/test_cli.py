@@ -6,7 +6,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -19,6 +18,7 @@ pytest.importorskip("onnx")
 from clmr_embed.cli import app
 from clmr_embed.model import OnnxModel
 from tests.fixtures.audio import write_audio
+from tests.fixtures.trace import traced_run
 from training.weights import load_checkpoint
 
 CONFIG = """
@@ -60,11 +60,12 @@ def test_killed_run_resumes_and_exports(tmp_path: Path) -> None:
         "--output-dir", str(run), "--config", str(tmp_path / "tiny.toml"),
     ]  # fmt: skip
     env = {**os.environ, "CLMR_EMBED_CACHE": str(tmp_path / "cache")}
-    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.time() + 120
-    while not (run / "latest.pt").exists() and proc.poll() is None and time.time() < deadline:
-        time.sleep(0.05)
-    os.kill(proc.pid, signal.SIGKILL)
+    proc, log_file = traced_run(cmd, quiet=True, new_session=False, env=env)
+    with log_file as log:
+        for line in log:  # killed at its first checkpoint event, as soon as the run reached it
+            if "checkpoint saved" in line:
+                os.kill(proc.pid, signal.SIGKILL)
+                break
     proc.wait()
     killed_at = load_checkpoint(run / "latest.pt").step
     assert 0 < killed_at < 8
