@@ -74,6 +74,7 @@ def test_tag_scores_are_mean_window_sigmoids(tmp_path: Path, tiny_tagger: Path) 
     result = embedder.tag(audio, 8000, top_k=3)
     windows = audio[: (len(audio) // 2187) * 2187].reshape(-1, 2187)
     _, logits = embedder.model.run(windows)
+    assert logits is not None
     expected = (1 / (1 + np.exp(-logits))).mean(axis=0)
     np.testing.assert_allclose(result.scores, expected, atol=1e-6)
     assert result.tags[0].score == pytest.approx(expected.max(), abs=1e-6)
@@ -83,6 +84,7 @@ def test_softmax_for_single_label_models(tmp_path: Path) -> None:
     spec = TinySpec(task="multiclass", labels=("a", "b", "c", "d"), name="tiny-softmax")
     model = build_tiny_model(tmp_path / "softmax.onnx", spec)
     result = Embedder(model).tag(sine(440, 1.0, 8000)[:, 0], 8000)
+    assert result.window_probs is not None
     np.testing.assert_allclose(result.window_probs.sum(axis=1), 1.0, atol=1e-5)
     assert result.scores.sum() == pytest.approx(1.0, abs=1e-5)
 

@@ -29,6 +29,7 @@ def random_encoder(channels: tuple[int, ...] | None, seed: int) -> Any:
     with torch.no_grad():
         for module in encoder.modules():
             if isinstance(module, torch.nn.BatchNorm1d):
+                assert module.running_mean is not None and module.running_var is not None
                 module.running_mean.uniform_(-0.2, 0.2)
                 module.running_var.uniform_(0.5, 2.0)
                 module.weight.uniform_(0.5, 1.5)

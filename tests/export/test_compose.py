@@ -83,6 +83,7 @@ def test_composed_tagger_matches_torch(encoder, tmp_path, hidden, task):
     audio = np.random.default_rng(1).uniform(-1, 1, (3, 1, 59049)).astype(np.float32)
     embedding, logits = session.run(["embedding", "logits"], {"audio": audio})
     module = TaggerHead(head.head_config).eval()
+    assert head.head_config is not None and head.head_state is not None
     module.load_state_dict(head.head_state)
     with torch.no_grad():
         want_embedding = enc_model(torch.from_numpy(audio))
@@ -170,6 +171,7 @@ def test_encoder_of_an_older_opset(tmp_path):
     session = ort.InferenceSession(str(out), providers=["CPUExecutionProvider"])
     embedding, logits = session.run(None, {"audio": audio})
     np.testing.assert_allclose(embedding, audio[:, 0] @ weight, atol=1e-4)
+    assert head.head_state is not None
     want = embedding @ head.head_state["0.weight"].numpy().T + head.head_state["0.bias"].numpy()
     np.testing.assert_allclose(logits, want, atol=1e-5)
     assert parse_metadata(session.get_modelmeta().custom_metadata_map, out).sample_rate == 16000

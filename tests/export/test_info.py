@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 pytest.importorskip("torch")
@@ -14,7 +16,7 @@ from training.config import EncoderConfig
 SHAPE = Shape.of_encoder(EncoderConfig())
 
 
-def _trained(**provenance: object) -> bool:
+def _trained(**provenance: Any) -> bool:
     about = Provenance(licence="x", source_sha256="0" * 64, description="d", **provenance)
     return model_info("encoder", "m", SHAPE, about).trained
 

@@ -8,7 +8,9 @@ import numpy as np
 import pytest
 
 torch = pytest.importorskip("torch")
-ort = pytest.importorskip("onnxruntime")
+pytest.importorskip("onnxruntime")
+import onnxruntime as ort
+
 pytest.importorskip("onnx")
 
 from clmr_embed.artifact import parse_metadata

@@ -28,6 +28,7 @@ def test_round_trip_needs_no_key_surgery(tmp_path: Path) -> None:
     loaded = load_checkpoint(tmp_path / "run" / "latest.pt")
     assert loaded.encoder_config == SMALL and loaded.step == 7
     fresh = SampleCNN(loaded.encoder_config)
+    assert loaded.encoder_state is not None
     fresh.load_state_dict(loaded.encoder_state, strict=True)
     for key, value in encoder.state_dict().items():
         assert torch.equal(fresh.state_dict()[key], value)
@@ -38,7 +39,7 @@ def test_lightning_checkpoint_loads_without_lightning(tmp_path: Path) -> None:
     fake = types.ModuleType("fake_lightning_utils")
     AttributeDict = type("AttributeDict", (dict,), {"__module__": fake.__name__})
     AttributeDict.__qualname__ = "AttributeDict"
-    fake.AttributeDict = AttributeDict
+    fake.AttributeDict = AttributeDict  # type: ignore[attr-defined]
     sys.modules[fake.__name__] = fake
     state = {f"model.encoder.{k}": v for k, v in SampleCNN(SMALL).state_dict().items()}
     payload = {"state_dict": state, "hyper_parameters": AttributeDict(lr=3e-4)}

@@ -8,7 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-torch = pytest.importorskip("torch")
+pytest.importorskip("torch")
+import torch
 
 from clmr_embed.constants import MTAT_TAGS
 from clmr_embed.errors import CheckpointError
@@ -169,6 +170,7 @@ def test_raw_v1_with_projector(tmp_path: Path) -> None:
     assert torch.equal(ckpt.projector_state["2.weight"], proj["2.weight"])
     assert ckpt.head_state is None
     model = SampleCNN(ckpt.encoder_config)
+    assert ckpt.encoder_config is not None and ckpt.encoder_state is not None
     model.load_state_dict(ckpt.encoder_state, strict=True)  # usable as is
 
 
@@ -209,6 +211,7 @@ def test_lightning_linear_evaluation_head(tmp_path: Path) -> None:
     assert_encoder_matches(ckpt, encoder)
     assert ckpt.head_config is not None and ckpt.head_config.n_labels == 50
     assert ckpt.labels == list(MTAT_TAGS) and ckpt.head_config.task == "multilabel"
+    assert ckpt.head_state is not None
     assert torch.equal(ckpt.head_state["0.bias"], state["model.0.bias"])
 
 
@@ -294,6 +297,7 @@ def test_real_official_head(tmp_path: Path) -> None:
     assert ckpt.labels == list(MTAT_TAGS) and ckpt.head_config.task == "multilabel"
     reference = np.load(HEAD_REFERENCE)
     head = TaggerHead(ckpt.head_config).eval()
+    assert ckpt.head_state is not None
     head.load_state_dict(ckpt.head_state, strict=True)
     with torch.no_grad():
         logits = head(torch.from_numpy(reference["embeddings"])).numpy()

@@ -42,7 +42,7 @@ def _vbr_mp3(path: Path, xing: bool) -> Path:
     signal = np.stack([signal, signal])
     with av.open(str(path), "w", format="mp3", options={"write_xing": str(int(xing))}) as out:
         stream = out.add_stream("libmp3lame", rate=rate, layout="stereo")
-        stream.codec_context.qscale = 4  # a global quality: libmp3lame encodes VBR
+        stream.codec_context.qscale = 4  # type: ignore[assignment]  # global quality: libmp3lame VBR
         stream.codec_context.options = {"q": "2"}
         blocker = av.AudioResampler("fltp", "stereo", rate, frame_size=1152)
         frame = av.AudioFrame.from_ndarray(signal, "fltp", "stereo")

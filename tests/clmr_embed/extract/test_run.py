@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from clmr_embed.choices import Precision
 from clmr_embed.errors import ConfigError, ModelArtifactError
 from clmr_embed.extract import ExtractConfig, ExtractSummary, FailedFile, FlaggedFile, run_extract
 from clmr_embed.store import open_store
@@ -107,7 +108,9 @@ def test_int8_runs_the_bundled_int8_file_and_the_store_says_so(
     stores = {}
     for precision in ("fp32", "int8"):
         out = tmp_path / f"{precision}.h5"
-        config = ExtractConfig(inputs=(lib,), output=out, model=str(BUNDLED), precision=precision)
+        config = ExtractConfig(
+            inputs=(lib,), output=out, model=str(BUNDLED), precision=Precision(precision)
+        )
         summary = run_extract(config)
         assert summary.exit_code == 0 and summary.precision == precision
         stores[precision] = out

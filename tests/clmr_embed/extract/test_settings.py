@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 import pytest
 
+from clmr_embed.digest import ModelFile
 from clmr_embed.engines import Engine
 from clmr_embed.extract import ExtractConfig, run_extract
 from clmr_embed.extract import run as run_module
@@ -20,8 +21,8 @@ def _extract(lib: Path, out: Path, model: Path, monkeypatch: pytest.MonkeyPatch,
     opened: list[Engine] = []
     real = run_module.open_engine
 
-    def spy(path: Path, config: Any = None) -> Engine:
-        opened.append(real(path, config))
+    def spy(model: ModelFile, config: Any = None) -> Engine:
+        opened.append(real(model, config))
         return opened[-1]
 
     monkeypatch.setattr(run_module, "open_engine", spy)
@@ -40,7 +41,7 @@ def test_spinning_is_off_while_decode_workers_share_the_cores(
         "in-process decoding": ({"workers": 0}, True),
         "workers 1, spin forced on": ({"workers": 1, "spin": True}, True),
     }
-    stores = {}
+    stores: dict[str, Any] = {}
     for name, (settings, spinning) in runs.items():
         out = tmp_path / f"{len(stores)}.h5"
         assert _extract(lib, out, tiny_tagger, monkeypatch, **settings) is spinning

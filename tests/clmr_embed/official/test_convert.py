@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Callable
 from pathlib import Path
 
@@ -58,6 +59,7 @@ def _torch(checkpoint: Path, head: Path | None = None) -> dict[str, np.ndarray]:
         head_ckpt = load_head(head) if head else ckpt if ckpt.head_state else None
         if head_ckpt is not None and head_ckpt.head_config is not None:
             module = TaggerHead(head_ckpt.head_config).eval()
+            assert head_ckpt.head_state is not None
             module.load_state_dict(head_ckpt.head_state)
             outputs["logits"] = module(embedding).numpy()
     return outputs
@@ -85,7 +87,7 @@ LAYOUTS: dict[str, Callable[[Path], Path]] = {
             **v1_raw(7),
             **prefixed(
                 "encoder.fc.",
-                {"weight": torch.randn(10, 512) * 0.05, "bias": torch.randn(10) * 0.05},
+                OrderedDict(weight=torch.randn(10, 512) * 0.05, bias=torch.randn(10) * 0.05),
             ),
         },
     ),  # fmt: skip

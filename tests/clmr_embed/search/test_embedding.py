@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from clmr_embed.choices import Precision
 from clmr_embed.extract import ExtractConfig, run_extract
 from clmr_embed.search import StoreEmbedder
 from clmr_embed.store import open_store
@@ -26,7 +27,7 @@ def test_a_low_precision_store_embeds_queries_alike(
     pytest.importorskip("openvino")
     out = tmp_path / "bf16.h5"
     config = ExtractConfig(
-        inputs=(tiny_lib,), output=out, model=str(tiny_tagger), workers=0, precision="bf16"
+        inputs=(tiny_lib,), output=out, model=str(tiny_tagger), workers=0, precision=Precision.bf16
     )
     assert run_extract(config).exit_code == 0
     with open_store(out) as store:

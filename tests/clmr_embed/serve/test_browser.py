@@ -112,7 +112,7 @@ def test_a_listening_session(
     page.wait_for_selector("#unit-windows li")
     items = page.locator("#unit-windows li")
     activations = [
-        float(items.nth(i).get_attribute("data-activation")) for i in range(items.count())
+        float(items.nth(i).get_attribute("data-activation") or "nan") for i in range(items.count())
     ]
     assert len(activations) == 20 and activations == sorted(activations, reverse=True)
     assert activations[0] > activations[-1]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import random
 from pathlib import Path
+from typing import Any
 
 import h5py
 import numpy as np
@@ -149,7 +150,7 @@ def _count_reads(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     reads: list[str] = []
     original = SegmentSet._read
 
-    def counting(self: SegmentSet, source: str, names: tuple[str, ...]) -> dict[str, object]:
+    def counting(self: SegmentSet, source: str, names: tuple[str, ...]) -> dict[str, Any]:
         reads.append(source)
         return original(self, source, names)
 

@@ -1,6 +1,7 @@
 """Baselines: MFCC statistics (mel, DCT, deltas) and the random SampleCNN with calibrated BN."""
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -72,16 +73,19 @@ def test_random_encoder_batchnorm_is_recalibrated_and_seeded(tmp_path):
     assert ckpt.extra["trained"] is False and ckpt.extra["bn_calibration_windows"] == 8
     assert (ckpt.source, ckpt.step) == ("clmr-embed", 0)  # export marks this as untrained
     model = SampleCNN(config).eval()
+    assert ckpt.encoder_state is not None
     model.load_state_dict(ckpt.encoder_state)
     x = torch.from_numpy(np.concatenate(blocks)[:8, None])
     with torch.no_grad():
-        normed = model.sequential[0][1](model.sequential[0][0](x))  # first conv + BN, eval mode
+        first: Any = model.sequential[0]
+        normed = first[1](first[0](x))  # first conv + BN, eval mode
     # Running stats are the cumulative statistics of the 8 windows: output ~ N(0, 1).
     torch.testing.assert_close(normed.mean((0, 2)), torch.zeros(4), atol=1e-4, rtol=0)
     torch.testing.assert_close(normed.var((0, 2)), torch.ones(4), atol=1e-2, rtol=0)
     again = random_encoder_checkpoint(iter(blocks), config, seed=5, max_windows=10, batch_size=4)
     torch.testing.assert_close(again.encoder_state, ckpt.encoder_state)
     other = random_encoder_checkpoint(iter(blocks), config, seed=6, max_windows=10, batch_size=4)
+    assert other.encoder_state is not None
     assert not torch.equal(
         other.encoder_state["sequential.0.0.weight"], ckpt.encoder_state["sequential.0.0.weight"]
     )

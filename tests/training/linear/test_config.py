@@ -1,6 +1,7 @@
 """Linear-evaluation settings: split checks, the probe's split part, a run's label fractions."""
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -28,7 +29,7 @@ def test_bad_split_settings_are_refused(changes: dict, message: str) -> None:
 
 
 def test_run_refuses_label_fractions_outside_zero_one() -> None:
-    paths = {"encoder": "mfcc", "labels": Path("l.csv"), "output_dir": Path("run")}
+    paths: dict[str, Any] = {"encoder": "mfcc", "labels": Path("l.csv"), "output_dir": Path("run")}
     assert LinearRunConfig(**paths, fractions=(1.0, 0.2)).fractions == (1.0, 0.2)
     for fractions in ((), (0.0,), (1.5, 0.5)):
         with pytest.raises(ConfigError, match=r"label fractions must lie in \(0, 1\]"):

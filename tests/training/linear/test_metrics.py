@@ -47,7 +47,7 @@ def test_clipwise_matches_sklearn_samples_average():
     y = Y.copy()
     y[0] = 0.0  # an item with no positive label is skipped
     roc, pr, skipped = clipwise(y, P)
-    usable = y.any(axis=1) & ~y.all(axis=1)
+    usable = np.asarray(y.any(axis=1) & ~y.all(axis=1))
     assert not usable[0] and skipped == (~usable).sum() < len(y) // 2
     assert roc == pytest.approx(roc_auc_score(y[usable], P[usable], average="samples"))
     assert pr == pytest.approx(average_precision_score(y[usable], P[usable], average="samples"))

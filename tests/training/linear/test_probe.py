@@ -29,6 +29,7 @@ def test_separable_multiclass_reaches_high_accuracy_and_exports_a_head():
     assert result.summary["tag_roc_auc"][0] >= 0.97
     ckpt = result.checkpoint
     assert ckpt.labels == ["l0", "l1", "l2"]
+    assert ckpt.head_config is not None and ckpt.head_state is not None
     assert ckpt.head_config.task == "multiclass" and ckpt.head_config.hidden_dim == 0
     head = TaggerHead(ckpt.head_config)
     head.load_state_dict(ckpt.head_state)  # strict: the keys TaggerHead expects
@@ -51,6 +52,7 @@ def test_multilabel_mlp_and_standardised_features_learn():
     result = run_linear_eval(features, data, config)
     assert result.summary["tag_roc_auc"][0] > 0.9
     assert "accuracy" not in result.summary
+    assert result.checkpoint.head_config and result.checkpoint.head_state
     assert result.checkpoint.head_config.hidden_dim == 32
     assert set(result.checkpoint.head_state) == {"0.weight", "0.bias", "2.weight", "2.bias"}
 

@@ -6,7 +6,8 @@ import math
 
 import pytest
 
-torch = pytest.importorskip("torch")
+pytest.importorskip("torch")
+import torch
 
 from clmr_embed.errors import ConfigError
 from training.pretrain import augment as A

@@ -88,6 +88,7 @@ def test_distilled_run_snaps_crops_logs_both_terms_and_the_teacher_term_falls(mu
     assert rows[-1]["teacher"] < 0.85 * rows[0]["teacher"]  # measured 0.65 -> 0.46
     ckpt = load_checkpoint(result.checkpoint)
     assert set(ckpt.extra["distill_head"]) == {"0.weight", "0.bias"}  # kept to resume only
+    assert ckpt.encoder_state is not None
     assert not any("distill" in k for k in ckpt.encoder_state)
     # the sampler drew only grid starts: every crop of step 7 has a target
     cache, _ = build_cache([music], SAMPLE_RATE, cache_root=tmp_path / "cache", progress=False)

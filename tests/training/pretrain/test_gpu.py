@@ -31,6 +31,7 @@ def test_a_cuda_run_trains_and_checkpoints(tmp_path: Path, precision: str) -> No
     assert result.exit_code == 0, result.output
     ckpt = load_checkpoint(run / "latest.pt")
     assert ckpt.step == 4
+    assert ckpt.encoder_state is not None
     weights = torch.cat([v.float().flatten() for v in ckpt.encoder_state.values()])
     assert bool(torch.isfinite(weights).all())
     losses = [line for line in (run / "metrics.jsonl").read_text().splitlines() if '"loss"' in line]

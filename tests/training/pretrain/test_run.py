@@ -48,9 +48,11 @@ def test_short_pretrain_writes_a_restorable_checkpoint_and_run_files(music, tmp_
     assert result.steps == 2 and math.isfinite(result.first_loss)
     ckpt = load_checkpoint(result.checkpoint)
     assert ckpt.step == 2 and ckpt.train_config["batch_size"] == 4
+    assert ckpt.encoder_config is not None and ckpt.encoder_state is not None
     assert not any(k.startswith(("module.", "_orig_mod.")) for k in ckpt.encoder_state)
     encoder = SampleCNN(ckpt.encoder_config)
     encoder.load_state_dict(ckpt.encoder_state, strict=True)
+    assert ckpt.projector_state is not None
     assert ckpt.projector_state["2.weight"].shape == (128, 512)
     assert result.best_checkpoint.exists() and (tmp_path / "run" / "loss.png").exists()
     lines = (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()
@@ -71,6 +73,7 @@ def test_resumed_run_equals_an_uninterrupted_one(music, tmp_path):
     resumed = run_pretrain(config, [music], tmp_path / "b", resume=True, progress=False)
     a, b = load_checkpoint(straight.checkpoint), load_checkpoint(resumed.checkpoint)
     assert a.step == b.step == 4
+    assert a.encoder_state is not None and b.encoder_state is not None
     for key, value in a.encoder_state.items():
         torch.testing.assert_close(b.encoder_state[key], value, rtol=0, atol=1e-6, msg=key)
     assert resumed.first_loss == straight.first_loss
@@ -116,8 +119,9 @@ def test_init_weights_starts_from_a_slim_checkpoint(music, tmp_path):
         ).checkpoint
     )
     key = "sequential.0.0.weight"
+    assert first.encoder_state and second.encoder_state and fresh.encoder_state
     torch.testing.assert_close(second.encoder_state[key], first.encoder_state[key])
     assert not torch.equal(fresh.encoder_state[key], first.encoder_state[key])
-    wide = replace(again, encoder_channels=[16] * 9 + [32, 32])
+    wide = replace(again, encoder_channels=(16,) * 9 + (32, 32))
     with pytest.raises(CheckpointError, match="does not fit"):
         run_pretrain(wide, [music], tmp_path / "d", progress=False)

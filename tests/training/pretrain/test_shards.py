@@ -36,7 +36,7 @@ def test_shards_hold_every_track_under_the_limit(demo_corpus, shards):
         names += [t["source"] for t in meta["tracks"]]
     assert sorted(names) == sorted(cache.relpaths)
     with pytest.raises(DataError, match="already holds shards"):
-        write_shards(*demo_corpus[3:], cache, shards[0].parent, LIMIT)
+        write_shards(demo_corpus[3], cache, shards[0].parent, LIMIT)
 
 
 @pytest.mark.slow
@@ -86,8 +86,8 @@ def test_train_pretrain_reads_shards_with_their_targets(demo_corpus, shards, tmp
             got, _ = restored.lookup(np.full(len(grid), track), grid)
             errors.append(np.abs(got - want).ravel())
     # int8 steps of 1/31.75 sigma, clipped at +-4 sigma, then float16 and re-standardised
-    errors = np.concatenate(errors)
-    assert errors.mean() < 1 / Z_SCALE and np.quantile(errors, 0.99) < 4 / Z_SCALE
+    error = np.concatenate(errors)
+    assert error.mean() < 1 / Z_SCALE and np.quantile(error, 0.99) < 4 / Z_SCALE
 
 
 def test_shards_must_match_the_grid_asked_for(shards, tmp_path):
