@@ -164,3 +164,17 @@ def test_a_bad_spec_or_option_exits_2_before_any_work(corpora, tmp_path) -> None
     assert runner.invoke(app, [*args, "--data", "no-equals"]).exit_code == 2
     assert runner.invoke(app, [*args, "--scale", "huge"]).exit_code == 2
     assert not (tmp_path / "run").exists()
+
+
+SPECS = sorted((Path(__file__).resolve().parents[3] / "configs" / "experiments").glob("*.toml"))
+
+
+@pytest.mark.parametrize("scale", ["full", "tiny"])
+@pytest.mark.parametrize("path", SPECS, ids=[p.stem for p in SPECS])
+def test_shipped_specs_validate(path, scale, corpora, shared_dir) -> None:
+    music = corpora / "music"
+    data = {"free-music": (music,), "clmr-demo": (music / "track0.wav",)}  # may be absent here
+    spec = load_spec(path, SpecInputs(kind_rules(), data, scale))
+    assert spec.cells and len({c.key() for c in spec.cells}) == len(spec.cells)
+    if path.stem == "label-efficiency":  # one pre-training serves every label fraction
+        assert len({c.pretrain_key() for c in spec.cells if c.kind == "pretrain"}) == 1
