@@ -116,12 +116,12 @@ def plot(spec: Spec, rows: Sequence[CellRow], path: Path) -> None:
     fig = Figure(figsize=(max(6.0, 0.9 * len(rows) + 2), 4))
     ax = fig.subplots()
     if spec.plot_x:
-        points = [(v, r) for r in rows if (v := r.value(spec.plot_x)) is not None]
-        points.sort(key=lambda p: p[0])
-        x = [v for v, _ in points]
-        for name in names:
-            y = [r.scores.summary.get(name, (math.nan, 0))[0] for _, r in points]
-            ax.plot(x, y, "o-", label=name)
+        for kind in dict.fromkeys(r.cell.kind for r in rows):  # one line per kind and metric
+            points = [(v, r) for r in rows if r.cell.kind == kind and (v := r.value(spec.plot_x))]
+            points.sort(key=lambda p: p[0])
+            for name in names[:2]:  # the tag-wise pair: more lines would hide the trend
+                y = [r.scores.summary.get(name, (math.nan, 0))[0] for _, r in points]
+                ax.plot([v for v, _ in points], y, "o-", label=f"{kind}: {name}")
         ax.set_xscale("log")  # fractions, batch sizes and steps all span decades
         ax.set_xlabel(spec.plot_x)
     else:
