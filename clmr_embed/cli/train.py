@@ -1,4 +1,4 @@
-"""`clmr-embed train pretrain|linear`: torch, training and export load inside the commands."""
+"""`clmr-embed train pretrain|linear|experiment`: torch and training load inside the commands."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ import typer
 from rich.markup import escape
 
 from clmr_embed.choices import Device
+from clmr_embed.cli.experiment import experiment_command
 from clmr_embed.cli.linear import linear_command
 from clmr_embed.cli.options import LogFileOpt, handle_errors, logging_to, options_command, require
 
@@ -91,3 +92,4 @@ def pretrain_command(options: PretrainOptions) -> None:
 
 
 train_app.command("linear", no_args_is_help=True)(linear_command)
+train_app.command("experiment", no_args_is_help=True)(experiment_command)
