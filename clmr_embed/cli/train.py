@@ -1,4 +1,4 @@
-"""`clmr-embed train pretrain|linear`: torch, training and export load inside the commands."""
+"""`clmr-embed train pretrain|linear|supervised`: torch, training, export load inside commands."""
 
 from __future__ import annotations
 
@@ -13,9 +13,10 @@ from rich.markup import escape
 from clmr_embed.choices import Device
 from clmr_embed.cli.linear import linear_command
 from clmr_embed.cli.options import handle_errors, options_command, require
+from clmr_embed.cli.supervised import supervised_command
 
 train_app = typer.Typer(
-    no_args_is_help=True, help="Pre-train CLMR (SimCLR) and run linear evaluation."
+    no_args_is_help=True, help="Pre-train CLMR (SimCLR), linear evaluation, supervised baseline."
 )
 
 
@@ -89,3 +90,4 @@ def pretrain_command(options: PretrainOptions) -> None:
 
 
 train_app.command("linear", no_args_is_help=True)(linear_command)
+train_app.command("supervised", no_args_is_help=True)(supervised_command)
