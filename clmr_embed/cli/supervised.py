@@ -24,6 +24,12 @@ from clmr_embed.cli.linear import (
 from clmr_embed.cli.options import handle_errors, options_command, require
 
 
+def _positive(value: float) -> float:
+    if not value > 0:  # NaN fails too
+        raise typer.BadParameter(f"must be positive, got {value}")
+    return value
+
+
 @dataclass(frozen=True)
 class SupervisedOptions:
     """The command line of `clmr-embed train supervised`; each field's help is its option's."""
@@ -33,7 +39,7 @@ class SupervisedOptions:
     label_fraction: FractionsOpt = None
     max_steps: Annotated[int, typer.Option(min=1, help="Optimiser steps per round.")] = 10_000
     batch_size: Annotated[int, typer.Option(min=1, help="Clips per step.")] = 48
-    lr: Annotated[float, typer.Option(min=0.0, min_open=True, help="Adam learning rate.")] = 3e-4
+    lr: Annotated[float, typer.Option(callback=_positive, help="Adam learning rate.")] = 3e-4
     eval_every: Annotated[int, typer.Option(min=1, help="Steps between validations.")] = 500
     folds: FoldsOpt = 5
     repeats: RepeatsOpt = 1
