@@ -80,13 +80,11 @@ def test_a_run_folder_is_not_overwritten_nor_resumed_from_nothing(
 def test_resuming_with_other_settings_is_refused(manifest: Path, tmp_path: Path) -> None:
     run = tmp_path / "run"
     run_supervised(_config(manifest, run, steps=2), LinearExport())
-    other = _config(manifest, run, steps=4, resume=True)
     changed = SupervisedRunConfig(
         labels=manifest,
         output_dir=run,
         train=SupervisedConfig(encoder=SMALL, max_steps=4, batch_size=4, eval_every=5),
         resume=True,
     )
-    assert other.train.batch_size != changed.train.batch_size
     with pytest.raises(ConfigError, match="batch_size"):
         run_supervised(changed, LinearExport())
