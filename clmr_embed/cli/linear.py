@@ -28,11 +28,25 @@ class Split(StrEnum):
     kfold = "kfold"
 
 
-def _fractions(values: list[float] | None) -> list[float] | None:
+def fractions_option(values: list[float] | None) -> list[float] | None:
+    """The --label-fraction callback: every value in (0, 1] (also `train supervised`'s)."""
     bad = [v for v in values or [] if not 0.0 < v <= 1.0]
     if bad:
         raise typer.BadParameter(f"label fractions must lie in (0, 1], got {bad[0]}")
     return values
+
+
+# The options `train linear` and `train supervised` share: the same labels, rounds and fractions.
+LabelsOpt = Annotated[Path, typer.Option(help="Manifest CSV/TSV, class folders, or MTAT folder.")]
+FractionsOpt = Annotated[
+    list[float] | None,
+    typer.Option(callback=fractions_option, help="Share of training labels; repeat for several."),
+]
+FoldsOpt = Annotated[int, typer.Option(min=2, help="k of the grouped k-fold.")]
+RepeatsOpt = Annotated[int, typer.Option(min=1, help="k-fold repetitions.")]
+SplitOpt = Annotated[Split, typer.Option(help="Which split the evaluation rounds use.")]
+NameOpt = Annotated[str | None, typer.Option(help="Tagger name (default: run folder).")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Summary as JSON on stdout.")]
 
 
 @dataclass(frozen=True)
@@ -45,21 +59,18 @@ class LinearOptions:
             help="Encoder: model name, .onnx file, checkpoint (.pt/.ckpt), mfcc or random."
         ),
     ]
-    labels: Annotated[Path, typer.Option(help="Manifest CSV/TSV, class folders, or MTAT folder.")]
+    labels: LabelsOpt
     output_dir: Annotated[Path, typer.Option(help="Run folder: report, head, tagger.")]
     mlp: Annotated[bool, typer.Option(help="One hidden layer (512, ReLU) instead of linear.")] = (
         False
     )
-    label_fraction: Annotated[
-        list[float] | None,
-        typer.Option(callback=_fractions, help="Share of training labels; repeat for several."),
-    ] = None
-    folds: Annotated[int, typer.Option(min=2, help="k of the grouped k-fold.")] = 5
-    repeats: Annotated[int, typer.Option(min=1, help="k-fold repetitions.")] = 1
-    split: Annotated[Split, typer.Option(help="Which split the probe uses.")] = Split.auto
+    label_fraction: FractionsOpt = None
+    folds: FoldsOpt = 5
+    repeats: RepeatsOpt = 1
+    split: SplitOpt = Split.auto
     seed: Annotated[int, typer.Option(min=0, help="Seed of splits, heads and baselines.")] = 0
-    name: Annotated[str | None, typer.Option(help="Tagger name (default: run folder).")] = None
-    as_json: Annotated[bool, typer.Option("--json", help="Summary as JSON on stdout.")] = False
+    name: NameOpt = None
+    as_json: JsonOpt = False
 
 
 @handle_errors

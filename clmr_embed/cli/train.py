@@ -1,4 +1,4 @@
-"""`clmr-embed train pretrain|linear|experiment`: torch and training load inside the commands."""
+"""`clmr-embed train pretrain|linear|supervised|experiment`: training loads inside commands."""
 
 from __future__ import annotations
 
@@ -14,9 +14,10 @@ from clmr_embed.choices import Device
 from clmr_embed.cli.experiment import experiment_command
 from clmr_embed.cli.linear import linear_command
 from clmr_embed.cli.options import LogFileOpt, handle_errors, logging_to, options_command, require
+from clmr_embed.cli.supervised import supervised_command
 
 train_app = typer.Typer(
-    no_args_is_help=True, help="Pre-train CLMR (SimCLR) and run linear evaluation."
+    no_args_is_help=True, help="Pre-train CLMR (SimCLR), linear evaluation, supervised baseline."
 )
 
 
@@ -92,4 +93,5 @@ def pretrain_command(options: PretrainOptions) -> None:
 
 
 train_app.command("linear", no_args_is_help=True)(linear_command)
+train_app.command("supervised", no_args_is_help=True)(supervised_command)
 train_app.command("experiment", no_args_is_help=True)(experiment_command)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import Any, ClassVar, Protocol, cast
 
 import numpy as np
 import numpy.typing as npt
@@ -25,6 +25,17 @@ from training.samplecnn import TaggerHead
 Indices = npt.NDArray[np.int64]
 
 
+class EvalSettings(Protocol):
+    """What a report reads of a run's settings: a dataclass with the label fraction it used."""
+
+    __dataclass_fields__: ClassVar[dict[str, Any]]  # a dataclass: to_dict writes it out
+
+    @property
+    def label_fraction(self) -> float:
+        """Share of training labels used."""
+        ...
+
+
 @dataclass(frozen=True)
 class FoldResult:
     """Scores and sizes of one evaluation round."""
@@ -41,12 +52,13 @@ class FoldResult:
 class EvalResult:
     """Everything a run produces: per-fold scores, their summary, and the head to export."""
 
-    config: LinearEvalConfig  # the run's configuration
+    config: EvalSettings  # the run's settings (LinearEvalConfig; another trainer's own)
     task: str  # task of the data ("multiclass", "multilabel", "soft")
     labels: tuple[str, ...]  # head outputs, in order
     folds: tuple[FoldResult, ...]  # one per evaluation round
     summary: dict[str, tuple[float, float]]  # metric -> (mean, std over folds; std 0 for one)
     checkpoint: Checkpoint  # head trained on all training data (head_config, head_state, labels)
+    protocol: str = ""  # how the scores came about; "": the linear probe's PROTOCOL
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready view (no tensors)."""
@@ -56,7 +68,7 @@ class EvalResult:
             "labels": list(self.labels),
             "summary": {k: {"mean": m, "std": s} for k, (m, s) in self.summary.items()},
             "folds": [dataclasses.asdict(f) for f in self.folds],
-            "protocol": PROTOCOL,
+            "protocol": self.protocol or PROTOCOL,
         }
 
 
@@ -80,11 +92,12 @@ def _stack(features: Features, idx: Indices) -> tuple[torch.Tensor, npt.NDArray[
     return torch.from_numpy(np.concatenate(parts).astype(np.float32, copy=False)), owner
 
 
-def _loss(task: str) -> nn.Module:
+def task_loss(task: str) -> nn.Module:
+    """Cross-entropy over classes for a multiclass head, per-label BCE otherwise."""
     return nn.CrossEntropyLoss() if task == "multiclass" else nn.BCEWithLogitsLoss()
 
 
-def _targets(data: LabelledSet, idx: Indices, owner: npt.NDArray[np.int64]) -> torch.Tensor:
+def window_targets(data: LabelledSet, idx: Indices, owner: npt.NDArray[np.int64]) -> torch.Tensor:
     """Per-window targets: class indices for multiclass, float rows otherwise."""
     t = data.targets[idx][owner]
     return torch.from_numpy(t.argmax(axis=1) if data.task == "multiclass" else t)
@@ -111,7 +124,7 @@ def _train(head: TaggerHead, train: Batch, valid: Batch | None, config: LinearEv
     batch_size = max(1, min(config.batch_size, math.ceil(len(x) / config.min_steps_per_epoch)))
     generator = torch.Generator().manual_seed(config.seed)
     optimiser = torch.optim.Adam(head.parameters(), lr=config.lr, weight_decay=config.weight_decay)
-    loss_fn = _loss(head.config.task)
+    loss_fn = task_loss(head.config.task)
     best, best_state, stale, epochs = math.inf, None, 0, 0
     while epochs < config.max_epochs and stale < config.patience:
         epochs += 1
@@ -151,7 +164,7 @@ def fit_head(
 
     def prepared(idx: Indices) -> Batch:
         windows, owner = _stack(features, idx)
-        return ((windows - mean) / std).to(device), _targets(data, idx, owner).to(device)
+        return ((windows - mean) / std).to(device), window_targets(data, idx, owner).to(device)
 
     hidden = config.hidden_dim if config.mlp else 0
     cfg = HeadConfig(features.dim, len(data.labels), hidden, head_task(data.task))
@@ -177,7 +190,8 @@ def predict_clips(head: nn.Module, features: Features, idx: Indices, task: str) 
     return sums / np.bincount(owner, minlength=len(idx))[:, None]
 
 
-def _summary(folds: list[FoldResult]) -> dict[str, tuple[float, float]]:
+def summarise_folds(folds: list[FoldResult]) -> dict[str, tuple[float, float]]:
+    """Metric -> (mean, std) over the folds, NaN-skipping (std 0 for a single fold)."""
     keys = folds[0].metrics
     out = {}
     for key in keys:
@@ -215,7 +229,8 @@ def run_linear_eval(features: Features, data: LabelledSet, config: LinearEvalCon
         _check(features, data, config)
         folds = score_folds(features, data, config)
         head = final_head(features, data, config)
-        return EvalResult(config, data.task, data.labels, folds, _summary(list(folds)), head)
+        summary = summarise_folds(list(folds))
+        return EvalResult(config, data.task, data.labels, folds, summary, head)
     finally:
         torch.set_num_threads(previous)
 

@@ -74,7 +74,7 @@ def _markdown(results: Sequence[EvalResult], title: str, notes: dict[str, str]) 
     lines = [f"# {title}", "", *(f"- **{k}**: {v}" for k, v in notes.items())]
     lines += [
         f"- **task**: {first.task}, {len(first.labels)} labels",
-        f"- **protocol**: {PROTOCOL}",
+        f"- **protocol**: {first.protocol or PROTOCOL}",
         "",
         "## Summary (mean ± std over folds)",
         "",
