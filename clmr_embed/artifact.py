@@ -14,6 +14,8 @@ PREFIX = "clmr."
 # audio->embedding; audio->embedding+logits; embedding->logits
 KINDS = ("encoder", "tagger", "head")
 TASKS = ("multilabel", "multiclass")  # sigmoid per label; softmax over labels
+ARCHITECTURES = ("samplecnn", "cpc")  # the encoder's network: SampleCNN, or CLMR v1's CPC
+METHODS = ("simclr", "cpc")  # how it was pre-trained: SimCLR's NT-Xent, or CPC's InfoNCE
 REQUIRED = (
     "format_version",
     "kind",
@@ -104,6 +106,8 @@ class ModelInfo:
     version: str = ""  # clmr-embed version that wrote it
     trained: bool = True  # False for random-init placeholders; shown as "untrained"
     description: str = ""  # free text: data, steps, provenance
+    architecture: str = ARCHITECTURES[0]  # clmr.architecture; files without it are SampleCNN
+    method: str = METHODS[0]  # clmr.method; files without it were trained with SimCLR
 
     @property
     def window_seconds(self) -> float:
@@ -124,6 +128,8 @@ class ModelInfo:
             "version": self.version,
             "trained": "true" if self.trained else "false",
             "description": self.description,
+            "architecture": self.architecture,
+            "method": self.method,
         }
         if self.kind != "encoder":
             props["labels"] = json.dumps(list(self.labels))
@@ -193,4 +199,16 @@ def parse_metadata(metadata: dict[str, str], where: Path | str) -> ModelInfo:
         version=props["version"],
         trained=props["trained"] == "true",
         description=props.get("description", ""),
+        architecture=_choice(props, "architecture", ARCHITECTURES, where),
+        method=props.get("method", METHODS[0]),  # free text: a later method must still load
     )
+
+
+def _choice(props: dict[str, str], key: str, valid: tuple[str, ...], where: Path | str) -> str:
+    """An optional key (older files lack it: the first choice) that must be one of `valid`."""
+    value = props.get(key, valid[0])
+    if value not in valid:
+        raise ModelArtifactError(
+            f"{where}: clmr.{key}={value!r} is not one of {list(valid)}; upgrade clmr-embed"
+        )
+    return value

@@ -21,11 +21,13 @@ from export.onnx import export_modules
 from export.torchscript import export_torchscript
 from export.verify import BATCHES, Artifact, ParityRow, check_parity
 from training.checkpoint import Checkpoint
+from training.cpc import CPCEncoder
 from training.official import head_labels
 from training.samplecnn import SampleCNN, Tagger, TaggerHead
 from training.weights import load_checkpoint, load_head
 
 UNSPECIFIED_LICENCE = "unspecified (pass --licence when exporting)"
+Encoder = SampleCNN | CPCEncoder  # what a checkpoint's architecture rebuilds
 
 
 class OutputExistsError(ClmrEmbedError):
@@ -59,7 +61,7 @@ class ExportReport:
 class _Part:
     kind: str  # "encoder", "tagger" or "head"
     module: nn.Module  # torch model that TorchScript traces
-    parts: tuple[SampleCNN | None, TaggerHead | None]  # what the ONNX file is built from
+    parts: tuple[Encoder | None, TaggerHead | None]  # what the ONNX file is built from
     example: torch.Tensor  # example input, batch 2
     io: GraphIO  # input/output names
     info: ModelInfo  # metadata of this part's files
@@ -70,7 +72,7 @@ class _Part:
 def run_export(config: ExportConfig) -> ExportReport:
     """Export a checkpoint's encoder (and tagger + head when there is a head), then check parity.
 
-    Writes `<name>-encoder.onnx` (`audio` (batch, 1, 59049) float32 -> `embedding` (batch, D)),
+    Writes `<name>-encoder.onnx` (`audio` (batch, 1, window) float32 -> `embedding` (batch, D)),
     with a head also `<name>-tagger.onnx` (-> `embedding`, `logits`) and `<name>-head.onnx`
     (`embedding` -> `logits`), plus a TorchScript `.pt` of each. Files appear only after every
     artifact matched torch within 1e-4 on each batch size of `config.batch_check`.
@@ -104,10 +106,11 @@ def _check_name(name: str) -> str:
 
 def _modules(
     ckpt: Checkpoint, head_ckpt: Checkpoint | None, path: Path
-) -> tuple[SampleCNN | None, TaggerHead | None]:
-    encoder = head = None
+) -> tuple[Encoder | None, TaggerHead | None]:
+    encoder: Encoder | None = None
+    head = None
     if ckpt.encoder_state is not None:
-        encoder = SampleCNN(ckpt.encoder_config).eval()
+        encoder = _encoder(ckpt, head_ckpt, path)
         encoder.load_state_dict(ckpt.encoder_state, strict=True)
     if head_ckpt is not None and head_ckpt.head_state is not None:
         head = TaggerHead(head_ckpt.head_config).eval()
@@ -122,6 +125,18 @@ def _modules(
     return encoder, head
 
 
+def _encoder(ckpt: Checkpoint, head_ckpt: Checkpoint | None, path: Path) -> Encoder:
+    """The untrained network the checkpoint's architecture names, in eval mode."""
+    if ckpt.cpc_config is None:
+        return SampleCNN(ckpt.encoder_config).eval()
+    if head_ckpt is not None:
+        raise CheckpointError(
+            f"{path} holds a CPC encoder, which exports alone; drop the head (train linear "
+            "composes a tagger from the encoder ONNX)"
+        )
+    return CPCEncoder(ckpt.cpc_config).eval()
+
+
 def _info(
     config: ExportConfig, name: str, ckpt: Checkpoint, head_ckpt: Checkpoint | None
 ) -> ModelInfo:
@@ -133,7 +148,7 @@ def _info(
         description += f"; head from {config.head.name} ({head_ckpt.source})"
     if config.description:
         description = f"{config.description} ({description})"
-    enc = ckpt.encoder_config
+    enc = ckpt.cpc_config or ckpt.encoder_config
     width = head_cfg.in_dim if head_cfg else 0
     shape = Shape.of_encoder(enc) if enc else Shape(SAMPLE_RATE, WINDOW_SAMPLES, width)
     provenance = Provenance(
@@ -144,13 +159,14 @@ def _info(
         sources=(ckpt.source, *([head_ckpt.source] if head_ckpt else [])),
         step=ckpt.step,
         declared=ckpt.extra.get("trained"),  # the random-init baseline says False
+        method=ckpt.method,
     )
     task = head_cfg.task if head_cfg else ""
     return model_info("tagger", name, shape, provenance, tuple(labels), task)
 
 
 def _parts(
-    encoder: SampleCNN | None, head: TaggerHead | None, info: ModelInfo, head_sha: str
+    encoder: Encoder | None, head: TaggerHead | None, info: ModelInfo, head_sha: str
 ) -> list[_Part]:
     parts = []
     if encoder is not None:

@@ -121,6 +121,7 @@ def compose_tagger(
         description=f"encoder {enc_info.name} ({Path(encoder_onnx).name}) + {kind} head "
         f"({head.source})",
         declared=enc_info.trained,  # the encoder's file already says whether it is trained
+        method=enc_info.method,
     )
     info = model_info(
         "tagger", name, Shape.of_info(enc_info), provenance, tuple(labels), head_task(task)

@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from clmr_embed import __version__
-from clmr_embed.artifact import ModelInfo, is_trained
-from training.config import EncoderConfig
+from clmr_embed.artifact import ARCHITECTURES, METHODS, ModelInfo, is_trained
+from training.config import CPCConfig, EncoderConfig
 
 
 @dataclass(frozen=True)
@@ -16,16 +16,18 @@ class Shape:
     sample_rate: int  # Hz the encoder expects
     window_samples: int  # samples per window
     embedding_dim: int  # embedding width
+    architecture: str = ARCHITECTURES[0]  # the encoder's network (clmr.architecture)
 
     @classmethod
-    def of_encoder(cls, config: EncoderConfig) -> Shape:
-        """The shape of a SampleCNN config."""
-        return cls(config.sample_rate, config.window_samples, config.embedding_dim)
+    def of_encoder(cls, config: EncoderConfig | CPCConfig) -> Shape:
+        """The shape of a SampleCNN or CPC config."""
+        arch = ARCHITECTURES[1] if isinstance(config, CPCConfig) else ARCHITECTURES[0]
+        return cls(config.sample_rate, config.window_samples, config.embedding_dim, arch)
 
     @classmethod
     def of_info(cls, info: ModelInfo) -> Shape:
         """The shape an exported file declares."""
-        return cls(info.sample_rate, info.window_samples, info.embedding_dim)
+        return cls(info.sample_rate, info.window_samples, info.embedding_dim, info.architecture)
 
 
 @dataclass(frozen=True)
@@ -38,6 +40,7 @@ class Provenance:
     sources: tuple[str, ...] = ()  # Checkpoint.source of each part ("clmr-embed" for ours)
     step: int = 0  # optimiser steps our checkpoint took
     declared: bool | None = None  # what the weights say of themselves (the baseline: False)
+    method: str = METHODS[0]  # how the encoder was pre-trained (clmr.method)
 
 
 def model_info(
@@ -65,4 +68,6 @@ def model_info(
         version=__version__,
         trained=is_trained(provenance.sources, provenance.step, provenance.declared),
         description=provenance.description,
+        architecture=shape.architecture,
+        method=provenance.method,
     )

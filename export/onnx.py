@@ -16,6 +16,8 @@ from torch import nn
 from clmr_embed.artifact import ModelInfo
 from clmr_embed.official.graph import build_model
 from clmr_embed.official.weights import Arrays, Weights
+from export.cpc import cpc_model
+from training.cpc import CPCEncoder
 from training.samplecnn import SampleCNN, TaggerHead
 
 
@@ -38,16 +40,21 @@ def module_weights(encoder: SampleCNN | None, head: TaggerHead | None) -> Weight
 
 
 def export_modules(
-    encoder: SampleCNN | None, head: TaggerHead | None, path: Path, info: ModelInfo
+    encoder: SampleCNN | CPCEncoder | None, head: TaggerHead | None, path: Path, info: ModelInfo
 ) -> None:
     """Write one self-contained ONNX file of `info.kind` with dynamic batch and metadata.
 
     Args:
-        encoder: the SampleCNN (for an encoder or tagger).
+        encoder: the SampleCNN (for an encoder or tagger), or a CPCEncoder (an encoder only).
         head: the TaggerHead (for a tagger or head).
         path: the .onnx file to write (callers publish it atomically, see clmr_embed.atomic).
         info: the artifact's ModelInfo, written as `clmr.*` metadata_props.
     """
+    if isinstance(encoder, CPCEncoder):
+        if head is not None:  # run_export refuses a head for CPC before getting here
+            raise ValueError("a CPC encoder exports alone; compose a tagger from its ONNX")
+        onnx.save_model(cpc_model(encoder, info), str(path))
+        return
     onnx.save_model(build_model(module_weights(encoder, head), info), str(path))
 
 

@@ -12,10 +12,12 @@ from typing import Any
 import torch
 
 from clmr_embed import __version__
+from clmr_embed.artifact import ARCHITECTURES, METHODS
 from clmr_embed.atomic import atomic_path
 from clmr_embed.constants import CHECKPOINT_FORMAT
 from clmr_embed.errors import CheckpointError
 from training.config import (
+    CPCConfig,
     EncoderConfig,
     HeadConfig,
     ProjectorConfig,
@@ -34,7 +36,8 @@ class Checkpoint:
     """Everything needed to rebuild, export or resume a model; every part is optional but one."""
 
     encoder_config: EncoderConfig | None = None  # SampleCNN shape, None for a head-only file
-    encoder_state: StateDict | None = None  # unwrapped SampleCNN state dict (sequential.*)
+    encoder_state: StateDict | None = None  # unwrapped SampleCNN state dict (sequential.*), or
+    #   with cpc_config the CPCEncoder's (conv.*, gru.*)
     projector_config: ProjectorConfig | None = None  # SimCLR projector shape, if trained/imported
     projector_state: StateDict | None = None  # projector state dict (0.weight, 2.weight)
     head_config: HeadConfig | None = None  # tagger/classifier head shape
@@ -45,6 +48,17 @@ class Checkpoint:
     train_config: dict[str, Any] = field(default_factory=dict)  # the run's resolved config
     extra: dict[str, Any] = field(default_factory=dict)  # run state: scheduler, RNG, best loss...
     source: str = "clmr-embed"  # where the weights came from (e.g. "official CLMR v1 raw")
+    cpc_config: CPCConfig | None = None  # set for a CPC encoder (encoder_config is then None)
+
+    @property
+    def architecture(self) -> str:
+        """The encoder's network (clmr_embed.artifact.ARCHITECTURES): "cpc" or "samplecnn"."""
+        return ARCHITECTURES[1] if self.cpc_config is not None else ARCHITECTURES[0]
+
+    @property
+    def method(self) -> str:
+        """How the encoder was pre-trained: the run's config says; imported weights are SimCLR."""
+        return str(self.train_config.get("method", METHODS[0]))
 
 
 def save_checkpoint(path: Path, ckpt: Checkpoint) -> None:
@@ -55,6 +69,9 @@ def save_checkpoint(path: Path, ckpt: Checkpoint) -> None:
         "clmr_embed_version": __version__,
         "encoder_config": config_to_dict(ckpt.encoder_config) if ckpt.encoder_config else None,
         "encoder_state": ckpt.encoder_state,
+        # the architecture is written out so readers without torch can tell (and refuse) CPC
+        "architecture": ckpt.architecture,
+        "cpc_config": config_to_dict(ckpt.cpc_config) if ckpt.cpc_config else None,
         "projector_config": (
             config_to_dict(ckpt.projector_config) if ckpt.projector_config else None
         ),
@@ -149,6 +166,7 @@ def checkpoint_from_payload(payload: dict[str, Any], path: Path) -> Checkpoint:
         train_config=payload.get("train_config") or {},
         extra=payload.get("extra") or {},
         source=payload.get("source", "clmr-embed"),
+        cpc_config=_cfg(CPCConfig, "cpc_config"),
     )
 
 

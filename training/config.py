@@ -32,6 +32,45 @@ class EncoderConfig:
             raise ConfigError(f"window_samples must be 59049 (3**10), got {self.window_samples}")
 
 
+# CLMR v1's CPC encoder (v1 model.py): one Conv1d per stage, ReLU between (no BatchNorm)
+CPC_STRIDES = (5, 3, 2, 2, 2, 2, 2)
+CPC_FILTERS = (10, 6, 4, 4, 4, 2, 2)
+CPC_PADDING = (2, 2, 2, 2, 1, 1, 1)
+
+
+@dataclass(frozen=True)
+class CPCConfig:
+    """CPC shape: strided Conv1d encoder -> GRU autoregressor; the defaults are CLMR v1's."""
+
+    hidden_dim: int = 512  # Conv1d channels, the width of z
+    context_dim: int = 256  # GRU units, the width of c and of the embedding (time-mean of c)
+    prediction_steps: int = 12  # k: InfoNCE predicts z at t+1..t+k from c at t
+    sample_rate: int = SAMPLE_RATE  # Hz the encoder was trained at
+    window_samples: int = WINDOW_SAMPLES  # samples per training/embedding window
+
+    @property
+    def embedding_dim(self) -> int:
+        """Width of the embedding: the GRU context, averaged over time."""
+        return self.context_dim
+
+    @property
+    def frames(self) -> int:
+        """Length of z (and c) for one window."""
+        length = self.window_samples
+        for stride, size, pad in zip(CPC_STRIDES, CPC_FILTERS, CPC_PADDING, strict=True):
+            length = (length + 2 * pad - size) // stride + 1
+        return length
+
+    def __post_init__(self) -> None:
+        if min(self.hidden_dim, self.context_dim, self.prediction_steps) <= 0:
+            raise ConfigError("CPC hidden_dim, context_dim and prediction_steps must be > 0")
+        if self.frames <= self.prediction_steps:
+            raise ConfigError(
+                f"a {self.window_samples}-sample window gives {self.frames} CPC frames, not more "
+                f"than prediction_steps = {self.prediction_steps}; use a longer window"
+            )
+
+
 @dataclass(frozen=True)
 class ProjectorConfig:
     """SimCLR projector: Linear(in, hidden, no bias) -> ReLU -> Linear(hidden, out, no bias)."""
@@ -100,6 +139,7 @@ def load_toml(path: Path) -> dict[str, Any]:
 
 __all__ = [
     "CLMR_CHANNELS",
+    "CPCConfig",
     "EncoderConfig",
     "HeadConfig",
     "ProjectorConfig",

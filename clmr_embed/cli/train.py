@@ -17,7 +17,8 @@ from clmr_embed.cli.options import LogFileOpt, handle_errors, logging_to, option
 from clmr_embed.cli.supervised import supervised_command
 
 train_app = typer.Typer(
-    no_args_is_help=True, help="Pre-train CLMR (SimCLR), linear evaluation, supervised baseline."
+    no_args_is_help=True,
+    help="Pre-train (SimCLR or CPC), linear evaluation, supervised baseline, experiments.",
 )
 
 
@@ -36,6 +37,9 @@ class PretrainOptions:
     data: Annotated[list[Path], typer.Argument(help="Audio folders/files or a manifest.")]
     output_dir: Annotated[Path, typer.Option(help="Run folder (checkpoints, metrics).")]
     config: Annotated[Path | None, typer.Option(help="TOML config file.")] = None
+    method: Annotated[
+        str | None, typer.Option(help="Pre-training method: simclr (default) or cpc.")
+    ] = None
     epochs: Annotated[int | None, typer.Option(min=1, help="Epochs (or use --max-steps).")] = None
     max_steps: Annotated[int | None, typer.Option(min=1, help="Optimiser steps.")] = None
     batch_size: Annotated[int | None, typer.Option(min=1, help="Clips per batch (per rank).")] = (
@@ -58,6 +62,7 @@ class PretrainOptions:
     def overrides(self) -> dict[str, Any]:
         """The config keys these options set (the unset ones are left to the config file)."""
         values = {
+            "method": self.method,  # checked by the config, the one place that knows the methods
             "epochs": self.epochs,
             "max_steps": self.max_steps,
             "batch_size": self.batch_size,

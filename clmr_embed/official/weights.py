@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 
+from clmr_embed.artifact import ARCHITECTURES
 from clmr_embed.constants import CHECKPOINT_FORMAT, CLMR_CHANNELS, MTAT_TAGS, SAMPLE_RATE
 from clmr_embed.errors import CheckpointError
 from clmr_embed.official.layouts import (
@@ -230,6 +231,11 @@ def _detect(state: Mapping[str, np.ndarray], path: Path) -> Layout:
 
 def _ours(payload: Mapping[str, Any], path: Path) -> Weights:
     """A clmr-embed checkpoint (its states already use our keys), checked like the others."""
+    if payload.get("architecture", ARCHITECTURES[0]) != ARCHITECTURES[0]:
+        raise CheckpointError(
+            f"{path} holds a {payload['architecture']} encoder, which only `clmr-embed export` "
+            "(with torch) converts; export it and pass the encoder ONNX"
+        )
     state = {**(payload.get("encoder_state") or {}), **(payload.get("head_state") or {})}
     layout = BARE if payload.get("encoder_state") else HEAD_ONLY
     head_only = Layout(layout.source, layout.marker, layout.encoders, heads=(head_table(""),))

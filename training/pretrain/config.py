@@ -50,7 +50,9 @@ class AugmentConfig:
             raise ConfigError(f"augmentation probabilities must lie in [0, 1], got {bad}")
 
 
+METHODS = ("simclr", "cpc")  # SimCLR (two views, NT-Xent) or CLMR v1's CPC (InfoNCE)
 CHOICES = {
+    "method": METHODS,
     "optimizer": ("adam", "adamw", "lars"),
     "precision": ("fp32", "bf16", "fp16"),
     "device": ("auto", "cpu", "cuda"),
@@ -62,6 +64,10 @@ CHOICES = {
 POSITIVE = (
     "batch_size",
     "checkpoint_every",
+    "cpc_hidden_dim",
+    "cpc_context_dim",
+    "cpc_prediction_steps",
+    "cpc_negatives",
     "log_every",
     "projection_dim",
     "validation_crops",
@@ -74,9 +80,15 @@ class PretrainConfig:
     """Every setting of a pre-training run; saved resolved as output_dir/config.toml."""
 
     # model
+    method: str = "simclr"  # "simclr" (SampleCNN, NT-Xent) or "cpc" (CLMR v1's CPC, InfoNCE)
     encoder_channels: tuple[int, ...] = CLMR_CHANNELS  # SampleCNN block widths (11)
     projection_hidden_dim: int = 512  # projector Linear(512, hidden) -> ReLU -> Linear(hidden, dim)
     projection_dim: int = 128  # CLMR v1 / released checkpoint: 128 (v2 used 64)
+    # CPC (method = "cpc"): Conv1d encoder -> GRU; the embedding is the time-mean of the GRU's c
+    cpc_hidden_dim: int = 512  # Conv1d channels (width of z), CLMR v1: 512
+    cpc_context_dim: int = 256  # GRU units (width of c and the embedding), CLMR v1: 256
+    cpc_prediction_steps: int = 12  # InfoNCE predicts z at t+1..t+k, CLMR v1: 12
+    cpc_negatives: int = 128  # negatives per prediction step, drawn from the whole batch's z
     # data
     batch_size: int = 48  # pairs per process (per GPU); the global batch is batch_size x world
     segment_seconds: float = 30.0  # item length: tracks are cut into 30 s segments (MTAT clips)
@@ -145,16 +157,21 @@ class PretrainConfig:
                 "with a teacher (distillation alone)"
             )
         self._check_single_crops()
+        if self.method == "cpc" and self.teacher:
+            raise ConfigError("method = 'cpc' trains without a teacher; unset teacher")
 
     @property
     def objective(self) -> str:
-        """ "distill" (one crop per example, no NT-Xent) or "simclr" (two views, NT-Xent)."""
+        """ "distill" (one crop per example, no NT-Xent), "cpc" (one crop, InfoNCE) or "simclr"
+        (two views, NT-Xent)."""
+        if self.method == "cpc":
+            return "cpc"
         return "distill" if self.contrastive_weight == 0 else "simclr"
 
     @property
     def windows_per_example(self) -> int:
         """Encoder windows one batch item costs: one crop, or SimCLR's two views."""
-        return 1 if self.objective == "distill" else 2
+        return 2 if self.objective == "simclr" else 1
 
     def _check_single_crops(self) -> None:
         extras = {

@@ -18,13 +18,14 @@ from training.pretrain.config import PretrainConfig
 from training.pretrain.distill import distill_loss, masked_loss
 from training.pretrain.distributed import Processes
 from training.pretrain.metrics_log import MetricsLog
-from training.pretrain.objectives import global_nt_xent
+from training.pretrain.objectives import global_info_nce, global_nt_xent
 from training.pretrain.parts import TrainingParts
 from training.pretrain.sampling import step_seed
 from training.pretrain.state import save_run
 
 # SimCLR: "x_i", "x_j" [B, 1, window] float32, "track" [B] int64 (+ "t_*", "m_*" with a teacher);
-# distillation alone: "x" [B, 1, window], "t" [B, dim] standardised targets, "m" [B] bool
+# distillation alone: "x" [B, 1, window], "t" [B, dim] standardised targets, "m" [B] bool;
+# CPC reads only SimCLR's "x_i" (one crop per example)
 Batch = dict[str, Tensor]
 
 
@@ -47,7 +48,7 @@ class Loop:
 class LossWindow:
     """Loss terms since the last metrics line, summed on the device so steps do not synchronise."""
 
-    total: Tensor  # summed (NT-Xent, teacher) terms, a device vector of 2
+    total: Tensor  # summed (NT-Xent or InfoNCE, teacher) terms, a device vector of 2
     steps: int = 0  # steps summed
     started: float = field(default_factory=time.perf_counter)  # when the window opened
 
@@ -94,6 +95,8 @@ def train_step(loop: Loop, batch: Batch) -> Tensor:
     (teacher 0 when not distilling, NT-Xent 0 when distilling alone)."""
     if loop.config.objective == "distill":
         return distill_step(loop, batch)
+    if loop.config.objective == "cpc":
+        return cpc_step(loop, batch)
     parts, config, device = loop.parts, loop.config, loop.processes.device
     x_i, x_j = augmented_views(loop, batch)
     with autocast(device, config.precision):  # the forward in the chosen precision
@@ -119,6 +122,20 @@ def distill_step(loop: Loop, batch: Batch) -> Tensor:
     teacher = masked_loss(predicted, target, batch["m"].to(device, non_blocking=True))
     optimise(parts, config.teacher_weight * teacher)
     return torch.stack([torch.zeros_like(teacher), teacher.detach()])
+
+
+def cpc_step(loop: Loop, batch: Batch) -> Tensor:
+    """One CPC step: InfoNCE on one clean crop per example (CPC needs no views to augment)."""
+    parts, config, device = loop.parts, loop.config, loop.processes.device
+    x = batch["x_i"].to(device, non_blocking=True)
+    with autocast(device, config.precision):
+        z, predictions = parts.trainable(x)
+    seed = step_seed(config.seed, "negatives", parts.state.step, loop.processes.rank)
+    generator = torch.Generator(device).manual_seed(seed)
+    # InfoNCE in fp32; under DDP the negatives are drawn from all ranks' z
+    loss = global_info_nce(z.float(), predictions.float(), config.cpc_negatives, generator)
+    optimise(parts, config.contrastive_weight * loss)
+    return torch.stack([loss.detach(), torch.zeros_like(loss)])
 
 
 def optimise(parts: TrainingParts, loss: Tensor) -> None:

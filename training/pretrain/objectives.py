@@ -1,4 +1,4 @@
-"""SimCLR for CLMR: encoder + projector, NT-Xent as a pure function, and NT-Xent over all ranks."""
+"""SimCLR for CLMR (encoder + projector, NT-Xent, over all ranks); CPC InfoNCE over all ranks."""
 
 from __future__ import annotations
 
@@ -11,7 +11,8 @@ from torch import Tensor, nn
 
 from clmr_embed.errors import ConfigError
 from training.config import ProjectorConfig
-from training.pretrain.distributed import is_distributed, world_size
+from training.cpc import info_nce
+from training.pretrain.distributed import is_distributed, rank, world_size
 from training.samplecnn import Projector, SampleCNN
 
 
@@ -121,6 +122,27 @@ def global_nt_xent(
         return nt_xent_loss(z_i, z_j, temperature, same_group)
     groups = None if same_group is None else _gather_ids(same_group)
     return nt_xent_loss(gather_with_grad(z_i), gather_with_grad(z_j), temperature, groups)
+
+
+def global_info_nce(
+    z: Tensor, predictions: Tensor, negatives: int, generator: torch.Generator
+) -> Tensor:
+    """CPC's InfoNCE with negatives drawn from every rank's z (training.cpc.info_nce).
+
+    Each rank scores its own anchors; DDP's gradient averaging then gives the gradient of the
+    mean of the ranks' losses (gather_with_grad sums the gradient reaching each rank's z).
+
+    Args:
+        z: [B, T, H] local conv features; every rank passes the same shape.
+        predictions: [K, B, T, H] local predictions W_k c_t.
+        negatives: negatives per prediction step, drawn from all B x T x world rows.
+        generator: on z's device, seeded per (step, rank): the draw is reproducible on resume.
+    """
+    pool = gather_with_grad(z.reshape(-1, z.shape[2]))
+    offset = rank() * z.shape[0] * z.shape[1]  # where this rank's rows start in the pool
+    shape = (predictions.shape[0], negatives)
+    picked = torch.randint(len(pool), shape, generator=generator, device=z.device)
+    return info_nce(z, predictions, pool, picked, offset)
 
 
 class SimCLR(nn.Module):

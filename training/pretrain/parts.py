@@ -1,4 +1,4 @@
-"""What the step loop drives: the seeded SimCLR model, its optimiser and loss scaler, wrapped."""
+"""What the step loop drives: the seeded SimCLR or CPC model, its optimiser and scaler, wrapped."""
 
 from __future__ import annotations
 
@@ -9,7 +9,8 @@ from typing import cast
 import torch
 from torch import nn
 
-from training.config import EncoderConfig, ProjectorConfig
+from training.config import CPCConfig, EncoderConfig, ProjectorConfig
+from training.cpc import CPC, CPCEncoder
 from training.layout import choose_layout
 from training.pretrain.config import PretrainConfig
 from training.pretrain.distill import DistillHead
@@ -25,7 +26,7 @@ from training.weights import load_weights
 class TrainingParts:
     """What the loop drives."""
 
-    model: SimCLR  # the unwrapped module on the device: what checkpoints save
+    model: SimCLR | CPC  # the unwrapped module on the device: what checkpoints save
     trainable: nn.Module  # the same model compiled and/or DDP-wrapped: what the loop calls
     optimizer: torch.optim.Optimizer  # Adam, AdamW or LARS, BN and biases without weight decay
     scaler: torch.amp.GradScaler  # fp16 loss scaling; a no-op otherwise
@@ -51,8 +52,10 @@ def build_parts(
         if config.init_weights:
             load_weights(Path(config.init_weights), model.encoder, model.projector)
     model, optimizer = place(model, config, processes)
-    # A compute layout only (same state dict): "auto" picks channels-last 2-D on AMX CPUs.
-    model.encoder.layout = choose_layout(config.encoder_layout, processes.device, config.precision)
+    if isinstance(model.encoder, SampleCNN):
+        # A compute layout only (same state dict): "auto" picks channels-last 2-D on AMX CPUs.
+        layout = choose_layout(config.encoder_layout, processes.device, config.precision)
+        model.encoder.layout = layout
     state = restore_optimizer(ckpt, optimizer, processes.device) if ckpt else RunState()
     scaler = torch.amp.GradScaler("cuda", enabled=config.precision == "fp16")
     if ckpt is not None and ckpt.extra.get("scaler"):
@@ -61,9 +64,11 @@ def build_parts(
     return TrainingParts(model, trainable, optimizer, scaler, state)
 
 
-def build_model(config: PretrainConfig, target_dim: int = 0) -> SimCLR:
+def build_model(config: PretrainConfig, target_dim: int = 0) -> SimCLR | CPC:
     """SimCLR(SampleCNN, Projector 512 -> hidden ReLU -> projection_dim), on the CPU; with
-    `target_dim`, a distillation head embedding -> teacher target too."""
+    `target_dim`, a distillation head embedding -> teacher target too. CPC for method "cpc"."""
+    if config.method == "cpc":
+        return CPC(CPCEncoder(cpc_config(config)))
     encoder = SampleCNN(EncoderConfig(channels=tuple(config.encoder_channels)))
     projector = Projector(
         ProjectorConfig(
@@ -75,9 +80,14 @@ def build_model(config: PretrainConfig, target_dim: int = 0) -> SimCLR:
     return SimCLR(encoder, projector, head)
 
 
+def cpc_config(config: PretrainConfig) -> CPCConfig:
+    """The CPC shape a run's settings name (the window is the pipeline's 59049 samples)."""
+    return CPCConfig(config.cpc_hidden_dim, config.cpc_context_dim, config.cpc_prediction_steps)
+
+
 def place(
-    model: SimCLR, config: PretrainConfig, processes: Processes
-) -> tuple[SimCLR, torch.optim.Optimizer]:
+    model: SimCLR | CPC, config: PretrainConfig, processes: Processes
+) -> tuple[SimCLR | CPC, torch.optim.Optimizer]:
     """SyncBatchNorm (multi-GPU CUDA only: it refuses CPU tensors), move, build the optimiser."""
     if processes.world > 1 and processes.device.type == "cuda":
         model = nn.SyncBatchNorm.convert_sync_batchnorm(model)  # same state-dict keys
@@ -108,9 +118,12 @@ class Distiller(nn.Module):
         return self.distill(self.encoder(x))  # type: ignore[no-any-return]
 
 
-def wrap(model: SimCLR, config: PretrainConfig, processes: Processes) -> nn.Module:
+def wrap(model: SimCLR | CPC, config: PretrainConfig, processes: Processes) -> nn.Module:
     """torch.compile, then DDP (nanoGPT's order); `model` itself stays the unwrapped module."""
-    called: nn.Module = Distiller(model) if config.objective == "distill" else model
+    called: nn.Module = model
+    if config.objective == "distill":
+        assert isinstance(model, SimCLR)  # the config refuses a teacher with CPC
+        called = Distiller(model)
     # torch.compile is typed as returning a callable; it returns the wrapped module.
     trainable = cast(nn.Module, torch.compile(called)) if config.compile else called
     if processes.world > 1:

@@ -13,6 +13,7 @@ import torch
 
 from clmr_embed.errors import CheckpointError, ConfigError
 from training.checkpoint import Checkpoint, StateDict, save_checkpoint
+from training.cpc import CPC
 from training.pretrain.config import PretrainConfig, resume_conflicts
 from training.pretrain.objectives import SimCLR
 from training.weights import load_checkpoint
@@ -51,7 +52,9 @@ def refuse_overwrite(output_dir: Path) -> None:
         )
 
 
-def restore(output_dir: Path, model: SimCLR, config: PretrainConfig, world: int) -> Checkpoint:
+def restore(
+    output_dir: Path, model: SimCLR | CPC, config: PretrainConfig, world: int
+) -> Checkpoint:
     """Load latest.pt's weights into `model` after checking it is the same run."""
     path = output_dir / LATEST
     if not path.exists():
@@ -87,7 +90,7 @@ def restore_optimizer(
 
 def save_run(
     output_dir: Path,
-    model: SimCLR,
+    model: SimCLR | CPC,
     optimizer: torch.optim.Optimizer,
     scaler: torch.amp.GradScaler,
     state: RunState,
@@ -98,10 +101,9 @@ def save_run(
     state.best_loss = min(state.best_loss, state.smoothed_loss)
     device = next(model.parameters()).device
     ckpt = Checkpoint(
-        encoder_config=model.encoder.config,
+        **_configs(model),
         encoder_state=_cpu(model.encoder.state_dict()),
-        projector_config=model.projector.config,
-        projector_state=_cpu(model.projector.state_dict()),
+        projector_state=_cpu(model.projector.state_dict()),  # CPC: the step predictors
         optimizer_state=optimizer.state_dict(),
         step=state.step,
         train_config=train_config,
@@ -121,6 +123,13 @@ def save_run(
     if improved:
         save_checkpoint(output_dir / BEST, ckpt)
     log.debug("checkpoint saved: step %d, %s", state.step, output_dir / LATEST)
+
+
+def _configs(model: SimCLR | CPC) -> dict[str, Any]:
+    """The shape fields of the model's architecture (CPC's config names it in checkpoints)."""
+    if isinstance(model, CPC):
+        return {"cpc_config": model.encoder.config}
+    return {"encoder_config": model.encoder.config, "projector_config": model.projector.config}
 
 
 def _cpu(state: dict[str, torch.Tensor]) -> StateDict:
