@@ -3,6 +3,10 @@
 SAMPLE_RATE = 22050  # Hz; CLMR's best results came from 22.05 kHz (CLMR issue #5)
 WINDOW_SAMPLES = 3**10  # 59049 samples: SampleCNN's 10 stride-3 stages reduce it to length 1
 WINDOW_SECONDS = WINDOW_SAMPLES / SAMPLE_RATE  # 2.678 s
+# CLMR v1's CPC encoder (v1 model.py): one Conv1d per stage, ReLU between (no BatchNorm)
+CPC_STRIDES = (5, 3, 2, 2, 2, 2, 2)
+CPC_FILTERS = (10, 6, 4, 4, 4, 2, 2)
+CPC_PADDING = (2, 2, 2, 2, 1, 1, 1)
 EMBEDDING_DIM = 512  # channels of SampleCNN's last block, flattened at length 1
 MAX_HOP_SECONDS = 86400.0  # one day: a longer hop between windows only overflows sample counts
 CLMR_CHANNELS = (128, 128, 128, 256, 256, 256, 256, 256, 256, 512, 512)  # blocks 0..10 (§1)

@@ -13,10 +13,9 @@ import numpy as np
 import onnx
 from torch import nn
 
-from clmr_embed.artifact import ModelInfo
+from clmr_embed.artifact import ARCHITECTURES, ModelInfo
 from clmr_embed.official.graph import build_model
 from clmr_embed.official.weights import Arrays, Weights
-from export.cpc import cpc_model
 from training.cpc import CPCEncoder
 from training.samplecnn import SampleCNN, TaggerHead
 
@@ -25,10 +24,15 @@ def _arrays(module: nn.Module) -> Arrays:
     return {k: v.detach().cpu().numpy().copy() for k, v in module.state_dict().items()}
 
 
-def module_weights(encoder: SampleCNN | None, head: TaggerHead | None) -> Weights:
+def module_weights(encoder: SampleCNN | CPCEncoder | None, head: TaggerHead | None) -> Weights:
     """The modules' weights in the builder's form (eval-mode BatchNorm statistics included)."""
     weights = Weights(source="clmr-embed")
-    if encoder is not None:
+    if isinstance(encoder, CPCEncoder):
+        weights.encoder = _arrays(encoder)
+        weights.architecture = ARCHITECTURES[1]
+        weights.sample_rate = encoder.config.sample_rate
+        weights.window_samples = encoder.config.window_samples
+    elif encoder is not None:
         weights.encoder = _arrays(encoder)
         weights.channels = tuple(encoder.config.channels)
         weights.sample_rate = encoder.config.sample_rate
@@ -45,16 +49,11 @@ def export_modules(
     """Write one self-contained ONNX file of `info.kind` with dynamic batch and metadata.
 
     Args:
-        encoder: the SampleCNN (for an encoder or tagger), or a CPCEncoder (an encoder only).
+        encoder: the SampleCNN or CPCEncoder (for an encoder or tagger).
         head: the TaggerHead (for a tagger or head).
         path: the .onnx file to write (callers publish it atomically, see clmr_embed.atomic).
         info: the artifact's ModelInfo, written as `clmr.*` metadata_props.
     """
-    if isinstance(encoder, CPCEncoder):
-        if head is not None:  # run_export refuses a head for CPC before getting here
-            raise ValueError("a CPC encoder exports alone; compose a tagger from its ONNX")
-        onnx.save_model(cpc_model(encoder, info), str(path))
-        return
     onnx.save_model(build_model(module_weights(encoder, head), info), str(path))
 
 

@@ -8,7 +8,14 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any, TypeVar
 
-from clmr_embed.constants import CLMR_CHANNELS, SAMPLE_RATE, WINDOW_SAMPLES
+from clmr_embed.constants import (
+    CLMR_CHANNELS,
+    CPC_FILTERS,
+    CPC_PADDING,
+    CPC_STRIDES,
+    SAMPLE_RATE,
+    WINDOW_SAMPLES,
+)
 from clmr_embed.errors import ConfigError
 
 
@@ -30,12 +37,6 @@ class EncoderConfig:
             raise ConfigError(f"channels must list 11 block widths, got {len(self.channels)}")
         if self.window_samples != 3**10:
             raise ConfigError(f"window_samples must be 59049 (3**10), got {self.window_samples}")
-
-
-# CLMR v1's CPC encoder (v1 model.py): one Conv1d per stage, ReLU between (no BatchNorm)
-CPC_STRIDES = (5, 3, 2, 2, 2, 2, 2)
-CPC_FILTERS = (10, 6, 4, 4, 4, 2, 2)
-CPC_PADDING = (2, 2, 2, 2, 1, 1, 1)
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from training.config import CPC_FILTERS, CPC_PADDING, CPC_STRIDES, CPCConfig
+from clmr_embed.constants import CPC_FILTERS, CPC_PADDING, CPC_STRIDES
+from training.config import CPCConfig
 
 
 class CPCEncoder(nn.Module):
@@ -26,6 +27,12 @@ class CPCEncoder(nn.Module):
             layers += [nn.Conv1d(width, self.config.hidden_dim, size, stride, pad), nn.ReLU()]
             width = self.config.hidden_dim
         self.conv = nn.Sequential(*layers)
+        for layer in layers:
+            if isinstance(layer, nn.Conv1d):
+                # He init, zero bias: torch's default init shrinks the raw waveform ~50x over the
+                # seven ReLU stages, leaving z bias-dominated and InfoNCE flat for hundreds of steps
+                nn.init.kaiming_normal_(layer.weight, nonlinearity="relu")
+                nn.init.zeros_(layer.bias)  # type: ignore[arg-type]  # Conv1d has a bias here
         self.gru = nn.GRU(self.config.hidden_dim, self.config.context_dim, batch_first=True)
 
     def encode(self, audio: Tensor) -> tuple[Tensor, Tensor]:

@@ -10,9 +10,9 @@ import onnx
 from clmr_embed import __version__
 from clmr_embed.artifact import ModelInfo, is_trained
 from clmr_embed.atomic import atomic_path
-from clmr_embed.constants import WINDOW_SAMPLES
 from clmr_embed.digest import file_sha256
 from clmr_embed.errors import CheckpointError
+from clmr_embed.official.cpc import cpc_weights, is_cpc
 from clmr_embed.official.graph import build_model
 from clmr_embed.official.torchfile import read_torch_file
 from clmr_embed.official.weights import Weights, import_weights
@@ -34,7 +34,10 @@ class Conversion:
 
 def read_weights(path: Path) -> Weights:
     """A checkpoint's weights, read and checked without torch (see clmr_embed.official)."""
-    return import_weights(read_torch_file(path), Path(path))
+    payload = read_torch_file(path)
+    if is_cpc(payload):
+        return cpc_weights(payload, Path(path))
+    return import_weights(payload, Path(path))
 
 
 def _with_head(encoder: Weights, conversion: Conversion) -> tuple[Weights, str | None]:
@@ -49,10 +52,10 @@ def _with_head(encoder: Weights, conversion: Conversion) -> tuple[Weights, str |
     head = read_weights(conversion.head)
     if head.head is None:
         raise CheckpointError(f"{conversion.head} holds no classifier head; pass a head file")
-    if head.head_dims[0] != encoder.channels[-1]:
+    if head.head_dims[0] != encoder.embedding_dim:
         raise CheckpointError(
             f"the head in {conversion.head} takes {head.head_dims[0]}-d embeddings but "
-            f"{conversion.checkpoint} gives {encoder.channels[-1]}-d ones"
+            f"{conversion.checkpoint} gives {encoder.embedding_dim}-d ones"
         )
     merged = replace(
         encoder, head=head.head, head_dims=head.head_dims, labels=head.labels, task=head.task
@@ -71,8 +74,8 @@ def _info(conversion: Conversion, weights: Weights, head_source: str | None) -> 
         kind="tagger" if tagger else "encoder",
         name=conversion.name or conversion.checkpoint.stem,
         sample_rate=weights.sample_rate,
-        window_samples=WINDOW_SAMPLES,
-        embedding_dim=weights.channels[-1],
+        window_samples=weights.window_samples,
+        embedding_dim=weights.embedding_dim,
         labels=weights.labels if tagger else (),
         task=weights.task if tagger else "",
         licence=conversion.licence or UNSPECIFIED_LICENCE,
@@ -80,6 +83,8 @@ def _info(conversion: Conversion, weights: Weights, head_source: str | None) -> 
         version=__version__,
         trained=is_trained(sources, weights.step, weights.extra.get("trained")),
         description=description,
+        architecture=weights.architecture,
+        method=weights.method,
     )
 
 

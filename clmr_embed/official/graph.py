@@ -13,7 +13,8 @@ import onnx
 from onnx import TensorProto, helper, numpy_helper
 
 from clmr_embed import __version__
-from clmr_embed.artifact import AUDIO, EMBEDDING, GRAPH_IO, LOGITS, ModelInfo
+from clmr_embed.artifact import ARCHITECTURES, AUDIO, EMBEDDING, GRAPH_IO, LOGITS, ModelInfo
+from clmr_embed.official.cpc import cpc_nodes
 from clmr_embed.official.layouts import KERNEL
 from clmr_embed.official.weights import Arrays, Weights
 
@@ -106,7 +107,10 @@ def _graph_parts(
     if info.kind != "head":
         if weights.encoder is None:
             raise ValueError(f"a {info.kind} ONNX needs encoder weights")
-        nodes, inits = _encoder_nodes(weights.encoder, len(weights.channels))
+        if weights.architecture == ARCHITECTURES[1]:
+            nodes, inits = cpc_nodes(weights.encoder)
+        else:
+            nodes, inits = _encoder_nodes(weights.encoder, len(weights.channels))
         width: list[str | int | None] = ["batch", info.embedding_dim]
         outputs.append(helper.make_tensor_value_info(EMBEDDING, TensorProto.FLOAT, width))
     if info.kind != "encoder":

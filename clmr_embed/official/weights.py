@@ -10,8 +10,14 @@ from typing import Any
 
 import numpy as np
 
-from clmr_embed.artifact import ARCHITECTURES
-from clmr_embed.constants import CHECKPOINT_FORMAT, CLMR_CHANNELS, MTAT_TAGS, SAMPLE_RATE
+from clmr_embed.artifact import ARCHITECTURES, METHODS
+from clmr_embed.constants import (
+    CHECKPOINT_FORMAT,
+    CLMR_CHANNELS,
+    MTAT_TAGS,
+    SAMPLE_RATE,
+    WINDOW_SAMPLES,
+)
 from clmr_embed.errors import CheckpointError
 from clmr_embed.official.layouts import (
     BARE,
@@ -45,6 +51,16 @@ class Weights:
     task: str = "multilabel"  # the head's task
     step: int = 0  # optimiser steps (Lightning's global_step; ours)
     extra: dict[str, Any] = field(default_factory=dict)  # epoch, the `trained` declaration, ...
+    architecture: str = ARCHITECTURES[0]  # "samplecnn", or "cpc" (encoder: conv.*, gru.*)
+    window_samples: int = WINDOW_SAMPLES  # samples per window (only CPC checkpoints vary it)
+    method: str = METHODS[0]  # how the encoder was pre-trained (clmr.method)
+
+    @property
+    def embedding_dim(self) -> int:
+        """The encoder's output width: SampleCNN's last block, CPC's GRU units."""
+        if self.architecture == ARCHITECTURES[1] and self.encoder is not None:
+            return int(self.encoder["gru.weight_hh_l0"].shape[1])
+        return self.channels[-1]
 
 
 def head_labels(n_labels: int) -> tuple[str, ...]:
@@ -233,8 +249,8 @@ def _ours(payload: Mapping[str, Any], path: Path) -> Weights:
     """A clmr-embed checkpoint (its states already use our keys), checked like the others."""
     if payload.get("architecture", ARCHITECTURES[0]) != ARCHITECTURES[0]:
         raise CheckpointError(
-            f"{path} holds a {payload['architecture']} encoder, which only `clmr-embed export` "
-            "(with torch) converts; export it and pass the encoder ONNX"
+            f"{path} holds a {payload['architecture']} encoder, not a SampleCNN; convert it with "
+            "clmr_embed.official.convert (which reads CPC too) or `clmr-embed export`"
         )
     state = {**(payload.get("encoder_state") or {}), **(payload.get("head_state") or {})}
     layout = BARE if payload.get("encoder_state") else HEAD_ONLY

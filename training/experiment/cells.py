@@ -19,6 +19,7 @@ from training.linear.config import LinearRunConfig
 from training.linear.dataset import keep_existing
 from training.linear.labels import read_labels
 from training.linear.run import run_linear
+from training.pretrain.config import PretrainConfig
 
 DONE = "done.json"  # a finished cell's (or pre-training's) marker, holding its result
 
@@ -74,7 +75,8 @@ class CellKind:
 
 
 class _NoTagger:
-    """run_linear's ONNX step, never reached: experiment probes set tagger=False."""
+    """The ONNX step of run_linear/run_supervised, never reached: experiment cells set
+    tagger=False."""
 
     def tagger(self, encoder: Path, head: Checkpoint, output: Path, name: str) -> Path:
         raise AssertionError("experiment probes compose no tagger")
@@ -139,12 +141,38 @@ def run_random_cell(cell: Cell, context: CellContext) -> CellScores:
     return probe(cell, str(path), context)
 
 
-# The cell kinds `train experiment` knows. Extension point: a kind is a runner plus its rule,
-# e.g. "supervised" (end-to-end SampleCNN, training/supervised/) registers here once it lands:
-#     RUNNERS["supervised"] = CellKind(run_supervised_cell, KindRule(True, True))
-# Until then a spec naming it fails validation ("kind = 'supervised'; use one of [...]").
+def run_supervised_cell(cell: Cell, context: CellContext) -> CellScores:
+    """SampleCNN + head trained end to end on the probe set's own labels (`train supervised`).
+
+    The encoder shape, steps and batch size are the cell's pretrain config's (so `--scale tiny`
+    shrinks it like the others); the splits and label fraction are the probe's.
+    """
+    from training.supervised.config import SupervisedConfig, SupervisedRunConfig
+    from training.supervised.run import run_supervised  # torch only for supervised cells
+
+    shape = cell.pretrain or PretrainConfig()
+    train = SupervisedConfig(
+        encoder=EncoderConfig(channels=tuple(shape.encoder_channels)),
+        splits=cell.linear.split_config(),
+        max_steps=shape.max_steps or SupervisedConfig.max_steps,
+        batch_size=shape.batch_size,
+        eval_every=max(1, min(SupervisedConfig.eval_every, shape.max_steps // 4 or 1)),
+    )
+    folder = context.cell_dir / "supervised"
+    config = SupervisedRunConfig(
+        labels=cell.probe, output_dir=folder, train=train,
+        fractions=(cell.linear.label_fraction,), resume=(folder / "rounds").exists(), tagger=False,
+    )  # fmt: skip
+    result = run_supervised(config, _NoTagger())
+    first = result.results[0]
+    return CellScores(dict(first.summary), first.task, result.items, 0)
+
+
+# The cell kinds `train experiment` knows. Extension point: a kind is a runner plus its rule;
+# a spec naming any other kind fails validation ("kind = 'x'; use one of [...]").
 RUNNERS: dict[str, CellKind] = {
     "pretrain": CellKind(run_pretrain_cell, KindRule(uses_encoder=True, pretrains=True)),
     "mfcc": CellKind(run_mfcc_cell, KindRule(uses_encoder=False, pretrains=False)),
     "random": CellKind(run_random_cell, KindRule(uses_encoder=True, pretrains=False)),
+    "supervised": CellKind(run_supervised_cell, KindRule(uses_encoder=True, pretrains=False)),
 }

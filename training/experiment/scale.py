@@ -30,6 +30,9 @@ def tiny_pretrain(config: PretrainConfig) -> PretrainConfig:
         encoder_channels=TINY_CHANNELS,
         projection_hidden_dim=32,
         projection_dim=16,
+        cpc_hidden_dim=32,  # CPC cells: narrow conv features and context, fewer negatives
+        cpc_context_dim=16,
+        cpc_negatives=min(config.cpc_negatives, 32),
         batch_size=max(2, math.ceil(config.batch_size / BATCH_DIVISOR)),
         segment_seconds=min(config.segment_seconds, TINY_SEGMENT_SECONDS),
         max_steps=steps,

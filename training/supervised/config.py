@@ -61,6 +61,7 @@ class SupervisedRunConfig:
     fractions: tuple[float, ...] = (1.0,)  # label fractions to train at, one result each
     name: str | None = None  # tagger name; None: the run folder's name
     resume: bool = False  # continue each round from its latest.pt (finished rounds are kept)
+    tagger: bool = True  # export <name>-tagger.onnx (False: scores and model.pt only, e.g. a grid)
 
     def __post_init__(self) -> None:
         bad = [f for f in self.fractions if not 0.0 < f <= 1.0]

@@ -60,13 +60,12 @@ def run_supervised(config: SupervisedRunConfig, export: OnnxExport) -> LinearRes
     files = write_report(run_dir, results, title=title, notes=notes)
     model = run_dir / "model.pt"
     save_checkpoint(model, weights_only(results[0].checkpoint))
-    name = config.name or run_dir.name
-    tagger = export.tagger(
-        resolve_model(model), results[0].checkpoint, run_dir / f"{name}-tagger.onnx", name
-    )
-    result = LinearResult(
-        ENCODER, len(audio.data), audio.data.task, results, (*files, model, tagger), None
-    )
+    outputs = (*files, model)
+    if config.tagger:
+        name = config.name or run_dir.name
+        tagger = run_dir / f"{name}-tagger.onnx"
+        outputs += (export.tagger(resolve_model(model), results[0].checkpoint, tagger, name),)
+    result = LinearResult(ENCODER, len(audio.data), audio.data.task, results, outputs, None)
     write_text(run_dir / "summary.json", json.dumps(result.to_dict(), indent=2))
     return result
 

@@ -73,6 +73,36 @@ pretrain = { batch_size = 4, max_steps = 200, augment = { pitch_p = 0.0, reverb_
 """
 
 
+THESIS_CELLS = """
+[[cell]]
+name = "CPC"
+kind = "pretrain"
+data = "music"
+method = "cpc"
+pretrain = { batch_size = 4, max_steps = 300 }
+[[cell]]
+name = "supervised"
+kind = "supervised"
+pretrain = { batch_size = 4, max_steps = 300 }
+"""
+
+
+@pytest.mark.slow  # a 3-step CPC pre-training, its probe, a 3-step supervised SampleCNN
+def test_cpc_and_supervised_cells_run_at_tiny_scale(corpora, tmp_path, private_cache) -> None:
+    spec = write_spec(tmp_path / "spec.toml", corpora, THESIS_CELLS)
+    args = ["train", "experiment", str(spec), "--output-dir", str(tmp_path / "run")]
+    result = runner.invoke(app, [*args, "--scale", "tiny", "--no-progress"])
+    assert result.exit_code == 0, result.output
+    cells = json.loads((tmp_path / "run" / "report.json").read_text())["cells"]
+    assert [c["name"] for c in cells] == ["CPC", "supervised"]
+    assert [c["pretrain_steps"] for c in cells] == [3, 0]
+    for cell in cells:  # both probed all 12 clips and scored them (not NaN)
+        assert cell["items"] == 12 and cell["summary"]["accuracy"]["mean"] is not None
+    supervised = next((tmp_path / "run" / "cells").glob("*/supervised/summary.json"))
+    assert json.loads(supervised.read_text())["encoder"] == "supervised"
+    assert not list((tmp_path / "run" / "cells").glob("*/supervised/*.onnx"))  # tagger=False
+
+
 @pytest.mark.slow  # a 2-step pre-training and two probes
 def test_tiny_grid_reports_one_row_per_cell(corpora, tmp_path, private_cache) -> None:
     spec = write_spec(tmp_path / "spec.toml", corpora, TWO_CELLS)
@@ -138,10 +168,10 @@ BAD = {
         "'wobble'",
     ),
     "empty grid": ("", "grid is empty"),
-    "unregistered kind": ('[[cell]]\nname = "S"\nkind = "supervised"\n', "'supervised'"),
-    "method not yet in the pretrain config": (
-        '[[cell]]\nname = "C"\nkind = "pretrain"\ndata = "music"\nmethod = "cpc"\n',
-        "'method'",
+    "unregistered kind": ('[[cell]]\nname = "S"\nkind = "byol"\n', "'byol'"),
+    "unknown method": (
+        '[[cell]]\nname = "C"\nkind = "pretrain"\ndata = "music"\nmethod = "byol"\n',
+        "'byol'",
     ),
     "unknown data name": ('[[cell]]\nname = "A"\nkind = "mfcc"\nprobe = "gtz"\n', "--data gtz="),
 }
