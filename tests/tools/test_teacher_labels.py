@@ -41,8 +41,10 @@ def test_reference_patches_and_taggram(teacher, reference, monkeypatch):
     )  # several runs: the segment seams are exercised
     for k in range(2):
         audio = reference["audio_16k"][k]
-        # Patches 3..6 from their own audio segment equal musicnn's patches bit for bit.
-        np.testing.assert_array_equal(teacher._patches(audio, 3, 7), reference["patches"][k][3:7])
+        # Patches 3..6 from their own audio segment equal musicnn's to float32 rounding (bit for
+        # bit on some CPUs; CI's differed by 1.6e-7 relative: another SIMD path in the FFT/mel).
+        patches = teacher._patches(audio, 3, 7)
+        np.testing.assert_allclose(patches, reference["patches"][k][3:7], rtol=1e-6, atol=1e-6)
         taggram = teacher.taggram(audio)
         assert taggram.shape == (10, 50) and taggram.dtype == np.float32
         np.testing.assert_allclose(taggram, reference["taggram"][k], rtol=0, atol=1e-4)

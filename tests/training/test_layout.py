@@ -10,7 +10,7 @@ torch = pytest.importorskip("torch")
 
 from clmr_embed.constants import SAMPLE_RATE
 from clmr_embed.errors import ConfigError
-from training.layout import choose_layout, cpu_flags
+from training.layout import choose_layout, cpu_flags, cpu_precision
 from training.pretrain.config import load_pretrain_config
 from training.pretrain.distributed import Processes
 from training.pretrain.parts import build_parts
@@ -20,6 +20,7 @@ from training.weights import load_checkpoint
 CPU, CUDA = torch.device("cpu"), torch.device("cuda")
 SAPPHIRE_RAPIDS = frozenset({"avx512f", "avx512_bf16", "amx_bf16", "amx_tile", "amx_int8"})
 ZEN4 = frozenset({"avx512f", "avx512_bf16"})
+ZEN2 = frozenset({"avx2", "fma"})  # AVX2 only: bf16 is emulated
 TINY = [8, 8, 8, 16, 16, 16, 16, 16, 16, 32, 32]
 
 
@@ -76,3 +77,30 @@ def test_pretraining_in_the_fast_layout_resumes_exactly(tones: Path, tmp_path: P
     for key, value in a.encoder_state.items():
         torch.testing.assert_close(b.encoder_state[key], value, rtol=0, atol=0, msg=key)
     assert resumed.final_loss == straight.final_loss
+
+
+def test_bf16_falls_back_to_fp32_only_on_cpus_without_native_bf16() -> None:
+    precision, why = cpu_precision("bf16", CPU, ZEN2)
+    assert precision == "fp32" and why is not None and "no native bf16" in why
+    assert cpu_precision("bf16", CPU, ZEN4) == ("bf16", None)
+    assert cpu_precision("bf16", CPU, SAPPHIRE_RAPIDS) == ("bf16", None)
+    assert cpu_precision("bf16", CUDA, ZEN2) == ("bf16", None)  # the GPU decides there
+    assert cpu_precision("fp32", CPU, ZEN2) == ("fp32", None)
+    assert cpu_precision("bf16", CPU, frozenset()) == ("bf16", None)  # unreadable: trust it
+
+
+@pytest.mark.skipif(
+    not cpu_flags() or bool(cpu_flags() & {"avx512_bf16", "amx_bf16"}),
+    reason="needs a CPU without native bf16 (this one has it, or its flags are unreadable)",
+)
+def test_a_bf16_run_on_such_a_cpu_warns_and_records_fp32(tmp_path: Path) -> None:
+    rng = np.random.default_rng(0)
+    sf.write(tmp_path / "a.wav", rng.standard_normal(8 * SAMPLE_RATE).astype(np.float32) * 0.1,
+             SAMPLE_RATE)  # fmt: skip
+    settings = dict(encoder_channels=TINY, batch_size=2, max_steps=1, precision="bf16",
+                    device="cpu", segment_seconds=3.0, cache_dir=str(tmp_path))  # fmt: skip
+    config = load_pretrain_config(None, settings)
+    with pytest.warns(UserWarning, match="training in fp32"):
+        run_pretrain(config, [tmp_path / "a.wav"], tmp_path / "run", progress=False)
+    ckpt = load_checkpoint(tmp_path / "run" / "latest.pt")
+    assert ckpt.train_config["precision"] == "fp32"

@@ -17,11 +17,15 @@ from training.weights import load_checkpoint
 TINY = EncoderConfig(channels=(8, 8, 8, 16, 16, 16, 16, 16, 16, 32, 32))
 
 
-def close(got: Tensor | None, want: Tensor | None, name: str = "") -> None:
-    """Equal to 1e-5 of the reference's scale (fp32 sums in another order differ in the ulps)."""
+def close(got: Tensor | None, want: Tensor | None, name: str = "output") -> None:
+    """Equal to 1e-4 of the reference's scale: fp32 sums in another order differ in the ulps,
+    and eleven training-mode BatchNorms amplify that (beyond 1e-5 on CI's CPU); a wrong layout
+    differs by O(1)."""
     assert got is not None and want is not None
     scale = float(want.detach().abs().max())
-    torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-5 * scale, msg=name)
+    torch.testing.assert_close(
+        got, want, rtol=1e-4, atol=1e-4 * scale, msg=lambda m: f"{name}: {m}"
+    )
 
 
 def pair() -> tuple[SampleCNN, SampleCNN]:
@@ -44,7 +48,7 @@ def test_conv2d_layout_equals_conv1d_in_fp32_outputs_gradients_and_buffers() -> 
     for (name, p), q in zip(plain.named_parameters(), fast.parameters(), strict=True):
         if name.endswith(".0.bias"):
             # A conv bias before BatchNorm has a zero gradient: both hold only rounding noise.
-            torch.testing.assert_close(q.grad, p.grad, rtol=0, atol=1e-5 * largest, msg=name)
+            torch.testing.assert_close(q.grad, p.grad, rtol=0, atol=1e-4 * largest, msg=name)
         else:
             close(q.grad, p.grad, name)
     fast_state = fast.state_dict()

@@ -123,6 +123,11 @@ def run_pretrain_cell(cell: Cell, context: CellContext) -> CellScores:
     return probe(cell, str(checkpoint), context, steps)
 
 
+def run_model_cell(cell: Cell, context: CellContext) -> CellScores:
+    """An existing encoder (a shipped model, an ONNX file, a checkpoint) probed as it is."""
+    return probe(cell, cell.model, context)
+
+
 def run_mfcc_cell(cell: Cell, context: CellContext) -> CellScores:
     """The hand-crafted baseline: MFCC statistics per window (training.linear.baselines)."""
     return probe(cell, "mfcc", context)
@@ -175,4 +180,5 @@ RUNNERS: dict[str, CellKind] = {
     "mfcc": CellKind(run_mfcc_cell, KindRule(uses_encoder=False, pretrains=False)),
     "random": CellKind(run_random_cell, KindRule(uses_encoder=True, pretrains=False)),
     "supervised": CellKind(run_supervised_cell, KindRule(uses_encoder=True, pretrains=False)),
+    "model": CellKind(run_model_cell, KindRule(False, False, names_model=True)),
 }

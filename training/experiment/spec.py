@@ -19,7 +19,7 @@ from training.pretrain.config import AugmentConfig, PretrainConfig, load_pretrai
 AUGMENTATIONS = tuple(k.removesuffix("_p") for k in vars(AugmentConfig()) if k.endswith("_p"))
 SPEC_KEYS = ("title", "description", "columns", "plot_x", "data", "defaults", "cell")
 CELL_KEYS: tuple[str, ...] = ("name", "kind", "config", "pretrain", "augmentations", "method")
-CELL_KEYS += ("data", "probe", "label_fraction", "linear")
+CELL_KEYS += ("data", "probe", "label_fraction", "linear", "model")
 NUMERIC_COLUMNS = ("label fraction", "batch size", "steps")  # may be a plot's x axis
 COLUMNS = ("model", "kind", "pretrain data", "probe", "augmentations", *NUMERIC_COLUMNS)
 
@@ -30,6 +30,7 @@ class KindRule:
 
     uses_encoder: bool  # the encoder shape (the resolved pretrain config) is part of the cell
     pretrains: bool  # the cell pre-trains, so it needs a pre-training corpus (`data`)
+    names_model: bool = False  # the cell probes an existing model, named by its `model` key
 
 
 @dataclass(frozen=True)
@@ -54,6 +55,7 @@ class Cell:
     probe_name: str  # its name in [data]
     linear: LinearEvalConfig  # probe head and protocol, the cell's label_fraction included
     augmentations: tuple[str, ...] | None  # augmentations left on (None: the config's chain)
+    model: str = ""  # an existing encoder to probe: a model name, .onnx or checkpoint path
 
     def resolved(self) -> dict[str, Any]:
         """Everything that decides the cell's scores (its name does not), as plain JSON values."""
@@ -63,6 +65,7 @@ class Cell:
             "data": [str(p) for p in self.data],
             "probe": str(self.probe),
             "linear": config_to_dict(self.linear),
+            **({"model": self.model} if self.model else {}),  # older cell keys stay valid
         }
 
     def key(self) -> str:
@@ -200,6 +203,9 @@ def _cell(
     if len(probe) != 1:
         raise ConfigError(f"{where} probe: data {row['probe']!r} must be one labels path")
     linear = _linear(row, where, inputs.scale)
+    if "model" in row and not rule.names_model:
+        raise ConfigError(f"{where}: kind {kind!r} takes no `model`; use kind = 'model'")
+    model = _model(row.get("model"), base, where) if rule.names_model else ""
     return Cell(
         name=str(row.get("name") or kind),
         kind=kind,
@@ -210,7 +216,21 @@ def _cell(
         probe_name=str(row["probe"]),
         linear=linear,
         augmentations=augmentations,
+        model=model,
     )
+
+
+def _model(value: Any, base: Path, where: str) -> str:
+    """A model name as given; a path (it has a suffix or a slash) resolved against the spec."""
+    if not value:
+        raise ConfigError(f"{where}: needs a `model` (a model name, .onnx or checkpoint path)")
+    text = str(value)
+    if "/" not in text and not Path(text).suffix:
+        return text  # a registered name; resolution reports an unknown one when the cell runs
+    path = (base / text).resolve()
+    if not path.exists():
+        raise ConfigError(f"{where} model: {path} does not exist; fix the path in the spec")
+    return str(path)
 
 
 def _augmentations(value: Any, where: str) -> tuple[str, ...] | None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import time
 import warnings
@@ -12,6 +13,7 @@ import torch
 
 from clmr_embed.constants import SAMPLE_RATE, WINDOW_SAMPLES
 from clmr_embed.errors import ConfigError, DataError
+from training.layout import cpu_precision
 from training.pretrain.augment import AugmentChain
 from training.pretrain.cache import AudioCache, SkippedFile, build_cache
 from training.pretrain.config import PretrainConfig, write_config
@@ -65,6 +67,10 @@ def run_pretrain(
     started = time.perf_counter()
     output_dir = Path(output_dir)
     processes = start_processes(config.device, config.precision)
+    precision, why = cpu_precision(config.precision, processes.device)
+    if why:
+        warnings.warn(why, stacklevel=2)
+        config = dataclasses.replace(config, precision=precision)  # config.toml says what ran
     if config.threads > 0:
         torch.set_num_threads(config.threads)
     cache, skipped = prepare_cache(config, data, processes, progress)

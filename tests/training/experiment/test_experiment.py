@@ -87,6 +87,19 @@ pretrain = { batch_size = 4, max_steps = 300 }
 """
 
 
+def test_a_model_cell_probes_an_existing_encoder(corpora, tmp_path, tiny_encoder) -> None:
+    cells = f'[[cell]]\nname = "given"\nkind = "model"\nmodel = "{tiny_encoder}"\n'
+    spec = write_spec(tmp_path / "spec.toml", corpora, cells)
+    args = ["train", "experiment", str(spec), "--output-dir", str(tmp_path / "run")]
+    result = runner.invoke(app, [*args, "--no-progress"])
+    assert result.exit_code == 0, result.output
+    cell = json.loads((tmp_path / "run" / "report.json").read_text())["cells"][0]
+    assert cell["items"] == 12 and cell["pretrain_steps"] == 0
+    assert 0.0 <= cell["summary"]["accuracy"]["mean"] <= 1.0
+    loaded = load_spec(spec, SpecInputs(kind_rules())).cells[0]
+    assert loaded.model == str(tiny_encoder) and "model" in loaded.resolved()
+
+
 @pytest.mark.slow  # a 3-step CPC pre-training, its probe, a 3-step supervised SampleCNN
 def test_cpc_and_supervised_cells_run_at_tiny_scale(corpora, tmp_path, private_cache) -> None:
     spec = write_spec(tmp_path / "spec.toml", corpora, THESIS_CELLS)
@@ -172,6 +185,15 @@ BAD = {
     "unknown method": (
         '[[cell]]\nname = "C"\nkind = "pretrain"\ndata = "music"\nmethod = "byol"\n',
         "'byol'",
+    ),
+    "model without a model": ('[[cell]]\nname = "M"\nkind = "model"\n', "needs a `model`"),
+    "missing model file": (
+        '[[cell]]\nname = "M"\nkind = "model"\nmodel = "nowhere/enc.onnx"\n',
+        "does not exist",
+    ),
+    "model on another kind": (
+        '[[cell]]\nname = "M"\nkind = "mfcc"\nmodel = "clmr-free"\n',
+        "takes no `model`",
     ),
     "unknown data name": ('[[cell]]\nname = "A"\nkind = "mfcc"\nprobe = "gtz"\n', "--data gtz="),
 }
