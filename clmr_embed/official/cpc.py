@@ -53,8 +53,8 @@ def cpc_weights(payload: Mapping[str, Any], path: Path) -> Weights:
         raise CheckpointError(f"{path} says architecture 'cpc' but has no cpc_config; re-save it")
     if payload.get("head_state"):
         raise CheckpointError(
-            f"{path} holds a CPC encoder and a head; convert the encoder and pass the head with "
-            "--head, or compose a tagger with `clmr-embed train linear`"
+            f"{path} holds a CPC encoder and a head; convert the encoder alone and pass the head "
+            "as a separate head file, or compose a tagger with a linear probe"
         )
     state = payload.get("encoder_state") or {}
     shapes = cpc_shapes(int(config["hidden_dim"]), int(config["context_dim"]))
