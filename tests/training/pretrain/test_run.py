@@ -7,11 +7,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import soundfile as sf
 
 torch = pytest.importorskip("torch")
 
-from clmr_embed.constants import SAMPLE_RATE
 from clmr_embed.errors import CheckpointError, ConfigError
 from training.checkpoint import save_checkpoint, weights_only
 from training.layout import cpu_precision
@@ -21,19 +19,6 @@ from training.samplecnn import SampleCNN
 from training.weights import load_checkpoint
 
 TINY = [8, 8, 8, 16, 16, 16, 16, 16, 16, 32, 32]
-
-
-@pytest.fixture(scope="module")
-def music(tmp_path_factory) -> Path:
-    """Four distinct 3.5 s tracks: harmonic tones at different pitches plus a little noise."""
-    folder = tmp_path_factory.mktemp("music")
-    rng = np.random.default_rng(0)
-    t = np.arange(round(3.5 * SAMPLE_RATE)) / SAMPLE_RATE
-    for k, freq in enumerate((110.0, 290.0, 740.0, 1900.0)):
-        tone = sum(np.sin(2 * np.pi * freq * h * t) / h for h in (1, 2, 3))
-        wave = 0.3 * tone + 0.02 * rng.standard_normal(t.size)
-        sf.write(folder / f"track{k}.wav", wave.astype(np.float32), SAMPLE_RATE)
-    return folder
 
 
 def tiny_config(cache_root: Path, **changes) -> PretrainConfig:
