@@ -11,6 +11,7 @@ from clmr_embed.cli.check import check_command
 from clmr_embed.cli.export import export_command
 from clmr_embed.cli.extract import extract_command
 from clmr_embed.cli.filters import filters_command
+from clmr_embed.cli.merge import merge_command
 from clmr_embed.cli.models import models_command
 from clmr_embed.cli.serve import serve_command
 from clmr_embed.cli.similar import similar_command
@@ -49,6 +50,7 @@ app.command("filters", no_args_is_help=True)(filters_command)
 app.command("similar", no_args_is_help=True)(similar_command)
 app.command("serve", no_args_is_help=True)(serve_command)
 app.command("check", no_args_is_help=True)(check_command)
+app.command("merge", no_args_is_help=True)(merge_command)
 
 
 def main() -> None:

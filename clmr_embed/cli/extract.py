@@ -22,6 +22,7 @@ from clmr_embed.cli.options import (
     WorkersOpt,
     check_engine_choice,
     handle_errors,
+    inputs_and_output,
     logging_to,
     options_command,
     resolve_or_fetch,
@@ -66,15 +67,6 @@ class ExtractOptions:
     as_json: JsonOpt = False
 
 
-def _inputs_and_output(paths: list[Path]) -> tuple[tuple[Path, ...], Path]:
-    if len(paths) < 2:
-        raise typer.BadParameter("give at least one input and the output store: INPUT... OUT.h5")
-    *inputs, output = paths
-    if output.suffix.lower() not in (".h5", ".hdf5") or output.is_dir():
-        raise typer.BadParameter(f"the last argument must be the output .h5 store, got {output}")
-    return tuple(inputs), output
-
-
 def _decoder(options: ExtractOptions) -> Decoder:
     if options.backend is None:
         return options.decoder
@@ -87,7 +79,7 @@ def _decoder(options: ExtractOptions) -> Decoder:
 @options_command(ExtractOptions)
 def extract_command(options: ExtractOptions) -> None:
     """Embed every audio file under INPUT... into one resumable HDF5 store OUT.h5."""
-    inputs, output = _inputs_and_output(options.paths)
+    inputs, output = inputs_and_output(options.paths, "INPUT")
     decoder = _decoder(options)
     check_engine_choice(options.precision, options.engine, options.device)
     from clmr_embed.cli.render import extract_summary

@@ -51,6 +51,17 @@ def _workers(value: int) -> int:
     return value
 
 
+def inputs_and_output(paths: list[Path], inputs: str) -> tuple[tuple[Path, ...], Path]:
+    """Split `INPUT... OUT.h5` arguments (`inputs` names them in the usage error)."""
+    if len(paths) < 2:
+        raise typer.BadParameter(f"give at least one {inputs.lower()} and the output store: "
+                                 f"{inputs}... OUT.h5")  # fmt: skip
+    *given, output = paths
+    if output.suffix.lower() not in (".h5", ".hdf5") or output.is_dir():
+        raise typer.BadParameter(f"the last argument must be the output .h5 store, got {output}")
+    return tuple(given), output
+
+
 ModelOpt = Annotated[
     str | None,
     typer.Option("--model", "-m", help="Model name (see `clmr-embed models`) or .onnx path."),

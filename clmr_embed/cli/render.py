@@ -12,6 +12,7 @@ from rich.table import Table
 
 from clmr_embed.extract import ExtractSummary
 from clmr_embed.names import shown
+from clmr_embed.store import MergeReport
 
 err = Console(stderr=True, highlight=False)
 out = Console(highlight=False)
@@ -49,9 +50,9 @@ def show_warning(
 class ExtractProgress:
     """A rich bar over files with audio hours and the speed in x real time."""
 
-    def __init__(self) -> None:
+    def __init__(self, verb: str = "embedding") -> None:
         self.bar = Progress(
-            TextColumn("[bold]embedding"),
+            TextColumn(f"[bold]{verb}"),
             BarColumn(),
             MofNCompleteColumn(),
             TextColumn("files"),
@@ -112,6 +113,19 @@ def extract_summary(summary: ExtractSummary) -> None:
         err.print(f"  {len(summary.missing)} stored tracks {verb}: {names}")
     if not summary.model_trained:
         warn(f"model {summary.model_name!r} is UNTRAINED: embeddings are not meaningful")
+
+
+def merge_summary(report: MergeReport) -> None:
+    """The end-of-merge summary on stderr."""
+    line = (
+        f"{report.merged} merged ({report.replaced} replacing another shard's), "
+        f"{report.aliased} duplicates, {report.unchanged} unchanged, {report.failed} failed "
+        f"carried over, {len(report.damaged)} damaged; {len(report.shards)} shards in "
+        f"{report.wall_s:.1f} s -> {report.store}"
+    )
+    err.print(("[green]done:[/] " if not report.exit_code else "[red]done:[/] ") + safe(line))
+    for _, reason in report.damaged:
+        err.print(f"  [red]damaged[/] {safe(reason)}", soft_wrap=True)
 
 
 def tag_table(path: str, model: str, trained: bool, tags: list[tuple[str, float]]) -> None:

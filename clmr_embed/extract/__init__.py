@@ -1,6 +1,6 @@
 """`clmr-embed extract` as a library: plan, decode workers, packed batches, the store, a summary."""
 
-from clmr_embed.extract.config import ExtractConfig, Progress
+from clmr_embed.extract.config import ExtractConfig
 from clmr_embed.extract.run import run_extract
 from clmr_embed.extract.summary import (
     ExtractSummary,
@@ -9,6 +9,7 @@ from clmr_embed.extract.summary import (
     Interrupted,
     SkippedPath,
 )
+from clmr_embed.progress import Progress
 
 __all__ = [
     "ExtractConfig",

@@ -13,10 +13,11 @@ import numpy as np
 
 from clmr_embed.audio import DecodedFile
 from clmr_embed.engines import Engine
-from clmr_embed.extract.config import ExtractConfig, Progress
+from clmr_embed.extract.config import ExtractConfig
 from clmr_embed.extract.messages import Decoded, Failed, Message, Windows
 from clmr_embed.extract.plan import PlannedTrack
 from clmr_embed.extract.summary import FailedFile
+from clmr_embed.progress import Progress
 from clmr_embed.store import StoreWriter, TrackRecord
 
 # Debug records "track ID started: PATH" (its first batch ran) and "track ID journaled: PATH"

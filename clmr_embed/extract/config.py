@@ -1,11 +1,10 @@
-"""The options of an extract run and the progress protocol it reports to."""
+"""The options of an extract run and the memory it may take."""
 
 from __future__ import annotations
 
 import contextlib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
 
 from clmr_embed.choices import Decoder, Device, EngineName, Precision, typed
 from clmr_embed.errors import ConfigError
@@ -51,13 +50,6 @@ class ExtractConfig:
         for name, (value, least) in counts.items():
             if value < least:
                 raise ConfigError(f"extract {name} must be at least {least}, got {value}")
-
-
-class Progress(Protocol):
-    """Where a run reports progress (the CLI draws a rich bar; None is silent)."""
-
-    def start(self, total_files: int) -> None: ...
-    def advance(self, relpath: str, duration_s: float) -> None: ...
 
 
 def available_memory() -> int | None:

@@ -14,7 +14,6 @@ from clmr_embed.errors import StoreError
 from clmr_embed.extract.batches import BatchRunner, Outcome
 from clmr_embed.extract.config import (
     ExtractConfig,
-    Progress,
     available_memory,
     check_batch_memory,
 )
@@ -29,6 +28,7 @@ from clmr_embed.extract.summary import (
 )
 from clmr_embed.extract.workers import DecodeFn, _Pool, decode_messages, decode_track, start_pool
 from clmr_embed.names import escaped, shown
+from clmr_embed.progress import Progress
 from clmr_embed.resolution import resolve_model_file
 from clmr_embed.scan import Scan, scan_inputs
 from clmr_embed.store import StoredTrack, StoreHeader, StoreWriter, open_writer

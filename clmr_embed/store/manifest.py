@@ -64,6 +64,19 @@ class Manifest:
         }
 
 
+def merge_provenance(
+    new: tuple[dict[str, Any], ...], old: tuple[dict[str, Any], ...]
+) -> tuple[dict[str, Any], ...]:
+    """Earlier shard records, then this merge's; a shard merged again (same path and creation
+    time) keeps only its newest record, so a rerun lists every shard once."""
+    renewed = {_shard_key(record) for record in new}
+    return tuple(r for r in old if _shard_key(r) not in renewed) + new
+
+
+def _shard_key(record: dict[str, Any]) -> tuple[Any, Any]:
+    return record.get("path"), record.get("created")
+
+
 def _from_json(value: dict[str, Any], path: Path) -> Manifest:
     folder = segment_folder(path)
     if value["folder"] != folder.name and value["segments"] and not folder.is_dir():

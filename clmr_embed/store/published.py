@@ -7,12 +7,13 @@ import warnings
 from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 from clmr_embed.atomic import fsync_path
 from clmr_embed.roots import LibraryRoot, merge_roots
 from clmr_embed.store.failures import write_failure
 from clmr_embed.store.layout import LEGACY_SCHEMA, SCHEMA_VERSION, StoreHeader
-from clmr_embed.store.manifest import Manifest, write_manifest
+from clmr_embed.store.manifest import Manifest, merge_provenance, write_manifest
 from clmr_embed.store.segment import (
     CATALOG_SUFFIX,
     SEGMENT_PREFIX,
@@ -167,13 +168,19 @@ class PublishedStore:
         self.remove_unreferenced()
         return written
 
-    def add_roots(self, roots: tuple[LibraryRoot, ...]) -> None:
-        """Publish `roots` ahead of the recorded ones, if that changes them, as a commit that
-        changed no track: no segment, the same generation (a moved library re-embeds nothing,
-        and the caches derived from the vectors stay valid)."""
-        merged = merge_roots(roots, self.manifest.roots)
-        if merged != self.manifest.roots:
-            self.publish(replace(self.manifest, roots=merged), whole=False)
+    def add_provenance(
+        self, roots: tuple[LibraryRoot, ...], shards: tuple[dict[str, Any], ...] = ()
+    ) -> None:
+        """Publish `roots` ahead of the recorded ones and `shards` after them, if that changes
+        them, as a commit that changed no track: no segment, the same generation (a moved
+        library re-embeds nothing, and the caches derived from the vectors stay valid)."""
+        new = replace(
+            self.manifest,
+            roots=merge_roots(roots, self.manifest.roots),
+            shards=merge_provenance(shards, self.manifest.shards),
+        )
+        if new != self.manifest:
+            self.publish(new, whole=False)
 
     def merge_tail(self) -> int:
         """Merge the newest segments while enough of one level pile up; bytes written.

@@ -32,6 +32,7 @@ class EmbeddingStore:
         self.header = manifest.header
         self.schema_version = manifest.schema
         self.generation = manifest.generation  # +1 per commit: "has the store changed?"
+        self.created = manifest.created  # when the store was first written (UTC, ISO 8601)
         self.shards = manifest.shards  # provenance of stores merged into this one
         self.roots = manifest.roots  # the library folders extract found the files under
         self.segments: tuple[SegmentInfo, ...] = manifest.segments

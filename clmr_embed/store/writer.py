@@ -22,7 +22,7 @@ from clmr_embed.store.failures import write_failure
 from clmr_embed.store.journal import Arrays, Journal
 from clmr_embed.store.layout import StoreHeader, TrackRecord
 from clmr_embed.store.lock import StoreLock
-from clmr_embed.store.manifest import Manifest, describe_file, read_manifest
+from clmr_embed.store.manifest import Manifest, describe_file, merge_provenance, read_manifest
 from clmr_embed.store.published import PublishedStore, SegmentFiles
 from clmr_embed.store.segment import SegmentBuilder
 
@@ -67,6 +67,7 @@ class StoreWriter(JournaledChanges):
         self._fresh = False  # a --force run whose new store replaces the old one at commit
         self._closed = False
         self._roots: tuple[LibraryRoot, ...] = ()  # this run's library folders (record_roots)
+        self._shards: tuple[dict[str, Any], ...] = ()  # stores merged in by this run
         self.last_commit_s = 0.0  # seconds the last commit took
         self.last_commit_bytes = 0  # bytes it wrote (segments, catalogs, manifest)
 
@@ -121,6 +122,11 @@ class StoreWriter(JournaledChanges):
         """
         self._roots = tuple(roots)
 
+    def record_shards(self, records: Iterable[dict[str, Any]]) -> None:
+        """Record the provenance of stores merged into this one (`merge_stores`), at the next
+        commit, after the earlier ones (a shard merged again keeps its newest record)."""
+        self._shards = tuple(records)
+
     def damaged(self) -> dict[str, str]:
         """Committed tracks whose arrays fail their checksum or cannot be read: id -> reason."""
         return self._store.view.verify()
@@ -133,7 +139,7 @@ class StoreWriter(JournaledChanges):
                 the journal still holds everything.
         """
         if not self._pending and not self._fresh:
-            self._publish_roots()
+            self._publish_provenance()
             return
         names, began = sorted(self._pending), time.perf_counter()
         base = self._store.manifest
@@ -149,6 +155,7 @@ class StoreWriter(JournaledChanges):
             new = replace(
                 base, generation=base.generation + 1, serial=files.serial,
                 segments=base.segments + tuple(built), roots=merge_roots(self._roots, base.roots),
+                shards=merge_provenance(self._shards, base.shards),
             )  # fmt: skip
             written = sum(info.size for info in built) + self._store.publish(new, self._fresh)
         except (OSError, RuntimeError) as exc:
@@ -163,9 +170,9 @@ class StoreWriter(JournaledChanges):
         self.last_commit_bytes = written + self._store.merge_tail()
         self.last_commit_s = time.perf_counter() - began
 
-    def _publish_roots(self) -> None:
+    def _publish_provenance(self) -> None:
         try:
-            self._store.add_roots(self._roots)
+            self._store.add_provenance(self._roots, self._shards)
         except (OSError, RuntimeError) as exc:
             raise write_failure(exc, f"commit store {self.path}", KEPT) from exc
 
