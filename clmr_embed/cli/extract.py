@@ -63,6 +63,17 @@ class ExtractOptions:
     commit_every: Annotated[
         int, typer.Option(min=1, help="Merge finished tracks into OUT every N tracks.")
     ] = 200
+    ray: Annotated[
+        str | None,
+        typer.Option(
+            metavar="ADDRESS",
+            help="Run on Ray: 'local' starts one here, else a cluster address ('auto', "
+            "'ray://host:10001'); decoding runs in Ray tasks (--workers is not used).",
+        ),
+    ] = None
+    ray_actors: Annotated[
+        int, typer.Option(min=0, help="With --ray: embedding actors; 0: one per 2 CPUs.")
+    ] = 0
     log_file: LogFileOpt = None
     as_json: JsonOpt = False
 
@@ -124,4 +135,9 @@ def _run(
         commit_every=options.commit_every,
     )
     with logging_to(options.log_file), sigterm_as_interrupt(), ExtractProgress() as progress:
-        return run_extract(config, progress=progress)
+        if options.ray is None:
+            return run_extract(config, progress=progress)
+        from clmr_embed.extract.cluster import ClusterConfig, run_extract_ray
+
+        cluster = ClusterConfig(options.ray, options.ray_actors)
+        return run_extract_ray(config, cluster, progress=progress)

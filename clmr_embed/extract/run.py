@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -144,7 +145,18 @@ class _Run:
     decode: DecodeFn = decode_track  # one job to its messages (in a worker process)
 
     def embed(self, store: StoreWriter, spec: WindowSpec, progress: Progress | None) -> None:
-        config = self.config
+        """Plan, embed the new and changed files here (decode workers), then finish."""
+        jobs = self.prepare(store, spec, progress)
+        runner = BatchRunner(self.model, store, self.config, progress, self.outcome)
+        messages = decode_messages(jobs, self.config.workers, self.decode, self.pool)
+        runner.run(self.plan.todo, messages)
+        self.finish(store)
+
+    def prepare(
+        self, store: StoreWriter, spec: WindowSpec, progress: Progress | None
+    ) -> list[DecodeJob]:
+        """Plan the run against the store, record unreadable files; the decode jobs of the
+        files to embed (job i is plan.todo[i])."""
         self.stored = store.tracks
         self.damaged = _find_damage(store)
         files = self.scan.files
@@ -152,15 +164,15 @@ class _Run:
         self.unreadable = _record_unreadable(store, self.scan, plan)
         if progress:
             progress.start(len(plan.todo))
-        jobs = [
-            DecodeJob(i, str(t.file.path), spec, config.decoder) for i, t in enumerate(plan.todo)
-        ]
-        runner = BatchRunner(self.model, store, config, progress, self.outcome)
-        runner.run(plan.todo, decode_messages(jobs, config.workers, self.decode, self.pool))
+        decoder = self.config.decoder
+        return [DecodeJob(i, str(t.file.path), spec, decoder) for i, t in enumerate(plan.todo)]
+
+    def finish(self, store: StoreWriter) -> None:
+        """Once the planned files are embedded: their duplicates as aliases, then --prune."""
         failed_paths = {f.path for f in self.unreadable + self.outcome.failed}
-        self.aliased, self.alias_failed = _record_aliases(plan, store, failed_paths)
-        if config.prune:
-            for track_id in plan.missing:
+        self.aliased, self.alias_failed = _record_aliases(self.plan, store, failed_paths)
+        if self.config.prune:
+            for track_id in self.plan.missing:
                 store.remove(track_id)
 
     def summary(self, wall_s: float) -> ExtractSummary:
@@ -235,15 +247,28 @@ def _extract(
     began: float,
 ) -> ExtractSummary:
     model = _open_model(config)
-    info = model.info
+    run = _Run(config, model, scan, pool, decode=decode)
+    return extract_with(run, began, progress, _Run.embed)
+
+
+# The embedding step of a run: plan, embed the planned files, finish (`_Run.embed` does it
+# with local decode workers; `extract --ray` on a Ray cluster).
+EmbedStep = Callable[["_Run", StoreWriter, WindowSpec, "Progress | None"], None]
+
+
+def extract_with(
+    run: _Run, began: float, progress: Progress | None, embed: EmbedStep
+) -> ExtractSummary:
+    """Open the store for `run` and let `embed` fill it; the summary, even when writing fails."""
+    config, info = run.config, run.model.info
     check_batch_memory(config.batch_size, info.window_samples, available_memory())
     spec = WindowSpec.from_hop_seconds(info.sample_rate, info.window_samples, config.hop_seconds)
-    store = open_writer(config.output, _header(model, spec, config.decoder), force=config.force)
-    store.record_roots(scan.roots)  # where serve finds the tracks' audio
-    run = _Run(config, model, scan, pool, decode=decode)
+    header = _header(run.model, spec, config.decoder)
+    store = open_writer(config.output, header, force=config.force)
+    store.record_roots(run.scan.roots)  # where serve finds the tracks' audio
     try:
         with store:
-            run.embed(store, spec, progress)
+            embed(run, store, spec, progress)
     except StoreError as exc:  # what was journaled is kept; the next run merges it
         run.store_error = str(exc)
     except KeyboardInterrupt:

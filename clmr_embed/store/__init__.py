@@ -11,7 +11,7 @@ from clmr_embed.store.check import (
 from clmr_embed.store.layout import SCHEMA_VERSION, StoreHeader, TrackRecord
 from clmr_embed.store.manifest import copy_store
 from clmr_embed.store.reader import EmbeddingStore, open_store
-from clmr_embed.store.shards import MergeReport, merge_stores
+from clmr_embed.store.shards import MergeReport, merge_into, merge_stores
 from clmr_embed.store.writer import StoreWriter, open_writer
 
 __all__ = [
@@ -28,6 +28,7 @@ __all__ = [
     "check_store",
     "compact_store",
     "copy_store",
+    "merge_into",
     "merge_stores",
     "open_store",
     "open_writer",

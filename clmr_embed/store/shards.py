@@ -76,18 +76,39 @@ def merge_stores(
     stores = [open_store(path) for path in paths]
     try:
         _check_alike(stores, out)
-        report = MergeReport(str(out), [str(path) for path in paths])
-        if progress is not None:
-            progress.start(sum(len(store) for store in stores))
         with open_writer(out, stores[0].header) as writer:
-            for store in stores:
-                _merge_one(store, writer, report, progress)
-            report.failed = _carry_errors(stores, writer)
-            writer.record_roots(root for store in stores for root in store.roots)
-            writer.record_shards(_provenance(store) for store in stores)
+            report = merge_into(writer, stores, progress)
     finally:
         for store in stores:
             store.close()
+    report.wall_s = time.perf_counter() - began
+    return report
+
+
+def merge_into(
+    writer: StoreWriter, stores: Sequence[EmbeddingStore], progress: Progress | None = None
+) -> MergeReport:
+    """Journal the open shard stores into an open writer (`merge_stores` without the opening).
+
+    Raises:
+        StoreError: a shard was made with another model, hop or precision than the writer's.
+    """
+    began = time.perf_counter()
+    for store in stores:
+        if store.header.fingerprint() != writer.header.fingerprint():
+            raise StoreError(
+                f"shard {store.path} was made with {store.header.describe(writer.header)} and "
+                f"store {writer.path} with {writer.header.describe(store.header)}; merge only "
+                "stores of one model, hop and precision"
+            )
+    report = MergeReport(str(writer.path), [str(store.path) for store in stores])
+    if progress is not None:
+        progress.start(sum(len(store) for store in stores))
+    for store in stores:
+        _merge_one(store, writer, report, progress)
+    report.failed = _carry_errors(stores, writer)
+    writer.record_roots(root for store in stores for root in store.roots)
+    writer.record_shards(_provenance(store) for store in stores)
     report.wall_s = time.perf_counter() - began
     return report
 
@@ -148,7 +169,7 @@ def _merge_one(
             progress.advance(attrs["relpath"], float(attrs["duration_s"]))
 
 
-def _carry_errors(stores: list[EmbeddingStore], writer: StoreWriter) -> int:
+def _carry_errors(stores: Sequence[EmbeddingStore], writer: StoreWriter) -> int:
     """Record the shards' failed files (the last shard's reason wins); how many.
 
     A path some shard embedded is not a failure: each shard saw only part of the library.

@@ -115,17 +115,17 @@ class StoreWriter(JournaledChanges):
         self._put_track(record.track_id, attrs, {"embeddings": emb, "starts_s": starts})
 
     def record_roots(self, roots: Iterable[LibraryRoot]) -> None:
-        """Record the folders this run's relpaths are under (`Scan.roots`), at the next commit.
+        """Record folders this run's relpaths are under (`Scan.roots`), at the next commit.
 
-        Earlier runs' roots are kept behind them (see `merge_roots`); a forced new store
-        keeps only these. `clmr-embed serve` finds the tracks' audio under them.
+        Roots recorded earlier in the run come first, then earlier runs' (see `merge_roots`);
+        a forced new store keeps only this run's. `clmr-embed serve` finds the audio under them.
         """
-        self._roots = tuple(roots)
+        self._roots = merge_roots(self._roots, tuple(roots))
 
     def record_shards(self, records: Iterable[dict[str, Any]]) -> None:
-        """Record the provenance of stores merged into this one (`merge_stores`), at the next
+        """Record the provenance of stores merged into this one (`merge_into`), at the next
         commit, after the earlier ones (a shard merged again keeps its newest record)."""
-        self._shards = tuple(records)
+        self._shards = merge_provenance(tuple(records), self._shards)
 
     def damaged(self) -> dict[str, str]:
         """Committed tracks whose arrays fail their checksum or cannot be read: id -> reason."""
