@@ -152,13 +152,22 @@ class _RayStep:
         run.finish(store)
 
     def _actors(self, config: ExtractConfig, folder: Path, header: StoreHeader, n: int) -> list:
-        cpus = int(self.ray.cluster_resources().get("CPU", 1))
-        count = min(n, self.cluster.actors or max(1, cpus // 2))
-        threads = config.threads or max(1, cpus // count - 1)  # the rest decodes
+        cpus = float(self.ray.cluster_resources().get("CPU", 1))
+        count = min(n, self.cluster.actors or max(1, int(cpus) // 2))
+        # Ray's CPUs are reservations: actors holding every CPU would starve the decode tasks
+        # their files wait for, so at least one decode task's share stays free.
+        share = min(1.0, (cpus - self.cluster.decode_cpus) / count)
+        if share <= 0:
+            raise ConfigError(
+                f"the Ray cluster has {cpus:g} CPUs: too few for {count} embedding actors and "
+                f"decode tasks of {self.cluster.decode_cpus:g} CPU; add CPUs or lower "
+                "--ray-actors"
+            )
+        threads = config.threads or max(1, int(cpus) // count - 1)  # the rest decodes
         config = dataclasses.replace(config, threads=threads)
         folder.mkdir(exist_ok=True)
         remote = self.ray.remote(Embedder).options(
-            num_cpus=1, max_restarts=RETRIES, max_task_retries=RETRIES
+            num_cpus=share, max_restarts=RETRIES, max_task_retries=RETRIES
         )
         return [remote.remote(config, folder / f"shard-{i:03d}.h5", header) for i in range(count)]
 
