@@ -252,12 +252,21 @@ def load_pretrain_config(
 
 
 def resume_conflicts(saved: dict[str, Any], config: PretrainConfig, world: int) -> list[str]:
-    """Settings of `config` (and the process count) that differ from a saved run's config."""
+    """Settings of `config` (and the process count) that differ from a saved run's config.
+
+    The process count and the per-process batch_size may change together when their product,
+    the global batch, stays: the steps then see the same segments (the data order is a pure
+    function of the step and the global batch), so a run moves between world sizes.
+    """
     now = config_to_dict(config)
-    changed = sorted(k for k in now if k not in RESUMABLE and saved.get(k) != now[k])
-    if saved.get("world_size", world) != world:
-        changed.append("world_size")
-    return changed
+    fixed = RESUMABLE | {"batch_size"}
+    changed = sorted(k for k in now if k not in fixed and saved.get(k) != now[k])
+    saved_world = int(saved.get("world_size", world))
+    if saved.get("batch_size") is not None and saved["batch_size"] * saved_world != (
+        config.batch_size * world
+    ):
+        changed.append("batch_size x world_size (the global batch)")
+    return sorted(changed)
 
 
 def write_config(path: Path, config: PretrainConfig) -> None:

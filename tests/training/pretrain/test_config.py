@@ -34,7 +34,14 @@ def test_resolved_config_reads_back_and_names_what_a_resume_may_not_change(tmp_p
     later = replace(config, max_steps=99, device="cpu", precision="bf16")  # resumable settings
     assert resume_conflicts(saved, later, world=1) == []
     other = replace(config, seed=4, augment=replace(config.augment, gain_p=0.0))
-    assert resume_conflicts(saved, other, world=2) == ["augment", "seed", "world_size"]
+    assert resume_conflicts(saved, other, world=2) == [
+        "augment", "batch_size x world_size (the global batch)", "seed"
+    ]  # fmt: skip
+    halves = replace(config, batch_size=4)  # two processes of 4: the same global batch of 8
+    assert resume_conflicts(saved, halves, world=2) == []
+    assert resume_conflicts(saved | {"world_size": 2}, config, world=1) == [
+        "batch_size x world_size (the global batch)"
+    ]
 
 
 def test_contrastive_weight_zero_only_with_a_teacher(tmp_path):
