@@ -57,7 +57,10 @@ def test_two_nodes_train_and_one_process_resumes_with_the_same_global_batch(
     nodes = [
         subprocess.Popen(
             [str(TORCHRUN), *rendezvous, *_pretrain(music, run, config, "--batch-size", "2")],
-            env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
         )  # fmt: skip
         for _ in range(2)
     ]
