@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import re
+import shutil
 import warnings
 from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from clmr_embed.atomic import fsync_path
+from clmr_embed.atomic import atomic_path, fsync_path
+from clmr_embed.digest import file_sha256
 from clmr_embed.roots import LibraryRoot, merge_roots
 from clmr_embed.store.failures import write_failure
 from clmr_embed.store.layout import LEGACY_SCHEMA, SCHEMA_VERSION, StoreHeader
@@ -20,6 +22,7 @@ from clmr_embed.store.segment import (
     SEGMENT_SUFFIX,
     SegmentBuilder,
     SegmentInfo,
+    catalog_name,
     open_segment,
     segment_folder,
     segment_name,
@@ -181,6 +184,34 @@ class PublishedStore:
         )
         if new != self.manifest:
             self.publish(new, whole=False)
+
+    def adopt(self, source: Path, infos: Sequence[SegmentInfo]) -> int | None:
+        """Publish another store's segments (in folder `source`) as this store's newest, copied
+        under new names, as one commit; bytes copied, or None when a copy fails its sha256 (a
+        damaged segment: nothing is published, the copies are deleted).
+
+        Segment files hold no store-specific data, so a copy is a valid segment here; a copy
+        killed before the manifest is published is an unreferenced file, deleted on the next
+        open.
+        """
+        serial, copied = self.serial(self.manifest), 0
+        adopted: list[SegmentInfo] = []
+        for info in infos:
+            serial += 1
+            name = segment_name(serial)
+            for theirs, ours in ((info.name, name), (catalog_name(info.name), catalog_name(name))):
+                with atomic_path(self.folder / ours) as tmp:
+                    shutil.copyfile(source / theirs, tmp)
+            if info.sha256 and file_sha256(self.folder / name) != info.sha256:
+                self.remove_unreferenced()
+                return None
+            adopted.append(replace(info, name=name))
+            copied += info.size
+        new = replace(
+            self.manifest, generation=self.manifest.generation + 1, serial=serial,
+            segments=self.manifest.segments + tuple(adopted),
+        )  # fmt: skip
+        return copied + self.publish(new, whole=False)
 
     def merge_tail(self) -> int:
         """Merge the newest segments while enough of one level pile up; bytes written.

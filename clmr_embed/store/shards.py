@@ -12,9 +12,10 @@ from typing import Any
 
 from clmr_embed.errors import StoreDamagedError, StoreError
 from clmr_embed.progress import Progress
-from clmr_embed.store.layout import TrackRecord, timestamp
+from clmr_embed.store.layout import SCHEMA_VERSION, TrackRecord, timestamp
 from clmr_embed.store.manifest import read_manifest
 from clmr_embed.store.reader import EmbeddingStore, open_store
+from clmr_embed.store.segment import segment_folder
 from clmr_embed.store.writer import StoreWriter, open_writer
 
 # Tracks journaled between commits: each is durable once journaled, so this only bounds the
@@ -33,6 +34,7 @@ class MergeReport:
     unchanged: int = 0  # already in the store with the same content (a rerun, or a repeat)
     replaced: int = 0  # of `merged`: an earlier shard's track of the same path, other content
     failed: int = 0  # files a shard recorded as failed, carried over (extract retries them)
+    copied_segments: int = 0  # of shards sharing nothing with the store: copied whole
     damaged: list[tuple[str, str]] = field(default_factory=list)  # (relpath, reason)
     wall_s: float = 0.0
 
@@ -50,6 +52,7 @@ class MergeReport:
             "unchanged": self.unchanged,
             "replaced": self.replaced,
             "failed": self.failed,
+            "copied_segments": self.copied_segments,
             "damaged": [{"relpath": p, "reason": r} for p, r in self.damaged],
             "wall_s": round(self.wall_s, 3),
             "exit_code": self.exit_code,
@@ -151,7 +154,20 @@ def _check_alike(stores: list[EmbeddingStore], out: Path) -> None:
 def _merge_one(
     shard: EmbeddingStore, writer: StoreWriter, report: MergeReport, progress: Progress | None
 ) -> None:
-    """Journal one shard's tracks (embedded ones first: aliases need their twin)."""
+    """Journal one shard's tracks (embedded ones first: aliases need their twin), or copy its
+    segments whole when it shares no track id, content or path with the store (the common
+    case: shards of disjoint parts of a library), which reads no track."""
+    if _shares_nothing(shard, writer):
+        folder = segment_folder(Path(os.path.realpath(shard.path)))
+        if writer.adopt_segments(folder, shard.segments):
+            report.copied_segments += len(shard.segments)
+            for tid in shard.track_ids:
+                attrs = shard.attrs(tid)
+                report.aliased += bool(attrs["alias_of"])
+                report.merged += not attrs["alias_of"]
+                if progress is not None:
+                    progress.advance(attrs["relpath"], float(attrs["duration_s"]))
+            return
     known = set(writer.tracks)
     ids = sorted(shard.track_ids, key=lambda tid: bool(shard.attrs(tid)["alias_of"]))
     for tid in ids:
@@ -178,7 +194,26 @@ def _carry_errors(stores: Sequence[EmbeddingStore], writer: StoreWriter) -> int:
     failed = {p: r for store in stores for p, r in store.errors.items() if p not in stored}
     for relpath, reason in failed.items():
         writer.add_error(relpath, reason)
+    for relpath in stored.intersection(writer.errors):  # from a shard copied whole
+        writer.clear_error(relpath)
     return len(failed)
+
+
+def _shares_nothing(shard: EmbeddingStore, writer: StoreWriter) -> bool:
+    """True for a segmented shard with no track id, content or path (failed ones too) that the
+    store has: its segments then say nothing that the store's newer state must override."""
+    if shard.schema_version != SCHEMA_VERSION or not shard.segments:
+        return False
+    stored = writer.tracks
+    contents = {track.content_sha256 for track in stored.values()}
+    paths = {track.relpath for track in stored.values()} | set(writer.errors)
+    if not paths.isdisjoint(shard.errors):
+        return False
+    for tid in shard.track_ids:
+        attrs = shard.attrs(tid)
+        if tid in stored or attrs["content_sha256"] in contents or attrs["relpath"] in paths:
+            return False
+    return True
 
 
 def _merge_track(

@@ -7,7 +7,7 @@ import os
 import stat
 import time
 import warnings
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -24,7 +24,7 @@ from clmr_embed.store.layout import StoreHeader, TrackRecord
 from clmr_embed.store.lock import StoreLock
 from clmr_embed.store.manifest import Manifest, describe_file, merge_provenance, read_manifest
 from clmr_embed.store.published import PublishedStore, SegmentFiles
-from clmr_embed.store.segment import SegmentBuilder
+from clmr_embed.store.segment import SegmentBuilder, SegmentInfo
 
 KEPT = "finished tracks are kept in the journal; rerun to merge them"
 
@@ -175,6 +175,27 @@ class StoreWriter(JournaledChanges):
             self._store.add_provenance(self._roots, self._shards)
         except (OSError, RuntimeError) as exc:
             raise write_failure(exc, f"commit store {self.path}", KEPT) from exc
+
+    def adopt_segments(self, source: Path, infos: Sequence[SegmentInfo]) -> bool:
+        """Commit, then publish another store's segments (in `source`) as this store's newest,
+        copied whole: its tracks, aliases and errors, without reading a track. For a store that
+        shares no track id, content or path with this one (`merge_into` checks). False when a
+        segment fails its sha256 (nothing adopted).
+        """
+        self.commit()
+        try:
+            written = self._store.adopt(source, infos)
+        except (OSError, RuntimeError) as exc:
+            raise write_failure(exc, f"merge into store {self.path}", "it is unchanged") from exc
+        if written is None:
+            return False
+        index = self._store.view.index  # the adopted tracks are in it now
+        for tid, attrs in index.tracks.items():
+            if tid not in self._tracks:
+                self._set(tid, attrs)
+        self._errors = dict(index.errors)
+        self.last_commit_bytes = written
+        return True
 
     def compact(self) -> int:
         """Commit, then merge every segment into as few as possible; bytes written."""

@@ -46,7 +46,7 @@ def test_two_shards_merge_into_one_store_with_their_provenance(tmp_path: Path) -
     out = tmp_path / "out.h5"
     report = merge_stores([a, b], out)
     assert (report.merged, report.aliased, report.unchanged, report.failed) == (3, 0, 0, 1)
-    assert report.exit_code == 0
+    assert report.exit_code == 0 and report.copied_segments == 2  # disjoint: copied whole
     merged = contents(out)
     assert sorted(merged) == ["t1", "t2", "t3"]
     for tid, n in (("t1", 3), ("t2", 3), ("t3", 5)):
@@ -66,9 +66,12 @@ def test_equal_content_becomes_an_alias_and_a_rerun_adds_nothing(tmp_path: Path)
     out = tmp_path / "out.h5"
     report = merge_stores([a, b], out)
     assert (report.merged, report.aliased, report.unchanged) == (2, 1, 1)
+    assert report.copied_segments == 1  # b shares a content and a track with a: read per track
     merged = contents(out)
     assert merged["t9"][1] == "t1"  # no second copy of the same audio's embeddings
     np.testing.assert_array_equal(merged["t9"][2], merged["t1"][2])
+    with open_store(out) as store:
+        before = store.generation
 
     again = merge_stores([a, b], out)
     assert (again.merged, again.aliased, again.unchanged) == (0, 0, 4)
@@ -76,7 +79,7 @@ def test_equal_content_becomes_an_alias_and_a_rerun_adds_nothing(tmp_path: Path)
         assert len(store.shards) == 2  # each shard listed once, however often it was merged
         generation = store.generation
     assert contents(out).keys() == merged.keys()
-    assert generation == 1  # nothing changed, nothing published
+    assert generation == before  # nothing changed, nothing published
 
 
 def test_a_later_shard_replaces_a_track_of_the_same_path(tmp_path: Path) -> None:
@@ -131,6 +134,7 @@ def test_a_damaged_shard_track_is_recorded_as_failed_and_the_rest_merged(tmp_pat
     out = tmp_path / "out.h5"
     report = merge_stores([a], out)
     assert report.merged == 1 and report.exit_code == 1
+    assert report.copied_segments == 0  # the damaged segment fails its sha256: read per track
     assert [p for p, _ in report.damaged] == ["music/t1.wav"]
     with open_store(out) as store:
         assert store.track_ids == ["t2"]
