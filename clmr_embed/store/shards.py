@@ -6,7 +6,7 @@ import os
 import time
 import warnings
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -44,19 +44,10 @@ class MergeReport:
         return 1 if self.damaged else 0
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "store": self.store,
-            "shards": self.shards,
-            "merged": self.merged,
-            "aliased": self.aliased,
-            "unchanged": self.unchanged,
-            "replaced": self.replaced,
-            "failed": self.failed,
-            "copied_segments": self.copied_segments,
-            "damaged": [{"relpath": p, "reason": r} for p, r in self.damaged],
-            "wall_s": round(self.wall_s, 3),
-            "exit_code": self.exit_code,
-        }
+        """The `--json` object: the fields, damaged tracks as objects, and the exit code."""
+        damaged = [{"relpath": p, "reason": r} for p, r in self.damaged]
+        return asdict(self) | {"damaged": damaged, "wall_s": round(self.wall_s, 3),
+                               "exit_code": self.exit_code}  # fmt: skip
 
 
 def merge_stores(
