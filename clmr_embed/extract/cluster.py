@@ -55,7 +55,7 @@ def decode_file(job: DecodeJob) -> list[Message]:
     return list(decode_track(job))
 
 
-class Embedder:
+class EmbeddingActor:
     """A Ray actor: one engine session, and the shard store it journals each track into.
 
     A restarted actor reopens its shard, whose journal keeps every track it had finished.
@@ -105,7 +105,7 @@ def _import_ray() -> Any:
         import ray
     except ImportError:
         raise MissingDependencyError(
-            "extract --ray needs Ray: pip install 'clmr-embed[ray]'"
+            "extracting on Ray needs Ray: pip install 'clmr-embed[ray]'"
         ) from None
     return ray
 
@@ -160,13 +160,13 @@ class _RayStep:
         if share <= 0:
             raise ConfigError(
                 f"the Ray cluster has {cpus:g} CPUs: too few for {count} embedding actors and "
-                f"decode tasks of {self.cluster.decode_cpus:g} CPU; add CPUs or lower "
-                "--ray-actors"
+                f"decode tasks of {self.cluster.decode_cpus:g} CPU; add CPUs or ask for fewer "
+                "actors"
             )
         threads = config.threads or max(1, int(cpus) // count - 1)  # the rest decodes
         config = dataclasses.replace(config, threads=threads)
         folder.mkdir(exist_ok=True)
-        remote = self.ray.remote(Embedder).options(
+        remote = self.ray.remote(EmbeddingActor).options(
             num_cpus=share, max_restarts=RETRIES, max_task_retries=RETRIES
         )
         return [remote.remote(config, folder / f"shard-{i:03d}.h5", header) for i in range(count)]

@@ -77,11 +77,11 @@ def test_a_ray_run_makes_the_store_of_a_plain_extract(
 
 
 def _embedder_pids() -> list[int]:
-    """Processes of the Ray actors that embed (Ray names them ray::Embedder)."""
+    """Processes of the Ray actors that embed (Ray names them ray::EmbeddingActor)."""
     found = []
     for entry in Path("/proc").iterdir():
         try:
-            if entry.name.isdigit() and b"ray::Embedder" in (entry / "cmdline").read_bytes():
+            if entry.name.isdigit() and b"ray::EmbeddingActor" in (entry / "cmdline").read_bytes():
                 found.append(int(entry.name))
         except OSError:
             continue  # gone meanwhile
