@@ -86,7 +86,7 @@ class EmbeddingStore:
         """All track vectors: (relpaths as in `paths`, float32 (n_tracks, embedding_dim))."""
         if not self._order:
             return [], np.zeros((0, self.header.embedding_dim), np.float32)
-        return self.paths, np.stack([self._data(tid, "mean") for tid in self._order])
+        return self.paths, self._segments.means(self._order)
 
     def flags(self, key: str | PurePath) -> tuple[str, ...]:
         """Flags such as ("short", "silent")."""

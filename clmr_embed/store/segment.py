@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import h5py
+import numpy as np
 
 from clmr_embed.atomic import write_bytes
 from clmr_embed.errors import StoreDamagedError
@@ -25,6 +26,10 @@ from clmr_embed.store.layout import (
 
 SEGMENT_PREFIX, SEGMENT_SUFFIX, CATALOG_SUFFIX = "seg-", ".h5", ".json"
 CATALOG = "catalog"  # the segment's SegmentCatalog as checksummed JSON (also its sidecar file)
+# every embedded track's mean in one (n, dim) dataset, rows in `mean_rows` order: one read gives a
+# segment's track vectors (reading each track's own mean costs ~125 µs a track). Older segments
+# have none; readers then read the tracks' means one by one.
+MEANS = "means"
 TRACK_ATTR = "track"  # each track group's attrs, as JSON
 TRACK_OVERHEAD = 4096  # bytes of HDF5 metadata per track group, for sizing segments
 Attrs = dict[str, Any]
@@ -99,6 +104,14 @@ class SegmentCatalog:
         )
 
 
+def mean_rows(catalog: SegmentCatalog) -> list[str]:
+    """The ids of a segment's MEANS rows, in order: its embedded tracks (not aliases, not
+    damaged), sorted."""
+    return sorted(
+        tid for tid, a in catalog.tracks.items() if not a["alias_of"] and tid not in catalog.damaged
+    )
+
+
 def _mirror(attrs: Attrs) -> dict[str, str]:
     """The group attribute for h5py users: the track's attrs as JSON (one attribute costs a
     quarter of eight; readers use the checksummed catalog instead)."""
@@ -114,6 +127,7 @@ class SegmentBuilder:
         self._file.create_group("errors")
         self.catalog = SegmentCatalog()
         self.nbytes = 0  # estimated size of the file so far
+        self._means: dict[str, Any] = {}  # embedded id -> its mean (the MEANS rows)
 
     @property
     def empty(self) -> bool:
@@ -127,6 +141,7 @@ class SegmentBuilder:
         for name in ARRAYS:
             put_array(group, name, arrays[name])
             self.nbytes += arrays[name].nbytes
+        self._means[track_id] = arrays["mean"]
         self._put(track_id, attrs)
 
     def put_alias(self, track_id: str, attrs: Attrs) -> None:
@@ -154,6 +169,9 @@ class SegmentBuilder:
 
     def write(self, folder: Path, name: str, level: int) -> SegmentInfo:
         """Write `folder/name` and its catalog durably (atomic renames); close the builder."""
+        rows = mean_rows(self.catalog)
+        if rows:
+            put_array(self._file, MEANS, np.stack([self._means[tid] for tid in rows]))
         data = put_json(self._file, CATALOG, self.catalog.to_json())
         image = file_image(self._file)
         write_bytes(folder / name, image)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import warnings
 from collections.abc import Iterable
@@ -18,9 +19,11 @@ from clmr_embed.store.journal import Arrays
 from clmr_embed.store.layout import ARRAYS, LEGACY_SCHEMA, READ_ERRORS, open_h5
 from clmr_embed.store.manifest import Manifest
 from clmr_embed.store.segment import (
+    MEANS,
     Segment,
     SegmentCatalog,
     SegmentInfo,
+    mean_rows,
     open_segment,
     segment_folder,
 )
@@ -117,6 +120,40 @@ class SegmentSet:
             return self._read(source, names)
         except READ_ERRORS as exc:
             return _describe(exc)
+
+    def means(self, track_ids: list[str]) -> np.ndarray:
+        """The track vectors of these tracks or aliases, float32 (len, embedding_dim).
+
+        Each segment's MEANS dataset is read once (and not kept); a segment without one
+        (older) or whose MEANS cannot be read gives its tracks' own means one by one (which
+        raise StoreDamagedError naming a damaged track).
+        """
+        out = np.empty((len(track_ids), self.embedding_dim), np.float32)
+        wanted: dict[str, list[tuple[int, str]]] = {}  # segment -> (output row, source id)
+        for i, tid in enumerate(track_ids):
+            source = self.index.source(tid)
+            wanted.setdefault(self.index.location.get(source, ""), []).append((i, source))
+        for name, picks in wanted.items():
+            rows = self._mean_rows(name)
+            for i, source in picks:
+                if rows is not None and source in rows[0]:
+                    out[i] = rows[1][rows[0][source]]
+                else:
+                    out[i] = self.arrays(source, ("mean",))["mean"]
+        return out
+
+    def _mean_rows(self, name: str) -> tuple[dict[str, int], np.ndarray] | None:
+        """(id -> row, MEANS) of segment `name`; None where it has none or it is unreadable."""
+        segment = self.segments.get(name)
+        if segment is None or segment.file is None:
+            return None
+        with contextlib.suppress(*READ_ERRORS):
+            if MEANS in segment.file:
+                rows = {tid: i for i, tid in enumerate(mean_rows(segment.catalog))}
+                means = np.asarray(segment.file[MEANS][()], np.float32)
+                if means.shape == (len(rows), self.embedding_dim):
+                    return rows, means
+        return None
 
     def verify(self, track_ids: Iterable[str] | None = None) -> dict[str, str]:
         """Check every array of these tracks (default: all); id -> reason for the damaged ones.

@@ -12,7 +12,9 @@ import numpy as np
 import pytest
 
 from clmr_embed.errors import StoreDamagedError, StoreError
+from clmr_embed.pooling import track_mean
 from clmr_embed.store import open_store, open_writer
+from clmr_embed.store.segment import MEANS
 from tests.fixtures.store import HEADER, record
 
 TRACKS = [f"t{i:02d}" for i in range(12)]
@@ -74,9 +76,10 @@ def test_flipped_bytes_in_one_track_name_it_and_spare_the_others(tmp_path: Path,
         relpath = f"music/{victim}.wav"
         with pytest.raises(StoreDamagedError, match=f"track {relpath} \\({victim}\\)"):
             getattr(store, name)(victim)
-        if name == "mean":
-            with pytest.raises(StoreDamagedError, match=relpath):
-                store.means()
+        if name == "mean":  # the segment's one MEANS dataset still holds the true vector
+            paths, vectors = store.means()
+            want = track_mean(record(victim, n=1 + TRACKS.index(victim) % 4).embeddings)
+            np.testing.assert_array_equal(vectors[paths.index(relpath)], want)
         for tid in TRACKS:
             if tid != victim:  # the others read exactly what was written
                 n = 1 + TRACKS.index(tid) % 4
@@ -84,6 +87,20 @@ def test_flipped_bytes_in_one_track_name_it_and_spare_the_others(tmp_path: Path,
         damaged = store.verify()
     assert set(damaged) == {victim} | ({"dup"} if victim == "t00" else set())
     assert "checksum" in damaged[victim]
+
+
+def test_damaged_means_fall_back_to_each_tracks_own_mean(tmp_path: Path) -> None:
+    out, segment = _store(tmp_path)
+    with h5py.File(segment, "r") as f:
+        info = f[MEANS].id.get_chunk_info(0)
+    _flip(segment, info.byte_offset + info.size // 2, 8, random.Random(3))
+    with open_store(out) as store:
+        paths, vectors = store.means()
+        for path, vector in zip(paths, vectors, strict=True):
+            np.testing.assert_array_equal(vector, store.mean(path))
+    _flip(segment, _chunk(segment, "t03", "mean")[0], 4, random.Random(4))  # and t03's own mean
+    with open_store(out) as store, pytest.raises(StoreDamagedError, match="t03"):
+        store.means()
 
 
 @pytest.mark.parametrize("seed", SEEDS)
