@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from clmr_embed.audio import WindowSpec
+from clmr_embed.choices import Device
 from clmr_embed.errors import ConfigError, MissingDependencyError
 from clmr_embed.extract.batches import BatchRunner, EmbeddedTrack
 from clmr_embed.extract.config import ExtractConfig
@@ -166,8 +167,12 @@ class _RayStep:
         threads = config.threads or max(1, int(cpus) // count - 1)  # the rest decodes
         config = dataclasses.replace(config, threads=threads)
         folder.mkdir(exist_ok=True)
+        # GPU actors where the cluster has GPUs (and the run may use CUDA): Ray then places
+        # each on a GPU node and sets CUDA_VISIBLE_DEVICES; the engine picks CUDA as usual.
+        gpus = float(self.ray.cluster_resources().get("GPU", 0))
+        per_gpu = min(1.0, gpus / count) if gpus and config.device is not Device.cpu else 0
         remote = self.ray.remote(EmbeddingActor).options(
-            num_cpus=share, max_restarts=RETRIES, max_task_retries=RETRIES
+            num_cpus=share, num_gpus=per_gpu, max_restarts=RETRIES, max_task_retries=RETRIES
         )
         return [remote.remote(config, folder / f"shard-{i:03d}.h5", header) for i in range(count)]
 
