@@ -169,4 +169,4 @@ class OnnxModel:
             raise ModelArtifactError(f"{self.path} is a {self.info.kind}, not a head-only model")
         feed = {HEAD_IO.inputs[0]: np.ascontiguousarray(embeddings, dtype=np.float32)}
         (logits,) = self.session.run(list(HEAD_IO.outputs), feed)
-        return logits
+        return np.asarray(logits, np.float32)

@@ -27,7 +27,10 @@ def probabilities(logits: npt.NDArray[np.float32], task: str) -> npt.NDArray[np.
     x = np.asarray(logits, dtype=np.float64)
     if task == "multiclass":
         shifted = np.exp(x - x.max(axis=-1, keepdims=True))
-        return (shifted / shifted.sum(axis=-1, keepdims=True)).astype(np.float32)
+        probabilities: npt.NDArray[np.float32] = (
+            shifted / shifted.sum(axis=-1, keepdims=True)
+        ).astype(np.float32)
+        return probabilities
     return (0.5 * (1.0 + np.tanh(0.5 * x))).astype(np.float32)  # overflow-free sigmoid
 
 

@@ -2,7 +2,6 @@
 
 from clmr_embed.audio.decode import (
     DECODERS,
-    AudioInfo,
     DecodedBlocks,
     load_audio,
     preprocessing_info,
@@ -10,6 +9,7 @@ from clmr_embed.audio.decode import (
     stream_audio,
     to_mono,
 )
+from clmr_embed.audio.decoders import AudioInfo
 from clmr_embed.audio.resample import resample
 from clmr_embed.audio.windows import (
     FLAGS,

@@ -109,7 +109,8 @@ def to_mono(samples: npt.ArrayLike) -> Samples:
         return data
     if data.ndim != 2 or data.shape[1] == 0:
         raise AudioDecodeError(f"samples of shape {data.shape} are not [n] or [n, channels]")
-    return data.mean(axis=1, dtype=np.float32)
+    mono: Samples = data.mean(axis=1, dtype=np.float32)
+    return mono
 
 
 def preprocessing_info(decoder: str = "av") -> dict[str, str]:

@@ -26,7 +26,8 @@ def resample(samples: npt.ArrayLike, source_rate: int, target_rate: int) -> Samp
         raise ConfigError(f"target_rate must be > 0, got {target_rate}")
     if source_rate == target_rate or data.shape[0] == 0:
         return data
-    return soxr.resample(data, source_rate, target_rate, quality=RESAMPLE_QUALITY)
+    resampled: Samples = soxr.resample(data, source_rate, target_rate, quality=RESAMPLE_QUALITY)
+    return resampled
 
 
 def resample_chunks(

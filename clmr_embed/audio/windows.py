@@ -11,7 +11,8 @@ from typing import NamedTuple
 import numpy as np
 import numpy.typing as npt
 
-from clmr_embed.audio.decode import AudioInfo, stream_audio
+from clmr_embed.audio.decode import stream_audio
+from clmr_embed.audio.decoders import AudioInfo
 from clmr_embed.constants import MAX_HOP_SECONDS
 from clmr_embed.errors import ConfigError
 

@@ -15,6 +15,7 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -155,7 +156,7 @@ def validate(candidate: Engine, check: Check) -> CheckResult:
     return result
 
 
-def _read_cache(path: Path) -> dict[str, dict]:
+def _read_cache(path: Path) -> dict[str, dict[str, Any]]:
     """Cached results by key; an unreadable cache counts as empty (it is rewritten)."""
     try:
         data = json.loads(path.read_text())

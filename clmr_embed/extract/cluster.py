@@ -152,7 +152,9 @@ class _RayStep:
                 store.add_error(failure.path, failure.reason)
         run.finish(store)
 
-    def _actors(self, config: ExtractConfig, folder: Path, header: StoreHeader, n: int) -> list:
+    def _actors(
+        self, config: ExtractConfig, folder: Path, header: StoreHeader, n: int
+    ) -> list[Any]:
         cpus = float(self.ray.cluster_resources().get("CPU", 1))
         count = min(n, self.cluster.actors or max(1, int(cpus) // 2))
         # Ray's CPUs are reservations: actors holding every CPU would starve the decode tasks
@@ -195,7 +197,7 @@ def _merge_shards(store: StoreWriter, folder: Path) -> None:
 class _Dispatch:
     """Feeds decode tasks and the actors: at most CALLS_PER_ACTOR files queued on each."""
 
-    def __init__(self, ray: Any, actors: list, run: _Run, progress: Progress | None) -> None:
+    def __init__(self, ray: Any, actors: list[Any], run: _Run, progress: Progress | None) -> None:
         self.ray, self.actors, self.extract, self.progress = ray, actors, run, progress
         self.decoding: dict[Any, int] = {}  # decode task -> job index
         self.embedding: dict[Any, tuple[int, int]] = {}  # actor call -> (job index, actor)

@@ -89,7 +89,8 @@ def normalise(raw: Matrix, centre: Matrix) -> Matrix:
     """
     shifted = np.atleast_2d(raw).astype(np.float32) - centre
     norms = np.linalg.norm(shifted, axis=1, keepdims=True)
-    return (shifted / np.maximum(norms, 1e-12)).astype(np.float32)
+    unit: npt.NDArray[np.float32] = (shifted / np.maximum(norms, 1e-12)).astype(np.float32)
+    return unit
 
 
 def embedded_tracks(store: StoreView) -> list[str]:

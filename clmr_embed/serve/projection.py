@@ -33,7 +33,8 @@ class TrackMap:
         if self.method == "pca":
             return ((unit - self.centre) @ self.axes.T / self.scale).astype(np.float32)
         nearest = np.argsort(-(vectors @ unit))[:k]
-        return self.xy[nearest].mean(axis=0).astype(np.float32)
+        centre: Matrix = self.xy[nearest].mean(axis=0).astype(np.float32)
+        return centre
 
 
 def umap_installed() -> bool:

@@ -160,7 +160,7 @@ class JournaledChanges:
         name: str,
         kind: str,
         tid: str,
-        attrs: dict | None = None,
+        attrs: dict[str, Any] | None = None,
         arrays: Arrays | None = None,
     ) -> None:
         meta = {"kind": kind, "track_id": tid} | ({"attrs": attrs} if attrs else {})

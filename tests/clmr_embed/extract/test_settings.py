@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from clmr_embed.digest import ModelFile
-from clmr_embed.engines import Engine
+from clmr_embed.engines import Engine, open_engine
 from clmr_embed.extract import ExtractConfig, run_extract
 from clmr_embed.extract import run as run_module
 from clmr_embed.store import open_store
@@ -19,7 +19,7 @@ from tests.fixtures.audio import write_library
 def _extract(lib: Path, out: Path, model: Path, monkeypatch: pytest.MonkeyPatch, **kw: Any) -> bool:
     """Run extract; whether the onnxruntime session it opened spins."""
     opened: list[Engine] = []
-    real = run_module.open_engine
+    real = open_engine  # what run.py calls (patched there below)
 
     def spy(model: ModelFile, config: Any = None) -> Engine:
         opened.append(real(model, config))
