@@ -17,7 +17,7 @@ from clmr_embed.extract.batches import BatchRunner, EmbeddedTrack
 from clmr_embed.extract.config import ExtractConfig
 from clmr_embed.extract.messages import DecodeJob, Message
 from clmr_embed.extract.plan import PlannedTrack
-from clmr_embed.extract.run import _open_model, _Run, extract_with
+from clmr_embed.extract.run import _check_output, _open_model, _Run, extract_with
 from clmr_embed.extract.summary import ExtractSummary, FailedFile
 from clmr_embed.extract.workers import decode_track
 from clmr_embed.names import shown
@@ -91,6 +91,7 @@ def run_extract_ray(
     """
     ray = _import_ray()
     began = time.perf_counter()
+    _check_output(config.output)  # before Ray starts: a typo in OUT's folder costs nothing
     scan = scan_inputs(list(config.inputs), config.include, config.exclude)
     run = _Run(config, _open_model(config), scan)
     started = _connect(ray, cluster)
@@ -115,12 +116,9 @@ def _connect(ray: Any, cluster: ClusterConfig) -> bool:
     """Join the cluster (or start a local one); True when this run started it."""
     if ray.is_initialized():
         return False
-    options = {"include_dashboard": False, "log_to_driver": False, "configure_logging": False}
-    if cluster.address == LOCAL:
-        ray.init(**options)
-        return True
-    ray.init(address=cluster.address, **options)
-    return True  # disconnects the driver only; the cluster keeps running
+    address = None if cluster.address == LOCAL else cluster.address  # None: start one here
+    ray.init(address, include_dashboard=False, log_to_driver=False, configure_logging=False)
+    return True  # shutdown then stops a local Ray, or only disconnects from a cluster
 
 
 @dataclass
@@ -155,7 +153,8 @@ class _RayStep:
     def _actors(
         self, config: ExtractConfig, folder: Path, header: StoreHeader, n: int
     ) -> list[Any]:
-        cpus = float(self.ray.cluster_resources().get("CPU", 1))
+        resources = self.ray.cluster_resources()
+        cpus = float(resources.get("CPU", 1))
         count = min(n, self.cluster.actors or max(1, int(cpus) // 2))
         # Ray's CPUs are reservations: actors holding every CPU would starve the decode tasks
         # their files wait for, so at least one decode task's share stays free.
@@ -171,7 +170,7 @@ class _RayStep:
         folder.mkdir(exist_ok=True)
         # GPU actors where the cluster has GPUs (and the run may use CUDA): Ray then places
         # each on a GPU node and sets CUDA_VISIBLE_DEVICES; the engine picks CUDA as usual.
-        gpus = float(self.ray.cluster_resources().get("GPU", 0))
+        gpus = float(resources.get("GPU", 0))
         per_gpu = min(1.0, gpus / count) if gpus and config.device is not Device.cpu else 0
         remote = self.ray.remote(EmbeddingActor).options(
             num_cpus=share, num_gpus=per_gpu, max_restarts=RETRIES, max_task_retries=RETRIES

@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
-import shutil
 import warnings
 from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from clmr_embed.atomic import atomic_path, fsync_path
-from clmr_embed.digest import file_sha256
+from clmr_embed.atomic import fsync_path, write_bytes
 from clmr_embed.roots import LibraryRoot, merge_roots
 from clmr_embed.store.failures import write_failure
 from clmr_embed.store.layout import LEGACY_SCHEMA, SCHEMA_VERSION, StoreHeader
@@ -197,14 +196,16 @@ class PublishedStore:
         serial, copied = self.serial(self.manifest), 0
         adopted: list[SegmentInfo] = []
         for info in infos:
-            serial += 1
-            name = segment_name(serial)
-            for theirs, ours in ((info.name, name), (catalog_name(info.name), catalog_name(name))):
-                with atomic_path(self.folder / ours) as tmp:
-                    shutil.copyfile(source / theirs, tmp)
-            if info.sha256 and file_sha256(self.folder / name) != info.sha256:
+            data = (source / info.name).read_bytes()  # read once: hashed, then written
+            if info.sha256 and hashlib.sha256(data).hexdigest() != info.sha256:
                 self.remove_unreferenced()
                 return None
+            serial += 1
+            name = segment_name(serial)
+            write_bytes(self.folder / name, data)
+            write_bytes(
+                self.folder / catalog_name(name), (source / catalog_name(info.name)).read_bytes()
+            )
             adopted.append(replace(info, name=name))
             copied += info.size
         new = replace(

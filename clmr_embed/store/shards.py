@@ -12,7 +12,7 @@ from typing import Any
 
 from clmr_embed.errors import StoreDamagedError, StoreError
 from clmr_embed.progress import Progress
-from clmr_embed.store.layout import SCHEMA_VERSION, TrackRecord, timestamp
+from clmr_embed.store.layout import SCHEMA_VERSION, StoreHeader, TrackRecord, timestamp
 from clmr_embed.store.manifest import read_manifest
 from clmr_embed.store.reader import EmbeddingStore, open_store
 from clmr_embed.store.segment import segment_folder
@@ -89,12 +89,7 @@ def merge_into(
     """
     began = time.perf_counter()
     for store in stores:
-        if store.header.fingerprint() != writer.header.fingerprint():
-            raise StoreError(
-                f"shard {store.path} was made with {store.header.describe(writer.header)} and "
-                f"store {writer.path} with {writer.header.describe(store.header)}; merge only "
-                "stores of one model, hop and precision"
-            )
+        _refuse_unlike(f"shard {store.path}", store.header, f"store {writer.path}", writer.header)
     report = MergeReport(str(writer.path), [str(store.path) for store in stores])
     if progress is not None:
         progress.start(sum(len(store) for store in stores))
@@ -124,22 +119,26 @@ def _distinct(shards: Sequence[Path], out: Path) -> list[Path]:
 def _check_alike(stores: list[EmbeddingStore], out: Path) -> None:
     """Refuse stores whose embeddings are not comparable, naming the first difference."""
     first = stores[0]
-    others: list[tuple[str, Any]] = [(f"shard {s.path}", s.header) for s in stores[1:]]
+    others: list[tuple[str, StoreHeader]] = [(f"shard {s.path}", s.header) for s in stores[1:]]
     if Path(out).exists():
         others.append((f"the output store {out}", read_manifest(Path(out)).header))
     for name, header in others:
-        if header.fingerprint() != first.header.fingerprint():
-            raise StoreError(
-                f"{name} was made with {header.describe(first.header)} and shard {first.path} "
-                f"with {first.header.describe(header)}; merge only stores of one model, hop "
-                "and precision"
-            )
+        _refuse_unlike(name, header, f"shard {first.path}", first.header)
         if header.preprocessing != first.header.preprocessing:
             warnings.warn(
                 f"{name} was decoded with {header.preprocessing}, shard {first.path} with "
                 f"{first.header.preprocessing}; their embeddings may differ slightly",
                 stacklevel=3,
             )
+
+
+def _refuse_unlike(name: str, header: StoreHeader, other: str, other_header: StoreHeader) -> None:
+    """StoreError naming the difference when two stores' embeddings are not comparable."""
+    if header.fingerprint() != other_header.fingerprint():
+        raise StoreError(
+            f"{name} was made with {header.describe(other_header)} and {other} with "
+            f"{other_header.describe(header)}; merge only stores of one model, hop and precision"
+        )
 
 
 def _merge_one(
