@@ -11,6 +11,7 @@ from torch import Tensor, nn
 from torch.nn.modules.batchnorm import _BatchNorm
 
 from clmr_embed.errors import ConfigError
+from training.batchnorm import GlobalBatchNorm1d, global_batch_norm
 
 LAYOUTS = ("auto", "conv1d", "conv2d")  # encoder_layout values; "auto" resolves at start-up
 # oneDNN runs bf16 convolutions on AMX tiles only in channels-last 2-D form; without AMX
@@ -42,7 +43,7 @@ def choose_layout(
     `flags` are the CPU's feature flags (default: this machine's, from /proc/cpuinfo).
 
     Raises:
-        ConfigError: an unknown layout, or "conv2d" off the CPU (its BatchNorm is not synced).
+        ConfigError: an unknown layout, or "conv2d" off the CPU.
     """
     if requested not in LAYOUTS:
         raise ConfigError(f"encoder_layout = {requested!r}; use one of {list(LAYOUTS)}")
@@ -129,6 +130,8 @@ def _batch_norm(norm: _BatchNorm, y: Tensor) -> Tensor:
     ~1e-3). Under bf16 autocast that error is far below bf16's rounding, so bf16 stays
     channels-last.
     """
+    if isinstance(norm, GlobalBatchNorm1d) and norm.synced():
+        return global_batch_norm(norm, y)  # elementwise from y: stays channels-last
     factor = 0.0 if norm.momentum is None else norm.momentum
     if norm.training and norm.track_running_stats and norm.num_batches_tracked is not None:
         norm.num_batches_tracked.add_(1)

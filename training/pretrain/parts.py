@@ -9,6 +9,7 @@ from typing import cast
 import torch
 from torch import nn
 
+from training.batchnorm import convert_global_batchnorm
 from training.config import CPCConfig, EncoderConfig, ProjectorConfig
 from training.cpc import CPC, CPCEncoder
 from training.layout import choose_layout
@@ -88,9 +89,15 @@ def cpc_config(config: PretrainConfig) -> CPCConfig:
 def place(
     model: SimCLR | CPC, config: PretrainConfig, processes: Processes
 ) -> tuple[SimCLR | CPC, torch.optim.Optimizer]:
-    """SyncBatchNorm (multi-GPU CUDA only: it refuses CPU tensors), move, build the optimiser."""
+    """BatchNorm over the global batch when there are several processes, move, build the optimiser.
+
+    torch's SyncBatchNorm on CUDA; on CPU (gloo), where it refuses CPU tensors, GlobalBatchNorm1d.
+    Both keep the state-dict keys, so checkpoints load at any world size.
+    """
     if processes.world > 1 and processes.device.type == "cuda":
-        model = nn.SyncBatchNorm.convert_sync_batchnorm(model)  # same state-dict keys
+        model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
+    elif processes.world > 1:
+        model = convert_global_batchnorm(model)
     model.to(processes.device)
     groups = decay_groups(model, config.weight_decay)
     if config.optimizer == "lars":
