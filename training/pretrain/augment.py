@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 from torch import Generator, Tensor, nn
 
 from training.pretrain.config import AugmentConfig
-from training.pretrain.reverb import fft_convolve, reverb, work_dtype
+from training.pretrain.reverb import fft_convolve, impulse_noise, reverb, work_dtype
 
 _Fn = Callable[[Tensor, Tensor], Tensor]  # (selected examples, their batch indices) -> output
 
@@ -45,11 +46,13 @@ def polarity(x: Tensor, mask: Tensor) -> Tensor:
     return torch.where(_col(mask.to(x.device)), -x, x)
 
 
-def add_noise(x: Tensor, std_ratio: Tensor, generator: Generator) -> Tensor:
-    """Add Gaussian noise of std `std_ratio [B]` x each example's std (t-a Noise)."""
+def add_noise(x: Tensor, std_ratio: Tensor, noise: Tensor) -> Tensor:
+    """Add Gaussian noise of std `std_ratio [B]` x each example's std (t-a Noise).
+
+    `noise` is standard normal of x's shape (drawn by the caller, who owns the random stream).
+    """
     std = x.float().std(dim=(1, 2)) * std_ratio.to(x.device)
-    noise = torch.randn(x.shape, generator=generator, device=generator.device).to(x.device)
-    return (x + noise * _col(std)).to(x.dtype)
+    return (x + noise.to(x.device) * _col(std)).to(x.dtype)
 
 
 def gain(x: Tensor, gain_db: Tensor) -> Tensor:
@@ -148,11 +151,22 @@ def pitch_shift(x: Tensor, cents: Tensor | float, sample_rate: int) -> Tensor:
     return out[:, None].to(x.dtype)
 
 
+@dataclass(frozen=True)
+class Rows:
+    """Which rows of the global batch one process holds (all of them without DDP)."""
+
+    first: int  # global index of this process's first row
+    total: int  # rows in the global batch
+
+
 class AugmentChain(nn.Module):
     """CLMR v2's chain after the crop: polarity, noise, gain, high/low-pass, delay, pitch, reverb.
 
     Every example draws its own apply decision and parameters; all draws come from the generator
-    passed to `forward`, in a fixed order, so a seed fixes the output.
+    passed to `forward`, in a fixed order, so a seed fixes the output. The draws are made for the
+    whole global batch and each process keeps its rows, so an example is augmented the same way
+    whatever the number of processes (the cost: each process draws the signals of every row
+    that fires, e.g. the reverb noise, for the global batch).
     """
 
     def __init__(self, config: AugmentConfig | None = None, sample_rate: int = 22050) -> None:
@@ -160,30 +174,21 @@ class AugmentChain(nn.Module):
         self.config = config or AugmentConfig()
         self.sample_rate = sample_rate
 
-    def forward(self, audio: Tensor, generator: Generator) -> Tensor:
-        """Augment audio [B, 1, T] (any float dtype and device) -> [B, 1, T], same dtype/device."""
-        c, sr, g, n = self.config, self.sample_rate, generator, audio.shape[0]
-        # Every decision and parameter is drawn first, in a fixed order: changing one transform's
-        # probability (or the noise it consumes) leaves the other transforms' draws unchanged.
-        probs = (c.polarity_p, c.noise_p, c.gain_p, c.filter_p, c.delay_p, c.pitch_p, c.reverb_p)
-        fire = _rand(g, len(probs), n) < torch.tensor(probs, dtype=torch.float64)[:, None]
-        ratio = _span(_rand(g, n), c.noise_min_ratio, c.noise_max_ratio)
-        gain_db = _span(_rand(g, n), c.gain_min_db, c.gain_max_db)
-        high = _rand(g, n) < 0.5
-        hp_hz = _span(_rand(g, n), c.highpass_min_hz, c.highpass_max_hz)
-        cutoff = torch.where(high, hp_hz, _span(_rand(g, n), c.lowpass_min_hz, c.lowpass_max_hz))
-        ms = torch.tensor(c.delay_ms, dtype=torch.float64)[_choice(g, len(c.delay_ms), n)]
-        lag = (ms * sr / 1000).long()  # t-a: int(ms * sample_rate / 1000)
-        cents = c.pitch_min_cents + _choice(g, c.pitch_max_cents - c.pitch_min_cents + 1, n)
-        room = _choice(g, c.reverb_max + 1, n, 3)
+    def forward(self, audio: Tensor, generator: Generator, rows: Rows | None = None) -> Tensor:
+        """Augment audio [B, 1, T] (any float dtype and device) -> [B, 1, T], same dtype/device.
 
-        x = self._maybe(audio, fire[0], lambda s, i: -s)
-        x = self._maybe(x, fire[1], lambda s, i: add_noise(s, ratio[i], g))
-        x = self._maybe(x, fire[2], lambda s, i: gain(s, gain_db[i]))
-        x = self._maybe(x, fire[3], lambda s, i: _highlow(s, cutoff[i], high[i], sr))
-        x = self._maybe(x, fire[4], lambda s, i: delay(s, lag[i], c.delay_volume))
-        x = self._maybe(x, fire[5], lambda s, i: pitch_shift(s, cents[i], sr))
-        return self._maybe(x, fire[6], lambda s, i: reverb(s, room[i], sr, g, c.reverb_wet))
+        `rows` places these B examples in the global batch (default: they are all of it).
+        """
+        c, sr = self.config, self.sample_rate
+        d = _draw(c, sr, generator, rows or Rows(0, audio.shape[0]), audio.shape)
+        x = self._maybe(audio, d.fire[0], lambda s, i: -s)
+        x = self._maybe(x, d.fire[1], lambda s, i: add_noise(s, d.ratio[i], d.noise[i]))
+        x = self._maybe(x, d.fire[2], lambda s, i: gain(s, d.gain_db[i]))
+        x = self._maybe(x, d.fire[3], lambda s, i: _highlow(s, d.cutoff[i], d.high[i], sr))
+        x = self._maybe(x, d.fire[4], lambda s, i: delay(s, d.lag[i], c.delay_volume))
+        x = self._maybe(x, d.fire[5], lambda s, i: pitch_shift(s, d.cents[i], sr))
+        wet = c.reverb_wet
+        return self._maybe(x, d.fire[6], lambda s, i: reverb(s, d.room[i], sr, d.ir_noise[i], wet))
 
     def _maybe(self, x: Tensor, fire: Tensor, fn: _Fn) -> Tensor:
         # Transform only the selected examples (cheap for rare transforms); on CPU in small groups,
@@ -196,8 +201,66 @@ class AugmentChain(nn.Module):
         return x.index_copy(0, index.to(x.device), torch.cat(parts))
 
 
+@dataclass(frozen=True)
+class _Draws:
+    """One process's rows of every draw of the chain (CPU tensors, except the signals)."""
+
+    fire: Tensor  # [7, B] bool: polarity, noise, gain, filter, delay, pitch, reverb
+    ratio: Tensor  # [B] noise std / signal std
+    gain_db: Tensor  # [B]
+    high: Tensor  # [B] bool: high-pass (else low-pass)
+    cutoff: Tensor  # [B] Hz
+    lag: Tensor  # [B] delay, samples
+    cents: Tensor  # [B] pitch shift
+    room: Tensor  # [B, 3] reverberance, damping, room size
+    noise: Tensor  # [B, 1, T] standard normals (zeros where noise does not fire), or empty
+    ir_noise: Tensor  # [B, n_ir // 2 + 1, 2] the reverb's white noise, or empty
+
+
+def _draw(c: AugmentConfig, sr: int, g: Generator, rows: Rows, shape: torch.Size) -> _Draws:
+    """Every decision and parameter for the global batch, in a fixed order, then the signals."""
+    # A fixed order: changing one transform's probability (or the noise it consumes) leaves the
+    # other transforms' draws unchanged.
+    total = rows.total
+    mine = slice(rows.first, rows.first + shape[0])
+    probs = (c.polarity_p, c.noise_p, c.gain_p, c.filter_p, c.delay_p, c.pitch_p, c.reverb_p)
+    fire = _rand(g, len(probs), total) < torch.tensor(probs, dtype=torch.float64)[:, None]
+    ratio = _span(_rand(g, total), c.noise_min_ratio, c.noise_max_ratio)
+    gain_db = _span(_rand(g, total), c.gain_min_db, c.gain_max_db)
+    high = _rand(g, total) < 0.5
+    hp_hz = _span(_rand(g, total), c.highpass_min_hz, c.highpass_max_hz)
+    cutoff = torch.where(high, hp_hz, _span(_rand(g, total), c.lowpass_min_hz, c.lowpass_max_hz))
+    ms = torch.tensor(c.delay_ms, dtype=torch.float64)[_choice(g, len(c.delay_ms), total)]
+    lag = (ms * sr / 1000).long()  # t-a: int(ms * sample_rate / 1000)
+    cents = c.pitch_min_cents + _choice(g, c.pitch_max_cents - c.pitch_min_cents + 1, total)
+    room = _choice(g, c.reverb_max + 1, total, 3)
+    length = shape[-1]
+    noise = _own_rows(
+        fire[1], mine, lambda k: torch.randn(k, 1, length, generator=g, device=g.device)
+    )
+    ir_noise = _own_rows(fire[6], mine, lambda k: impulse_noise(room[fire[6]], length, sr, g))
+    return _Draws(
+        fire[:, mine], ratio[mine], gain_db[mine], high[mine], cutoff[mine], lag[mine],
+        cents[mine], room[mine], noise, ir_noise,
+    )  # fmt: skip
+
+
 def _span(u: Tensor, low: float, high: float) -> Tensor:
     return low + (high - low) * u
+
+
+def _own_rows(fire: Tensor, mine: slice, draw: Callable[[int], Tensor]) -> Tensor:
+    """One draw for the global batch's firing rows (`draw(count)`), spread over this process's
+    rows (zeros where a row does not fire; empty when no row of the global batch fires)."""
+    count = int(fire.sum())
+    if count == 0:
+        return torch.zeros(0)
+    drawn = draw(count)
+    local = fire[mine]
+    position = (fire.cumsum(0) - 1)[mine][local]  # each firing row's place among the draws
+    out = drawn.new_zeros(len(local), *drawn.shape[1:])
+    out[local.to(out.device)] = drawn[position.to(drawn.device)]
+    return out
 
 
 def _choice(g: Generator, count: int, *shape: int) -> Tensor:

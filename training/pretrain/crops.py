@@ -111,8 +111,10 @@ class GridCrops(StepDataset):
     ) -> list[CropKey]:
         """This rank's `batch_size` crops of global step `step`: a pure function of the step."""
         rows = epoch_slice(len(self), self.steps_per_epoch(batch_size * world), step, seed)
-        first = rank * batch_size
-        mine = rows[first : first + batch_size]
-        draw = torch.Generator().manual_seed(step_seed(seed, "jitter", step, rank))
-        shifts = torch.randint(-self.jitter, self.jitter + 1, (len(mine),), generator=draw)
-        return [CropKey(int(r), int(s)) for r, s in zip(mine, shifts.tolist(), strict=True)]
+        # drawn for the whole global batch, then this rank's rows: the world size changes nothing
+        draw = torch.Generator().manual_seed(step_seed(seed, "jitter", step))
+        shifts = torch.randint(-self.jitter, self.jitter + 1, (len(rows),), generator=draw)
+        mine = slice(rank * batch_size, (rank + 1) * batch_size)
+        return [
+            CropKey(int(r), int(s)) for r, s in zip(rows[mine], shifts[mine].tolist(), strict=True)
+        ]

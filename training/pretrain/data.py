@@ -95,15 +95,17 @@ class CropPairs(StepDataset):
         batch (a rank-sliced DistributedSampler without state). Crop starts are uniform over
         every position where a whole window fits, drawn independently for the two views.
         """
+        # drawn for the whole global batch, then this rank's rows: the world size changes nothing
         spe = self.steps_per_epoch(batch_size * world)
-        first = rank * batch_size
-        segments = epoch_slice(len(self), spe, step, seed)[first : first + batch_size]
-        crop = torch.Generator().manual_seed(step_seed(seed, "crop", step, rank))
+        segments = epoch_slice(len(self), spe, step, seed)
+        crop = torch.Generator().manual_seed(step_seed(seed, "crop", step))
         # every start where a whole window fits (on the teacher grid when distilling)
         room = torch.from_numpy((self.lengths[segments.numpy()] - self.window) // self.grid + 1)
         starts = (
-            torch.rand(batch_size, 2, generator=crop, dtype=torch.float64) * room[:, None]
+            torch.rand(len(segments), 2, generator=crop, dtype=torch.float64) * room[:, None]
         ).long() * self.grid
+        mine = slice(rank * batch_size, (rank + 1) * batch_size)
+        segments, starts = segments[mine], starts[mine]
         return [
             CropKey(int(s), int(a), int(b))
             for s, (a, b) in zip(segments, starts.tolist(), strict=True)

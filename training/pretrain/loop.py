@@ -13,10 +13,10 @@ import torch
 from torch import Tensor
 
 from training.config import config_to_dict
-from training.pretrain.augment import AugmentChain
+from training.pretrain.augment import AugmentChain, Rows
 from training.pretrain.config import PretrainConfig
 from training.pretrain.distill import distill_loss, masked_loss
-from training.pretrain.distributed import Processes
+from training.pretrain.distributed import Processes, is_distributed
 from training.pretrain.metrics_log import MetricsLog
 from training.pretrain.objectives import global_info_nce, global_nt_xent
 from training.pretrain.parts import TrainingParts
@@ -58,8 +58,14 @@ class LossWindow:
         self.steps += 1
 
     def close(self) -> tuple[list[float], float]:
-        """(mean terms, steps per second) of the window, then start a new one."""
-        means = (self.total / self.steps).tolist()
+        """(mean terms over the steps and every process, steps per second) of the window, then
+        start a new one. Under DDP each rank's terms are its rows' share, so the mean over ranks
+        is the global batch's loss (every rank closes its window at the same steps)."""
+        total = self.total.clone()
+        if is_distributed():
+            torch.distributed.all_reduce(total)
+            total /= torch.distributed.get_world_size()
+        means = (total / self.steps).tolist()
         rate = self.steps / (time.perf_counter() - self.started)
         self.total.zero_()
         self.steps, self.started = 0, time.perf_counter()
@@ -113,9 +119,9 @@ def distill_step(loop: Loop, batch: Batch) -> Tensor:
     """One step of distillation alone: one forward per crop, MSE to its clean grid target."""
     parts, config, device = loop.parts, loop.config, loop.processes.device
     x = batch["x"].to(device, non_blocking=True)
-    seed = step_seed(config.seed, "augment", parts.state.step, loop.processes.rank)
+    seed = step_seed(config.seed, "augment", parts.state.step)
     with torch.no_grad():
-        x = loop.augment(x, torch.Generator(device).manual_seed(seed))
+        x = loop.augment(x, torch.Generator(device).manual_seed(seed), _rows(loop, len(x)))
     with autocast(device, config.precision):
         predicted = parts.trainable(x)
     target = batch["t"].to(device, non_blocking=True)
@@ -171,14 +177,21 @@ def teacher_term(predicted: tuple[Tensor, ...], batch: Batch, device: torch.devi
 
 
 def augmented_views(loop: Loop, batch: Batch) -> tuple[Tensor, Tensor]:
-    """Both views on the device, augmented with a generator seeded by (seed, step, rank)."""
+    """Both views on the device, augmented with a generator seeded by (seed, step): every
+    process draws for the global batch and keeps its rows, so the world size changes nothing."""
     device, step = loop.processes.device, loop.parts.state.step
     x_i = batch["x_i"].to(device, non_blocking=True)
     x_j = batch["x_j"].to(device, non_blocking=True)
-    seed = step_seed(loop.config.seed, "augment", step, loop.processes.rank)
-    generator = torch.Generator(device).manual_seed(seed)
+    generator = torch.Generator(device).manual_seed(step_seed(loop.config.seed, "augment", step))
+    rows = _rows(loop, len(x_i))
     with torch.no_grad():
-        return loop.augment(x_i, generator), loop.augment(x_j, generator)
+        return loop.augment(x_i, generator, rows), loop.augment(x_j, generator, rows)
+
+
+def _rows(loop: Loop, batch_size: int) -> Rows:
+    """This process's rows of the global batch (every rank holds `batch_size` of them)."""
+    processes = loop.processes
+    return Rows(processes.rank * batch_size, processes.world * batch_size)
 
 
 def autocast(device: torch.device, precision: str) -> contextlib.AbstractContextManager[Any]:

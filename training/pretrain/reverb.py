@@ -49,9 +49,34 @@ def reverb_decay_seconds(params: Tensor, freq_hz: Tensor, sample_rate: int) -> T
     return loop / -torch.log(feedback * lowpass)
 
 
-def reverb(
-    x: Tensor, params: Tensor, sample_rate: int, generator: Generator, wet: float = 0.5
-) -> Tensor:
+def _band_edges(sample_rate: int) -> tuple[Tensor, Tensor]:
+    """The tail's band edges up to Nyquist and each band's centre frequency (Hz, float64)."""
+    nyquist = sample_rate / 2
+    lower = [e for e in _BAND_EDGES_HZ if e < nyquist]
+    edges = torch.tensor([*lower, nyquist], dtype=torch.float64)
+    return edges, torch.sqrt(edges[:-1].clamp(min=edges[1] / 4) * edges[1:])
+
+
+def impulse_noise(params: Tensor, length: int, sample_rate: int, generator: Generator) -> Tensor:
+    """The white noise `reverb` shapes into impulse responses, drawn as its spectrum.
+
+    One IR length serves every row: the slowest row's T60 (even, at most `length` + 1), so a batch
+    drawn whole and split across processes gives each row the same IR as when drawn together.
+
+    Args:
+        params: [B, 3] reverberance, damping, room size in [0, 100].
+
+    Returns:
+        [B, n_ir // 2 + 1, 2] i.i.d. standard normals (real and imaginary parts), on the
+        generator's device.
+    """
+    tau = reverb_decay_seconds(params, _band_edges(sample_rate)[1], sample_rate)
+    n_ir = int(min(length, math.ceil(3 * math.log(10) * float(tau.max()) * sample_rate) + 1))
+    n_ir += n_ir % 2  # even, so the spectrum's size gives the length back
+    return torch.randn(len(params), n_ir // 2 + 1, 2, generator=generator, device=generator.device)
+
+
+def reverb(x: Tensor, params: Tensor, sample_rate: int, noise: Tensor, wet: float = 0.5) -> Tensor:
     """Synthetic reverb: convolve with exponentially decaying noise, mixed with the dry signal.
 
     The impulse response is white noise split into four bands, each decaying at sox's rate for
@@ -61,20 +86,16 @@ def reverb(
     Args:
         x: [B, 1, T] -> [B, 1, T], same dtype.
         params: [B, 3] reverberance, damping, room size in [0, 100].
+        noise: [B, n_ir // 2 + 1, 2] from `impulse_noise` (its size sets the IR length).
         wet: out = (1 - wet) x + wet (x * ir).
     """
-    b, _, length = x.shape
+    length = x.shape[-1]
     dtype, device = work_dtype(x), x.device
-    nyquist = sample_rate / 2
-    lower = [e for e in _BAND_EDGES_HZ if e < nyquist]
-    edges = torch.tensor([*lower, nyquist], dtype=torch.float64)
-    centres = torch.sqrt(edges[:-1].clamp(min=edges[1] / 4) * edges[1:])
+    edges, centres = _band_edges(sample_rate)
     tau = reverb_decay_seconds(params, centres, sample_rate)  # [B, bands]
-    n_ir = int(min(length, math.ceil(3 * math.log(10) * float(tau.max()) * sample_rate) + 1))
-    n_bins = n_ir // 2 + 1
+    n_ir = 2 * (noise.shape[1] - 1)
     # White noise drawn directly as its spectrum (i.i.d. complex Gaussian bins): saves one FFT.
-    draws = torch.randn(b, n_bins, 2, generator=generator, device=generator.device)
-    spectrum = torch.view_as_complex(draws.to(device, dtype))
+    spectrum = torch.view_as_complex(noise.to(device, dtype).contiguous())
     freqs = torch.fft.rfftfreq(n_ir, 1 / sample_rate, device=device, dtype=dtype)
     band_of_bin = torch.bucketize(freqs, edges[1:-1].to(device, dtype), right=True)
     masks = band_of_bin[None] == torch.arange(len(centres), device=device)[:, None]

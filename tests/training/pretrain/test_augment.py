@@ -37,16 +37,22 @@ def _peak_hz(y: torch.Tensor) -> torch.Tensor:
     return spec.argmax(-1).double() * SR / t
 
 
+def _reverb(x: torch.Tensor, params: torch.Tensor, g: torch.Generator) -> torch.Tensor:
+    return R.reverb(x, params, SR, R.impulse_noise(params, x.shape[-1], SR, g))
+
+
 def _transforms(b: int, g: torch.Generator) -> dict:
     return {
         "polarity": lambda x: A.polarity(x, torch.tensor([True, False])[:b]),
-        "noise": lambda x: A.add_noise(x, torch.full((b,), 1e-2), g),
+        "noise": lambda x: A.add_noise(
+            x, torch.full((b,), 1e-2), torch.randn(x.shape, generator=g, device=g.device)
+        ),
         "gain": lambda x: A.gain(x, torch.full((b,), -6.0)),
         "lowpass": lambda x: A.lowpass_fir(x, torch.tensor([2200.0, 4000.0])[:b], SR),
         "highpass": lambda x: A.highpass_fir(x, 700.0, SR),
         "delay": lambda x: A.delay(x, torch.tensor([4410, 9922])[:b]),
         "pitch": lambda x: A.pitch_shift(x, torch.tensor([-700, 350])[:b], SR),
-        "reverb": lambda x: R.reverb(x, torch.tensor([[50, 50, 50], [100, 0, 100]])[:b], SR, g),
+        "reverb": lambda x: _reverb(x, torch.tensor([[50, 50, 50], [100, 0, 100]])[:b], g),
         "chain": lambda x: A.AugmentChain(AugmentConfig(), SR)(x, g),
     }
 
@@ -112,7 +118,8 @@ def test_polarity_negates_only_masked_examples() -> None:
 
 def test_noise_std_is_ratio_of_signal_std() -> None:
     x = _noise(2, SR)
-    y = A.add_noise(x, torch.tensor([1e-2, 1e-4]), torch.Generator().manual_seed(3))
+    noise = torch.randn(x.shape, generator=torch.Generator().manual_seed(3))
+    y = A.add_noise(x, torch.tensor([1e-2, 1e-4]), noise)
     ratio = (y - x).std(dim=(1, 2)) / x.std(dim=(1, 2))
     assert torch.allclose(ratio, torch.tensor([1e-2, 1e-4]), rtol=0.05)
 
@@ -147,7 +154,7 @@ def test_reverb_lengthens_decay_and_keeps_length() -> None:
     x = torch.zeros(4, 1, SR)
     x[..., 1000] = 1.0
     params = torch.tensor([[10, 50, 10], [100, 50, 100], [100, 0, 100], [100, 100, 100]])
-    y = R.reverb(x, params, SR, torch.Generator().manual_seed(0), wet=0.5)
+    y = _reverb(x, params, torch.Generator().manual_seed(0))
     assert y.shape == x.shape
     assert y[..., :1000].abs().max() < 1e-6  # causal
     tail = _tail_energy(y, 1000 + SR // 10)  # energy 100 ms after the impulse
@@ -195,6 +202,20 @@ def test_chain_is_deterministic_per_seed_and_views_differ() -> None:
     view_i, view_j = chain(x, g), chain(x, g)
     assert ((view_i - view_j).abs().amax(dim=(1, 2)) > 1e-4).all()  # every example's views differ
     assert torch.equal(x, _noise(4, 8192))  # the input is not modified in place
+
+
+def test_chain_split_over_processes_augments_each_row_as_the_whole_batch_does() -> None:
+    # Every transform fires on some rows, noise and reverb included (their signals are drawn for
+    # the whole global batch), so two "ranks" of 3 rows must equal one process of 6.
+    config = AugmentConfig(noise_p=0.5, reverb_p=0.5, cpu_chunk=2)
+    chain, x = A.AugmentChain(config, SR), _noise(6, 8192, seed=4)
+    whole = chain(x, torch.Generator().manual_seed(9))
+    halves = [
+        chain(x[first : first + 3], torch.Generator().manual_seed(9), A.Rows(first, 6))
+        for first in (0, 3)
+    ]
+    assert torch.allclose(torch.cat(halves), whole, atol=1e-6)
+    assert ((whole - x).abs().amax(dim=(1, 2)) > 1e-4).all()  # not vacuous: every row changed
 
 
 def test_chain_draws_each_example_independently() -> None:

@@ -64,6 +64,8 @@ def test_an_epoch_visits_each_training_crop_once_with_its_grid_target(demo_corpu
     assert len(set(rows)) == len(rows) == per_epoch * 4 and max(rows) < len(crops)  # none twice
     assert all(abs(k.shift) <= 2205 for k in keys) and any(k.shift != 0 for k in keys)
     assert keys == [k for step in range(per_epoch) for k in crops.keys_for_step(step, 7, 4)]
+    halves = [k for r in range(2) for k in crops.keys_for_step(3, 7, 2, rank=r, world=2)]
+    assert halves == crops.keys_for_step(3, 7, 4)  # the world size changes no crop or shift
     key = next(k for k in keys if k.shift > 0 and crops.train[k.row] > targets.offsets[1] + 1)
     item = crops[key]
     row = int(crops.train[key.row])

@@ -36,6 +36,10 @@ def test_two_views_are_independent_crops_and_batches_are_pure_functions_of_the_s
     # two ranks split each global batch: disjoint halves of one epoch's permutation
     epoch = [pairs.keys_for_step(s, 1, 1, rank=r, world=2) for s in range(5) for r in range(2)]
     assert sorted(k.segment for keys in epoch for k in keys) == list(range(10))
+    # and together they hold exactly what one process holds of the same global batch, crops too
+    for step in range(5):
+        ranks = [k for r in range(2) for k in pairs.keys_for_step(step, 1, 1, rank=r, world=2)]
+        assert ranks == pairs.keys_for_step(step, 1, 2)
     assert all(0 <= k.start_i <= pairs.lengths[k.segment] - WINDOW_SAMPLES for k in keys)
     sampler = StepBatchSampler(pairs, range(4, 6), seed=1, batch_size=4)
     assert list(sampler) == [pairs.keys_for_step(s, 1, 4) for s in (4, 5)]
