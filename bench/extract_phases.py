@@ -21,7 +21,7 @@ def main() -> None:
     engine, precision, workers = sys.argv[1], sys.argv[2], int(sys.argv[3])
     marks: dict[str, float] = {}
     began = time.perf_counter()
-    real_open = run_module._open_model
+    real_open = run_module.open_model
 
     def timed_open(config: ExtractConfig) -> Any:
         model = real_open(config)
@@ -35,7 +35,7 @@ def main() -> None:
         model.run = run
         return model
 
-    run_module._open_model = timed_open  # type: ignore[assignment]
+    run_module.open_model = timed_open  # type: ignore[assignment]
     files = tuple(sorted(DEMO.glob("*.mp3")))
     with tempfile.TemporaryDirectory() as tmp:
         config = ExtractConfig(inputs=files, output=Path(tmp) / "o.h5", engine=engine,

@@ -17,7 +17,7 @@ from clmr_embed.extract.batches import BatchRunner, EmbeddedTrack
 from clmr_embed.extract.config import ExtractConfig
 from clmr_embed.extract.messages import DecodeJob, Message
 from clmr_embed.extract.plan import PlannedTrack
-from clmr_embed.extract.run import _check_output, _open_model, _Run, extract_with
+from clmr_embed.extract.run import ExtractRun, check_output, extract_with, open_model
 from clmr_embed.extract.summary import ExtractSummary, FailedFile
 from clmr_embed.extract.workers import decode_track
 from clmr_embed.names import shown
@@ -64,7 +64,7 @@ class EmbeddingActor:
 
     def __init__(self, config: ExtractConfig, shard: Path, header: StoreHeader) -> None:
         self.config = dataclasses.replace(config, workers=0)  # batches end with each file
-        self.model = _open_model(config)
+        self.model = open_model(config)
         self.store = open_writer(shard, header)
 
     def embed(self, track: PlannedTrack, messages: list[Message]) -> EmbeddedTrack | FailedFile:
@@ -91,9 +91,9 @@ def run_extract_ray(
     """
     ray = _import_ray()
     began = time.perf_counter()
-    _check_output(config.output)  # before Ray starts: a typo in OUT's folder costs nothing
+    check_output(config.output)  # before Ray starts: a typo in OUT's folder costs nothing
     scan = scan_inputs(list(config.inputs), config.include, config.exclude)
-    run = _Run(config, _open_model(config), scan)
+    run = ExtractRun(config, open_model(config), scan)
     started = _connect(ray, cluster)
     try:
         return extract_with(run, began, progress, _RayStep(ray, cluster))
@@ -129,7 +129,7 @@ class _RayStep:
     cluster: ClusterConfig
 
     def __call__(
-        self, run: _Run, store: StoreWriter, spec: WindowSpec, progress: Progress | None
+        self, run: ExtractRun, store: StoreWriter, spec: WindowSpec, progress: Progress | None
     ) -> None:
         folder = shard_folder(store.path)
         if run.config.force:
@@ -196,7 +196,9 @@ def _merge_shards(store: StoreWriter, folder: Path) -> None:
 class _Dispatch:
     """Feeds decode tasks and the actors: at most CALLS_PER_ACTOR files queued on each."""
 
-    def __init__(self, ray: Any, actors: list[Any], run: _Run, progress: Progress | None) -> None:
+    def __init__(
+        self, ray: Any, actors: list[Any], run: ExtractRun, progress: Progress | None
+    ) -> None:
         self.ray, self.actors, self.extract, self.progress = ray, actors, run, progress
         self.decoding: dict[Any, int] = {}  # decode task -> job index
         self.embedding: dict[Any, tuple[int, int]] = {}  # actor call -> (job index, actor)

@@ -27,7 +27,13 @@ from clmr_embed.extract.summary import (
     Interrupted,
     SkippedPath,
 )
-from clmr_embed.extract.workers import DecodeFn, _Pool, decode_messages, decode_track, start_pool
+from clmr_embed.extract.workers import (
+    DecodeFn,
+    DecodePool,
+    decode_messages,
+    decode_track,
+    start_pool,
+)
 from clmr_embed.names import escaped, shown
 from clmr_embed.progress import Progress
 from clmr_embed.resolution import resolve_model_file
@@ -58,7 +64,8 @@ def engine_config(config: ExtractConfig) -> EngineConfig:
     return EngineConfig(config.precision, config.engine, config.device, config.threads, spin=spin)
 
 
-def _open_model(config: ExtractConfig) -> Engine:
+def open_model(config: ExtractConfig) -> Engine:
+    """The run's model, resolved by name or path and opened in the chosen engine."""
     choice = engine_config(config)
     return open_engine(resolve_model_file(config.model), choice)  # refuses head-only files
 
@@ -91,7 +98,7 @@ def _forget_old_errors(store: StoreWriter, scanned: set[str]) -> None:
         store.clear_error(relpath)
 
 
-def _check_output(output: Path) -> None:
+def check_output(output: Path) -> None:
     """The store's folder must exist (a typo there would otherwise surface deep in the store)."""
     folder = output.absolute().parent
     if not folder.is_dir():
@@ -127,13 +134,14 @@ def _find_damage(store: StoreWriter) -> dict[str, str]:
 
 
 @dataclass
-class _Run:
-    """What one run did so far: the summary is built from it, even when writing fails midway."""
+class ExtractRun:
+    """What one run did so far, embedded here or on Ray (extract/cluster.py): the summary is
+    built from it, even when writing fails midway."""
 
     config: ExtractConfig
     model: Engine
     scan: Scan
-    pool: _Pool | None = None  # decode workers started before the model loaded
+    pool: DecodePool | None = None  # decode workers started before the model loaded
     plan: Plan = field(default_factory=Plan)
     outcome: Outcome = field(default_factory=Outcome)  # filled as tracks finish
     unreadable: list[FailedFile] = field(default_factory=list)  # files that could not be read
@@ -227,7 +235,7 @@ def run_extract(
             carries how many tracks this run embedded and kept.
     """
     began = time.perf_counter()
-    _check_output(config.output)
+    check_output(config.output)
     scan = scan_inputs(list(config.inputs), config.include, config.exclude)
     # The decode workers start (~0.3 s each: a process, its imports) while the model loads.
     pool = start_pool(min(config.workers, len(scan.files)), decode)
@@ -241,23 +249,23 @@ def run_extract(
 def _extract(
     config: ExtractConfig,
     scan: Scan,
-    pool: _Pool | None,
+    pool: DecodePool | None,
     progress: Progress | None,
     decode: DecodeFn,
     began: float,
 ) -> ExtractSummary:
-    model = _open_model(config)
-    run = _Run(config, model, scan, pool, decode=decode)
-    return extract_with(run, began, progress, _Run.embed)
+    model = open_model(config)
+    run = ExtractRun(config, model, scan, pool, decode=decode)
+    return extract_with(run, began, progress, ExtractRun.embed)
 
 
-# The embedding step of a run: plan, embed the planned files, finish (`_Run.embed` does it
+# The embedding step of a run: plan, embed the planned files, finish (`ExtractRun.embed` does it
 # with local decode workers; `extract --ray` on a Ray cluster).
-EmbedStep = Callable[["_Run", StoreWriter, WindowSpec, "Progress | None"], None]
+EmbedStep = Callable[["ExtractRun", StoreWriter, WindowSpec, "Progress | None"], None]
 
 
 def extract_with(
-    run: _Run, began: float, progress: Progress | None, embed: EmbedStep
+    run: ExtractRun, began: float, progress: Progress | None, embed: EmbedStep
 ) -> ExtractSummary:
     """Open the store for `run` and let `embed` fill it; the summary, even when writing fails."""
     config, info = run.config, run.model.info

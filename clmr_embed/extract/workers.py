@@ -88,7 +88,7 @@ class _Worker:
     job: int | None = None
 
 
-class _Pool:
+class DecodePool:
     """Worker processes fed from one job queue; each answers on its own pipe."""
 
     def __init__(self, workers: int, decode: DecodeFn) -> None:
@@ -185,17 +185,17 @@ def _sigint_ignored() -> Iterator[None]:
         signal.signal(signal.SIGINT, previous)
 
 
-def start_pool(workers: int, decode: DecodeFn = decode_track) -> _Pool | None:
+def start_pool(workers: int, decode: DecodeFn = decode_track) -> DecodePool | None:
     """Start `workers` decode processes now (None for 0), to be given to decode_messages: they
     start while the caller loads its model, instead of after."""
-    return _Pool(workers, decode) if workers > 0 else None
+    return DecodePool(workers, decode) if workers > 0 else None
 
 
 def decode_messages(
     jobs: list[DecodeJob],
     workers: int,
     decode: DecodeFn = decode_track,
-    pool: _Pool | None = None,
+    pool: DecodePool | None = None,
 ) -> Iterator[Message | None]:
     """Windows, Decoded and Failed messages in arrival order; None: nothing ready right now.
 
@@ -213,7 +213,7 @@ def decode_messages(
             pool.close()
         return
     # more processes than files only cost start-up
-    pool = pool or _Pool(min(workers, len(jobs)), decode)
+    pool = pool or DecodePool(min(workers, len(jobs)), decode)
     pool.submit(jobs)
     try:
         while len(pool.done) < len(jobs) and pool.workers:

@@ -91,13 +91,13 @@ def test_exit_reasons_tell_a_kill_from_a_crash() -> None:
 
 def test_no_more_processes_than_files(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     started: list[int] = []
-    real_start = workers_module._Pool._start
+    real_start = workers_module.DecodePool._start
 
-    def counting_start(pool: workers_module._Pool) -> object:
+    def counting_start(pool: workers_module.DecodePool) -> object:
         started.append(1)
         return real_start(pool)
 
-    monkeypatch.setattr(workers_module._Pool, "_start", counting_start)
+    monkeypatch.setattr(workers_module.DecodePool, "_start", counting_start)
     paths = [write_sine(tmp_path / f"s{i}.wav", 300, 1.0, 8000) for i in range(2)]
     jobs = [DecodeJob(i, str(p), SPEC) for i, p in enumerate(paths)]
     messages = [m for m in decode_messages(jobs, workers=64) if m is not None]
