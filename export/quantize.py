@@ -154,7 +154,9 @@ def _quantize(job: _Job, blocks: Sequence[int], out: Path) -> None:
     )
 
 
-def _search(job: _Job, out: Path, reference: np.ndarray) -> tuple[tuple[int, ...], dict]:
+def _search(
+    job: _Job, out: Path, reference: np.ndarray
+) -> tuple[tuple[int, ...], dict[str, float]]:
     """Quantize with 0, 1, 2, ... leading float blocks until the check windows pass."""
     chosen = job.config.float_blocks
     n_blocks = len(block_convs(onnx.load(str(job.prepared))))

@@ -54,7 +54,8 @@ def global_batch_norm(norm: nn.BatchNorm1d, x: Tensor) -> Tensor:
     y = centred * torch.rsqrt(var.view(shape) + norm.eps)
     if norm.affine:
         y = y * norm.weight.view(shape) + norm.bias.view(shape)
-    return y.to(x.dtype)
+    out: Tensor = y.to(x.dtype)
+    return out
 
 
 def convert_global_batchnorm(model: M) -> M:

@@ -89,7 +89,7 @@ def save_checkpoint(path: Path, ckpt: Checkpoint) -> None:
         torch.save(payload, tmp)
 
 
-class _Stub(dict):
+class _Stub(dict[str, Any]):
     """A pickled class whose package is missing (e.g. Lightning's AttributeDict), as a dict."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:

@@ -116,7 +116,8 @@ def config_to_dict(config: Any) -> dict[str, Any]:
 
     What checkpoints store and what TOML writes; `config_from_dict` reads it back.
     """
-    return _plain(dataclasses.asdict(config))
+    plain: dict[str, Any] = _plain(dataclasses.asdict(config))
+    return plain
 
 
 def _plain(value: Any) -> Any:

@@ -38,7 +38,7 @@ def input_samples(layer: int) -> int:
     Block k of SampleCNN downsamples by 3, so one output frame of layer k covers 3^k samples
     (the padded convolutions widen the exact receptive field a little beyond that).
     """
-    return max(MIN_SAMPLES, 3**layer)
+    return max(MIN_SAMPLES, int(3**layer))
 
 
 def encoder_from_onnx(path: Path) -> SampleCNN:
@@ -141,7 +141,8 @@ def peak_concentration(
     bins = np.arange(power.shape[1])
     band = np.abs(bins[None, :] - peaks[:, None]) <= half_width
     share = (power * band).sum(axis=1) / power.sum(axis=1)
-    return share / (band.sum(axis=1) / power.shape[1])
+    concentration: npt.NDArray[np.float64] = share / (band.sum(axis=1) / power.shape[1])
+    return concentration
 
 
 def render(layers: dict[int, npt.NDArray[np.float64]], sample_rate: int, out: Path) -> Path:

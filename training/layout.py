@@ -103,7 +103,7 @@ def _block(block: nn.Module, x: Tensor, first: bool) -> Tensor:
         weight = conv.weight.reshape(conv.out_channels, -1, 1, 1)
         y = F.conv2d(x, _weight(weight), conv.bias)
     else:
-        stride, padding = int(conv.stride[0]), int(conv.padding[0])  # type: ignore[arg-type]
+        stride, padding = int(conv.stride[0]), int(conv.padding[0])
         weight = conv.weight.unsqueeze(2)  # (out, in, k) -> (out, in, 1, k), a view
         y = F.conv2d(x, _weight(weight), conv.bias, stride=(1, stride), padding=(0, padding))
     y = _batch_norm(norm, y)

@@ -41,7 +41,8 @@ def centred_cosine(embeddings: npt.ArrayLike) -> npt.NDArray[np.float64]:
     x = np.asarray(embeddings, dtype=np.float64)
     x = x - x.mean(axis=0, keepdims=True)
     x /= np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
-    return x @ x.T
+    similarity: npt.NDArray[np.float64] = x @ x.T
+    return similarity
 
 
 def _cosine(x: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:

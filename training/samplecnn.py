@@ -49,7 +49,8 @@ class SampleCNN(nn.Module):
             return forward_channels_last(self.sequential, audio)
         out = self.sequential(audio)
         # CLMR flattens (length is 1 at 59049 samples); this is not global pooling.
-        return out.reshape(audio.shape[0], -1)
+        flat: torch.Tensor = out.reshape(audio.shape[0], -1)
+        return flat
 
 
 class Projector(nn.Sequential):

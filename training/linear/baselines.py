@@ -26,14 +26,14 @@ DELTA_WIDTH = 9  # frames in the delta regression (librosa's default)
 
 def mel_filterbank(sample_rate: int, n_fft: int = N_FFT, n_mels: int = N_MELS) -> np.ndarray:
     """Triangular HTK-mel filters from 0 Hz to Nyquist, float64 [n_mels, n_fft // 2 + 1]."""
-    hz_to_mel = lambda f: 2595.0 * np.log10(1.0 + f / 700.0)  # noqa: E731
-    mel_to_hz = lambda m: 700.0 * (10.0 ** (m / 2595.0) - 1.0)  # noqa: E731
-    edges = mel_to_hz(np.linspace(0.0, hz_to_mel(sample_rate / 2.0), n_mels + 2))
+    top_mel = 2595.0 * np.log10(1.0 + sample_rate / 2.0 / 700.0)
+    edges = 700.0 * (10.0 ** (np.linspace(0.0, top_mel, n_mels + 2) / 2595.0) - 1.0)
     bins = np.linspace(0.0, sample_rate / 2.0, n_fft // 2 + 1)
     lower, centre, upper = edges[:-2, None], edges[1:-1, None], edges[2:, None]
     rising = (bins[None, :] - lower) / (centre - lower)
     falling = (upper - bins[None, :]) / (upper - centre)
-    return np.maximum(0.0, np.minimum(rising, falling))
+    filters: np.ndarray = np.maximum(0.0, np.minimum(rising, falling))
+    return filters
 
 
 def dct_matrix(n_out: int, n_in: int) -> np.ndarray:
@@ -42,7 +42,8 @@ def dct_matrix(n_out: int, n_in: int) -> np.ndarray:
     n = np.arange(n_in)[None, :]
     basis = np.cos(np.pi * k * (2 * n + 1) / (2 * n_in)) * np.sqrt(2.0 / n_in)
     basis[0] /= np.sqrt(2.0)
-    return basis
+    dct: np.ndarray = basis
+    return dct
 
 
 def deltas(frames: np.ndarray, width: int = DELTA_WIDTH) -> np.ndarray:
@@ -55,7 +56,8 @@ def deltas(frames: np.ndarray, width: int = DELTA_WIDTH) -> np.ndarray:
         w * (padded[..., half + w : half + w + length] - padded[..., half - w : half - w + length])
         for w in weights
     )
-    return diff / (2.0 * np.sum(weights**2))
+    slope: np.ndarray = diff / (2.0 * np.sum(weights**2))
+    return slope
 
 
 def mfcc_window_features(

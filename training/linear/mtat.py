@@ -76,7 +76,9 @@ def _mtat_gt(meta: Path, tags: tuple[str, ...]) -> dict[str, tuple[str, list[flo
     return items
 
 
-def _mtat_annotations(meta: Path, tags: tuple[str, ...], skip: set[str]) -> dict[str, tuple]:
+def _mtat_annotations(
+    meta: Path, tags: tuple[str, ...], skip: set[str]
+) -> dict[str, tuple[str, str, list[float]]]:
     """clip_id -> (relpath, split, target) from annotations_final.csv for splits without gt."""
     file = meta / "annotations_final.csv"
     if not file.is_file():

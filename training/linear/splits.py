@@ -39,7 +39,10 @@ def stratify_key(targets: npt.NDArray[np.float32]) -> npt.NDArray[np.int64]:
     counts = pos.sum(axis=0)
     rarity = np.where(pos, counts[None, :], np.iinfo(np.int64).max)
     key = rarity.argmin(axis=1)
-    return np.where(pos.any(axis=1), key, targets.shape[1]).astype(np.int64)
+    strata: npt.NDArray[np.int64] = np.where(pos.any(axis=1), key, targets.shape[1]).astype(
+        np.int64
+    )
+    return strata
 
 
 def _group_ids(groups: tuple[str, ...]) -> npt.NDArray[np.int64]:

@@ -73,13 +73,13 @@ class _GatherWithGrad(torch.autograd.Function):
     """
 
     @staticmethod
-    def forward(ctx: Any, x: Tensor) -> Tensor:  # type: ignore[override]
+    def forward(ctx: Any, x: Tensor) -> Tensor:
         parts = [torch.empty_like(x) for _ in range(dist.get_world_size())]
         dist.all_gather(parts, x.contiguous())
         return torch.cat(parts)
 
     @staticmethod
-    def backward(ctx: Any, grad: Tensor) -> Tensor:  # type: ignore[override]
+    def backward(ctx: Any, grad: Tensor) -> Tensor:
         grad = grad.contiguous()
         dist.all_reduce(grad, op=dist.ReduceOp.SUM)
         return grad.chunk(dist.get_world_size())[dist.get_rank()]
@@ -90,7 +90,10 @@ def gather_with_grad(x: Tensor) -> Tensor:
 
     Every rank must pass the same shape. Identity when not distributed.
     """
-    return _GatherWithGrad.apply(x) if is_distributed() else x  # type: ignore[no-any-return]
+    if not is_distributed():
+        return x
+    gathered: Tensor = _GatherWithGrad.apply(x)  # type: ignore[no-untyped-call]
+    return gathered
 
 
 def _gather_ids(ids: Tensor) -> Tensor:

@@ -20,7 +20,8 @@ def fft_convolve(x: Tensor, kernels: Tensor) -> Tensor:
     n = x.shape[-1] + kernels.shape[-1] - 1
     n_fft = 1 << (n - 1).bit_length()
     spec = torch.fft.rfft(x, n_fft) * torch.fft.rfft(kernels, n_fft)[:, None]
-    return torch.fft.irfft(spec, n_fft)[..., :n]
+    full: Tensor = torch.fft.irfft(spec, n_fft)[..., :n]
+    return full
 
 
 # sox reverb constants (sox reverb.c, freeverb): feedback from reverberance, mean comb length.
@@ -46,7 +47,8 @@ def reverb_decay_seconds(params: Tensor, freq_hz: Tensor, sample_rate: int) -> T
     omega = 2 * math.pi * freq_hz.double().cpu()[None] / sample_rate
     lowpass = (1 - pole) / torch.sqrt(1 - 2 * pole * torch.cos(omega) + pole**2)
     loop = _COMB_SECONDS * (room / 100 * 0.9 + 0.1)
-    return loop / -torch.log(feedback * lowpass)
+    tau: Tensor = loop / -torch.log(feedback * lowpass)
+    return tau
 
 
 def _band_edges(sample_rate: int) -> tuple[Tensor, Tensor]:

@@ -104,7 +104,10 @@ class Teacher:
         segment = audio[max(lo, 0) : p1 * PATCH_FRAMES * HOP + HOP]
         frames = self.frontend.logmel(segment, self.mel_basis)
         first = 1 if lo >= 0 else 0
-        return self.frontend.patches(frames[first : first + (p1 - p0) * PATCH_FRAMES])
+        patches: np.ndarray = self.frontend.patches(
+            frames[first : first + (p1 - p0) * PATCH_FRAMES]
+        )
+        return patches
 
 
 def centred_patches(

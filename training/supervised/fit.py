@@ -122,7 +122,8 @@ class _OnDevice(nn.Module):
         self.inner, self.device = inner, device
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.inner(x.to(self.device))
+        out: torch.Tensor = self.inner(x.to(self.device))
+        return out
 
 
 def validation_loss(
