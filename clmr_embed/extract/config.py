@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import contextlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from clmr_embed.choices import Decoder, Device, EngineName, Precision, typed
+from clmr_embed.engines import EngineConfig
 from clmr_embed.errors import ConfigError
 
 # onnxruntime's peak memory per window, in bytes per input sample: SampleCNN keeps about 100
@@ -37,10 +38,19 @@ class ExtractConfig:
     commit_every: int = 200  # merge the journal into the store after this many tracks (or a timer)
     # onnxruntime's idle threads spin; None: only when no decode worker shares the cores
     spin: bool | None = None
+    # the engine settings, made (and so validated) once from the fields above
+    engine_config: EngineConfig = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         # strings become the typed choices here, once (EngineConfig checks the combination)
         object.__setattr__(self, "decoder", typed(Decoder, self.decoder, "extract decoder"))
+        # onnxruntime's threads spin only where no decode worker shares the cores (spinning
+        # threads take the CPU the decoders need; docs/performance.md)
+        spin = self.workers == 0 if self.spin is None else self.spin
+        choice = EngineConfig(self.precision, self.engine, self.device, self.threads, spin=spin)
+        object.__setattr__(self, "engine_config", choice)
+        for name in ("precision", "engine", "device"):
+            object.__setattr__(self, name, getattr(choice, name))
         counts = {
             "batch_size": (self.batch_size, 1),
             "workers": (self.workers, 0),

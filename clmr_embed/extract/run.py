@@ -10,7 +10,7 @@ from pathlib import Path
 
 from clmr_embed import __version__
 from clmr_embed.audio import WindowSpec, preprocessing_info
-from clmr_embed.engines import Engine, EngineConfig, open_engine
+from clmr_embed.engines import Engine, open_engine
 from clmr_embed.errors import StoreError
 from clmr_embed.extract.batches import BatchRunner, Outcome
 from clmr_embed.extract.config import (
@@ -57,17 +57,10 @@ def _header(model: Engine, spec: WindowSpec, decoder: str) -> StoreHeader:
     )
 
 
-def engine_config(config: ExtractConfig) -> EngineConfig:
-    """The engine settings of a run: onnxruntime's threads spin only where no decode worker
-    shares the cores (spinning threads take the CPU the decoders need; docs/performance.md)."""
-    spin = config.workers == 0 if config.spin is None else config.spin
-    return EngineConfig(config.precision, config.engine, config.device, config.threads, spin=spin)
-
-
 def open_model(config: ExtractConfig) -> Engine:
-    """The run's model, resolved by name or path and opened in the chosen engine."""
-    choice = engine_config(config)
-    return open_engine(resolve_model_file(config.model), choice)  # refuses head-only files
+    """The run's model, resolved by name or path and opened in the chosen engine (a head-only
+    file is refused there)."""
+    return open_engine(resolve_model_file(config.model), config.engine_config)
 
 
 def _record_aliases(
