@@ -1,10 +1,11 @@
-"""The single-writer lock of a store: an exclusive flock on the sidecar `<store>.lock` file."""
+"""A store's single-writer lock (an exclusive flock on `<store>.lock`) and its writable path."""
 
 from __future__ import annotations
 
 import contextlib
 import fcntl
 import os
+import stat
 from pathlib import Path
 from typing import BinaryIO
 
@@ -67,3 +68,22 @@ def _read_pid(fd: int) -> str:
     except OSError:
         return ""
     return f" (pid {text})" if text.isdigit() else ""
+
+
+def writable_path(path: Path) -> Path:
+    """The real path to write (a symlink's target), refusing a read-only store or disk."""
+    real = Path(os.path.realpath(path))
+    if not real.parent.is_dir():
+        raise StoreError(f"the folder {real.parent} of store {path} does not exist; create it")
+    if real.is_dir():
+        raise StoreError(f"store {path} is a folder; give an .h5 file")
+    if os.statvfs(real.parent).f_flag & os.ST_RDONLY:
+        raise StoreError(f"store {path} is on a read-only file system; use a writable folder")
+    if real.exists():
+        mode = stat.S_IMODE(real.stat().st_mode)
+        if not mode & 0o222 or not os.access(real, os.W_OK):
+            raise StoreError(
+                f"store {path} is read-only (mode {mode:03o}); make it writable "
+                "(chmod u+w) or use another output file"
+            )
+    return real

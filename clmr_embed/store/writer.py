@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import os
-import stat
 import time
 import warnings
 from collections.abc import Iterable, Sequence
@@ -21,7 +19,7 @@ from clmr_embed.store.changes import JournaledChanges
 from clmr_embed.store.failures import write_failure
 from clmr_embed.store.journal import Arrays, Journal
 from clmr_embed.store.layout import StoreHeader, TrackRecord
-from clmr_embed.store.lock import StoreLock
+from clmr_embed.store.lock import StoreLock, writable_path
 from clmr_embed.store.manifest import Manifest, describe_file, merge_provenance, read_manifest
 from clmr_embed.store.published import PublishedStore, SegmentFiles
 from clmr_embed.store.segment import SegmentBuilder, SegmentInfo
@@ -304,25 +302,6 @@ class StoreWriter(JournaledChanges):
         self._errors = dict(self._store.view.index.errors)
 
 
-def _writable_path(path: Path) -> Path:
-    """The real path to write (a symlink's target), refusing a read-only store or disk."""
-    real = Path(os.path.realpath(path))
-    if not real.parent.is_dir():
-        raise StoreError(f"the folder {real.parent} of store {path} does not exist; create it")
-    if real.is_dir():
-        raise StoreError(f"store {path} is a folder; give an .h5 file")
-    if os.statvfs(real.parent).f_flag & os.ST_RDONLY:
-        raise StoreError(f"store {path} is on a read-only file system; use a writable folder")
-    if real.exists():
-        mode = stat.S_IMODE(real.stat().st_mode)
-        if not mode & 0o222 or not os.access(real, os.W_OK):
-            raise StoreError(
-                f"store {path} is read-only (mode {mode:03o}); make it writable "
-                "(chmod u+w) or use another output file"
-            )
-    return real
-
-
 def open_writer(path: Path, header: StoreHeader, *, force: bool = False) -> StoreWriter:
     """Lock a store for writing, creating it, upgrading a schema-1 one or recovering its journal.
 
@@ -337,7 +316,7 @@ def open_writer(path: Path, header: StoreHeader, *, force: bool = False) -> Stor
         StoreError: another writer holds the lock, the store is read-only, was made with
             another model, hop or embedding dim, or is not a clmr-embed store.
     """
-    real = _writable_path(Path(path))
+    real = writable_path(Path(path))
     lock = StoreLock(real)
     lock.acquire()
     writer = StoreWriter(real, header, lock)
