@@ -2,7 +2,8 @@
 
     nice python -m tools.campaign /work/runs/whole-from-r1 --data /work/data/free-music/train.txt \
         --corpus /work/data/free-music --config configs/distill-clean.toml \
-        --init ../shared/weights/candidates/clmr-distill-gpu-r1.pt --lr 1e-4 --cache-dir DIR
+        --init ../shared/weights/candidates/clmr-distill-gpu-r1.pt --lr 1e-4 --cache-dir DIR \
+        [--head-warmup-steps 300]
 
 Each chunk is one `clmr-embed train pretrain --stop-at-step N [--resume]` process (killed or
 stopped at any moment, the next call resumes from the last checkpoint); after each chunk of
@@ -43,6 +44,8 @@ def chunk_config(args: argparse.Namespace) -> Path:
             overrides["init_weights"] = str(args.init)
         if args.lr:
             overrides["lr"] = args.lr
+        if args.head_warmup_steps:
+            overrides["head_warmup_steps"] = args.head_warmup_steps
         args.run.mkdir(parents=True, exist_ok=True)
         write_config(path, load_pretrain_config(args.config, overrides))
     return path
@@ -99,6 +102,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--init", type=Path, help="checkpoint to start from (else random init)")
     parser.add_argument("--lr", type=float, default=0.0, help="peak lr (default: the config's)")
     parser.add_argument("--cache-dir", type=Path, help="audio cache root")
+    parser.add_argument(
+        "--head-warmup-steps", type=int, default=0, help="steps that train the fresh head alone"
+    )
     parser.add_argument("--probe-windows", type=int, default=50_000, help="windows per chunk")
     parser.add_argument("--patience", type=int, default=3, help="probes without a new best")
     args = parser.parse_args(argv)

@@ -118,6 +118,8 @@ class PretrainConfig:
     seed: int = 42  # CLMR's seed; fixes init, data order, crops and augmentations
     init_weights: str = ""  # checkpoint whose encoder (+ projector) weights start the run, e.g.
     #   checkpoints/clmr-free.pt to continue the default model; optimiser and schedule start anew
+    head_warmup_steps: int = 0  # for the first N steps only the heads learn (the encoder stays
+    #   as loaded): a fresh head's random gradients would first undo what init_weights learned
     # knowledge distillation (off unless `teacher` is set): a head on the embedding of each view
     # regresses the teacher's output for that view's clean crop, beside NT-Xent
     teacher: str = ""  # folder with musicnn_mtt.onnx + musicnn_frontend.py (../shared/weights)
@@ -147,6 +149,8 @@ class PretrainConfig:
         for name in POSITIVE:
             if getattr(self, name) <= 0:
                 raise ConfigError(f"{name} must be > 0, got {getattr(self, name)}")
+        if self.head_warmup_steps < 0:
+            raise ConfigError(f"head_warmup_steps must be >= 0, got {self.head_warmup_steps}")
         if self.max_steps <= 0 and self.epochs <= 0:
             raise ConfigError("set max_steps or epochs to a value > 0")
         if self.teacher:

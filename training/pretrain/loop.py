@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 
 from training.config import config_to_dict
 from training.pretrain.augment import AugmentChain, Rows
@@ -111,7 +111,8 @@ def train_step(loop: Loop, batch: Batch) -> Tensor:
     # NT-Xent in fp32; under DDP the negatives are gathered from all ranks
     nt_xent = global_nt_xent(out[2].float(), out[3].float(), config.temperature, groups)
     teacher = teacher_term(out[4:], batch, device) if len(out) > 4 else torch.zeros_like(nt_xent)
-    optimise(parts, config.contrastive_weight * nt_xent + config.teacher_weight * teacher)
+    loss = config.contrastive_weight * nt_xent + config.teacher_weight * teacher
+    optimise(parts, loss, _frozen(loop))
     return torch.stack([nt_xent.detach(), teacher.detach()])
 
 
@@ -126,7 +127,7 @@ def distill_step(loop: Loop, batch: Batch) -> Tensor:
         predicted = parts.trainable(x)
     target = batch["t"].to(device, non_blocking=True)
     teacher = masked_loss(predicted, target, batch["m"].to(device, non_blocking=True))
-    optimise(parts, config.teacher_weight * teacher)
+    optimise(parts, config.teacher_weight * teacher, _frozen(loop))
     return torch.stack([torch.zeros_like(teacher), teacher.detach()])
 
 
@@ -140,16 +141,30 @@ def cpc_step(loop: Loop, batch: Batch) -> Tensor:
     generator = torch.Generator(device).manual_seed(seed)
     # InfoNCE in fp32; under DDP the negatives are drawn from all ranks' z
     loss = global_info_nce(z.float(), predictions.float(), config.cpc_negatives, generator)
-    optimise(parts, config.contrastive_weight * loss)
+    optimise(parts, config.contrastive_weight * loss, _frozen(loop))
     return torch.stack([loss.detach(), torch.zeros_like(loss)])
 
 
-def optimise(parts: TrainingParts, loss: Tensor) -> None:
-    """Backward (scaled for fp16) and one optimiser step."""
+def optimise(parts: TrainingParts, loss: Tensor, frozen: nn.Module | None = None) -> None:
+    """Backward (scaled for fp16) and one optimiser step that leaves `frozen` as it is.
+
+    The frozen module's gradients are dropped after the backward (which DDP still reduces, so
+    every rank agrees): Adam, AdamW and LARS skip a parameter without a gradient, moments and
+    weight decay included.
+    """
     parts.optimizer.zero_grad(set_to_none=True)
     parts.scaler.scale(loss).backward()
+    for parameter in frozen.parameters() if frozen is not None else ():
+        parameter.grad = None
     parts.scaler.step(parts.optimizer)
     parts.scaler.update()
+
+
+def _frozen(loop: Loop) -> nn.Module | None:
+    """The encoder during the head warm-up (head_warmup_steps), else nothing."""
+    if loop.parts.state.step < loop.config.head_warmup_steps:
+        return loop.parts.model.encoder
+    return None
 
 
 def validation_mse(loop: Loop, batch: Batch) -> float:

@@ -110,7 +110,7 @@ def save_run(
         extra={
             "run_state": dataclasses.asdict(state),
             "schedule": "pure function of the step (training.pretrain.schedule.lr_at)",
-            "data_order": "pure function of (seed, step, rank) (training.pretrain.sampling)",
+            "data_order": "pure function of (seed, step) and the global batch (pretrain.sampling)",
             "torch_rng": torch.get_rng_state(),
             "cuda_rng": torch.cuda.get_rng_state(device) if device.type == "cuda" else None,
             "scaler": scaler.state_dict() if scaler.is_enabled() else None,

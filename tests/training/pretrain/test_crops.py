@@ -14,6 +14,7 @@ from training.pretrain.cache import pcm_to_float
 from training.pretrain.config import load_pretrain_config
 from training.pretrain.crops import GridCrops, validation_tracks
 from training.pretrain.run import run_pretrain
+from training.weights import load_checkpoint
 
 ROOT = Path(__file__).resolve().parents[3]
 WEIGHTS = ROOT.parent / "shared" / "weights"
@@ -113,3 +114,43 @@ def test_a_tiny_run_of_the_clean_recipe_lowers_the_validation_mse(demo_corpus, t
     training = [r for r in rows if "loss" in r]
     assert all(r["nt_xent"] == 0 for r in training)
     assert training[-1]["clips_per_s"] > 0
+
+
+def _weights(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """The learned tensors of a state dict (BatchNorm's running statistics left out)."""
+    return {k: v for k, v in state.items() if "running_" not in k and "num_batches" not in k}
+
+
+@pytest.mark.slow
+@needs_teacher
+def test_the_head_warm_up_keeps_the_loaded_encoder_while_the_fresh_head_learns(
+    demo_corpus, tmp_path
+):
+    folder, root, _, _ = demo_corpus
+    tiny = dict(
+        encoder_channels=TINY, batch_size=8, max_steps=5, warmup_steps=0, lr=3e-3, log_every=1,
+        threads=2, workers=0, device="cpu", precision="fp32", encoder_layout="conv1d",
+        cache_dir=str(root), teacher=str(WEIGHTS), teacher_workers=1,
+    )  # fmt: skip
+    start = tmp_path / "start"  # an encoder to start from, as a candidate checkpoint would be
+    first = load_pretrain_config(RECIPE, {**tiny, "stop_at_step": 1})
+    run_pretrain(first, [folder], start, progress=False)
+    loaded = _weights(load_checkpoint(start / "latest.pt").encoder_state)
+    settings = {**tiny, "init_weights": str(start / "latest.pt"), "head_warmup_steps": 3}
+    config = load_pretrain_config(RECIPE, {**settings, "stop_at_step": 3})
+    run_pretrain(config, [folder], tmp_path / "run", progress=False)
+
+    warm = load_checkpoint(tmp_path / "run" / "latest.pt")
+    assert warm.step == 3
+    encoder = _weights(warm.encoder_state)
+    assert all(torch.equal(encoder[k], loaded[k]) for k in loaded)  # not one weight moved
+    head = warm.extra["distill_head"]
+    moments = warm.optimizer_state["state"]
+    assert len(moments) == len(head)  # only the head's parameters were ever stepped
+
+    config = load_pretrain_config(RECIPE, settings)
+    run_pretrain(config, [folder], tmp_path / "run", resume=True, progress=False)
+    tuned = load_checkpoint(tmp_path / "run" / "latest.pt")
+    assert tuned.step == 5
+    assert any(not torch.equal(_weights(tuned.encoder_state)[k], loaded[k]) for k in loaded)
+    assert len(tuned.optimizer_state["state"]) == len(head) + len(loaded)  # then all of them
