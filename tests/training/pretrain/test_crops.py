@@ -2,6 +2,7 @@
 
 import json
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -116,8 +117,9 @@ def test_a_tiny_run_of_the_clean_recipe_lowers_the_validation_mse(demo_corpus, t
     assert training[-1]["clips_per_s"] > 0
 
 
-def _weights(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+def _weights(state: dict[str, Any] | None) -> dict[str, Any]:
     """The learned tensors of a state dict (BatchNorm's running statistics left out)."""
+    assert state is not None
     return {k: v for k, v in state.items() if "running_" not in k and "num_batches" not in k}
 
 
@@ -144,7 +146,8 @@ def test_the_head_warm_up_keeps_the_loaded_encoder_while_the_fresh_head_learns(
     assert warm.step == 3
     encoder = _weights(warm.encoder_state)
     assert all(torch.equal(encoder[k], loaded[k]) for k in loaded)  # not one weight moved
-    head = warm.extra["distill_head"]
+    head = (warm.extra or {})["distill_head"]
+    assert warm.optimizer_state is not None
     moments = warm.optimizer_state["state"]
     assert len(moments) == len(head)  # only the head's parameters were ever stepped
 
@@ -153,4 +156,5 @@ def test_the_head_warm_up_keeps_the_loaded_encoder_while_the_fresh_head_learns(
     tuned = load_checkpoint(tmp_path / "run" / "latest.pt")
     assert tuned.step == 5
     assert any(not torch.equal(_weights(tuned.encoder_state)[k], loaded[k]) for k in loaded)
+    assert tuned.optimizer_state is not None
     assert len(tuned.optimizer_state["state"]) == len(head) + len(loaded)  # then all of them
