@@ -6,7 +6,8 @@ Two probes, the same for candidate and installed model, computed side by side in
 GTZAN linear-probe accuracy (5-fold x 2, seed 0: the folds of bench/evaluate.sh) and same-track
 excerpt-retrieval MRR on the held-out free-music packages (tools.unseen_probe). A candidate must
 reach at least the installed model's value on each (`verdict`); `tools.default_model --install`
-refuses otherwise.
+refuses otherwise. Beside the verdict the report gives each difference with its paired standard
+error (fold by fold, query by query), so a reader sees which differences are noise.
 """
 
 from __future__ import annotations
@@ -16,8 +17,11 @@ import json
 import sys
 import tempfile
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
 
 from export.linear import LinearExport
 from tools.unseen_probe import excerpts, holdout_files, probe
@@ -38,6 +42,38 @@ class GateScores:
     holdout_mrr: float  # same-track excerpt retrieval on the held-out packages
 
 
+@dataclass(frozen=True)
+class ProbeValues:
+    """The values the gate's means come from, paired across models (same folds, same queries)."""
+
+    gtzan_folds: npt.NDArray[np.float64]  # accuracy of each of the 5 x 2 folds
+    holdout_ranks: npt.NDArray[np.float64] = field(repr=False)  # 1 / rank of each query
+
+    def scores(self) -> GateScores:
+        return GateScores(float(self.gtzan_folds.mean()), float(self.holdout_ranks.mean()))
+
+
+def paired_difference(
+    candidate: npt.NDArray[np.float64], installed: npt.NDArray[np.float64]
+) -> dict[str, float]:
+    """Mean of candidate - installed and its standard error over the pairs.
+
+    For the folds the error is a lower bound: 5-fold x 2 folds share training data, so they are
+    not independent.
+    """
+    d = np.asarray(candidate, dtype=np.float64) - np.asarray(installed, dtype=np.float64)
+    se = float(d.std(ddof=1) / np.sqrt(len(d))) if len(d) > 1 else float("nan")
+    return {"difference": float(d.mean()), "se": se}
+
+
+def noise(candidate: ProbeValues, installed: ProbeValues) -> dict[str, dict[str, float]]:
+    """Each probe's paired difference (candidate - installed) with its standard error."""
+    return {
+        "gtzan_accuracy": paired_difference(candidate.gtzan_folds, installed.gtzan_folds),
+        "holdout_mrr": paired_difference(candidate.holdout_ranks, installed.holdout_ranks),
+    }
+
+
 def verdict(candidate: GateScores, installed: GateScores) -> list[str]:
     """Why the candidate may not replace the installed model; empty when it may."""
     reasons = []
@@ -50,6 +86,13 @@ def verdict(candidate: GateScores, installed: GateScores) -> list[str]:
 
 def linear_accuracy(checkpoint: Path, labels: Path, folds: int = 5, repeats: int = 2) -> float:
     """Linear-probe accuracy (mean over folds x repeats, seed 0) of an encoder on a labelled set."""
+    return float(fold_accuracies(checkpoint, labels, folds, repeats).mean())
+
+
+def fold_accuracies(
+    checkpoint: Path, labels: Path, folds: int = 5, repeats: int = 2
+) -> npt.NDArray[np.float64]:
+    """Linear-probe accuracy of each of the folds x repeats (seed 0), in fold order."""
     with tempfile.TemporaryDirectory() as run_dir:
         config = LinearRunConfig(
             encoder=str(checkpoint),
@@ -59,7 +102,7 @@ def linear_accuracy(checkpoint: Path, labels: Path, folds: int = 5, repeats: int
             tagger=False,  # only the score is wanted
         )
         result = run_linear(config, LinearExport())
-    return float(result.to_dict()["results"][0]["accuracy"]["mean"])
+    return np.array([f.metrics["accuracy"] for f in result.results[0].folds], dtype=np.float64)
 
 
 def gtzan_accuracy(checkpoint: Path, labels: Path = GTZAN) -> float:
@@ -72,11 +115,17 @@ def medley_accuracy(checkpoint: Path, labels: Path = MEDLEY) -> float:
     return linear_accuracy(checkpoint, labels, folds=3)
 
 
-def scores(checkpoints: Sequence[Path], corpus: Path) -> dict[Path, GateScores]:
-    """Both probes for each checkpoint (the held-out excerpts decoded once)."""
+def probe_values(checkpoints: Sequence[Path], corpus: Path) -> dict[Path, ProbeValues]:
+    """Both probes for each checkpoint, fold by fold and query by query (the held-out excerpts
+    decoded once)."""
     pairs = excerpts(holdout_files(corpus))
-    mrr = probe([str(c) for c in checkpoints], pairs)
-    return {c: GateScores(gtzan_accuracy(c), mrr[str(c)]) for c in checkpoints}
+    ranks = probe([str(c) for c in checkpoints], pairs)
+    return {c: ProbeValues(fold_accuracies(c, GTZAN), ranks[str(c)]) for c in checkpoints}
+
+
+def scores(checkpoints: Sequence[Path], corpus: Path) -> dict[Path, GateScores]:
+    """Both probes' means for each checkpoint."""
+    return {c: v.scores() for c, v in probe_values(checkpoints, corpus).items()}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -86,11 +135,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--corpus", required=True, type=Path, help="free-music folder")
     parser.add_argument("--installed", type=Path, default=INSTALLED, help="the model it replaces")
     args = parser.parse_args(argv)
-    found = scores([args.candidate, args.installed], args.corpus)
-    reasons = verdict(found[args.candidate], found[args.installed])
+    values = probe_values([args.candidate, args.installed], args.corpus)
+    candidate, installed = values[args.candidate], values[args.installed]
+    reasons = verdict(candidate.scores(), installed.scores())
     report = {
-        "candidate": asdict(found[args.candidate]),
-        "installed": asdict(found[args.installed]),
+        "candidate": asdict(candidate.scores()),
+        "installed": asdict(installed.scores()),
+        "paired": noise(candidate, installed),  # candidate - installed, with its standard error
         "refused": reasons,
     }
     print(json.dumps(report, indent=1))

@@ -27,7 +27,7 @@ from clmr_embed.embed import Embedder
 from clmr_embed.errors import ClmrEmbedError
 from training.linear.baselines import mfcc_window_features, random_encoder_checkpoint
 from training.pretrain.teacher import TEACHER_RATE, Teacher, centred_patches
-from training.retrieval import pair_mrr
+from training.retrieval import pair_mrr, reciprocal_ranks
 from training.samplecnn import SampleCNN
 from training.weights import load_checkpoint
 
@@ -154,9 +154,16 @@ def probe_both(
     return scores
 
 
-def probe(names: Sequence[str], pairs: list[tuple[Excerpt, Excerpt]]) -> dict[str, float]:
-    """Centred MRR of each encoder on the same excerpt pairs (the install gate's figure)."""
-    return {name: both["centred"] for name, both in probe_both(names, pairs).items()}
+def probe(
+    names: Sequence[str], pairs: list[tuple[Excerpt, Excerpt]]
+) -> dict[str, npt.NDArray[np.float64]]:
+    """Each encoder's reciprocal ranks (centred cosine) on the same excerpt pairs, query by
+    query: their mean is the install gate's MRR, their differences its noise."""
+    ranks = {}
+    for name in names:
+        ranks[name] = reciprocal_ranks(*embed_pairs(name, pairs))
+        print(f"{name}: MRR {ranks[name].mean():.3f} ({len(pairs)} tracks)", file=sys.stderr)
+    return ranks
 
 
 def main(argv: Sequence[str] | None = None) -> int:

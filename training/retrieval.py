@@ -101,7 +101,16 @@ def _average_precision(scores: npt.NDArray[np.float64], relevant: npt.NDArray[np
 
 
 def pair_mrr(first: npt.ArrayLike, second: npt.ArrayLike, centre: bool = True) -> float:
-    """Mean reciprocal rank of same-track retrieval with two excerpt vectors per track.
+    """Mean reciprocal rank of same-track retrieval with two excerpt vectors per track
+    (the mean of `reciprocal_ranks`)."""
+    return float(reciprocal_ranks(first, second, centre).mean())
+
+
+def reciprocal_ranks(
+    first: npt.ArrayLike, second: npt.ArrayLike, centre: bool = True
+) -> npt.NDArray[np.float64]:
+    """Each excerpt's 1 / rank of its sibling in same-track retrieval, [2n] (queries of `first`
+    first): two models' values pair up query by query.
 
     Row i of `first` and of `second` are two excerpts of track i. Each of the 2n excerpts queries
     the other 2n - 1 by centred cosine (plain cosine with centre=False: what a user who indexes
@@ -120,4 +129,5 @@ def pair_mrr(first: npt.ArrayLike, second: npt.ArrayLike, centre: bool = True) -
     sibling = np.concatenate([np.arange(n, 2 * n), np.arange(n)])
     target = sims[np.arange(2 * n), sibling]
     ranks = 1 + (sims > target[:, None]).sum(axis=1)
-    return float((1.0 / ranks).mean())
+    reciprocal: npt.NDArray[np.float64] = 1.0 / ranks
+    return reciprocal

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from training.retrieval import centred_cosine, excerpt_retrieval, pair_mrr
+from training.retrieval import centred_cosine, excerpt_retrieval, pair_mrr, reciprocal_ranks
 
 
 def songs(n_songs: int, n_windows: int, spread: float, seed: int = 0) -> list[np.ndarray]:
@@ -95,3 +95,13 @@ def test_pair_mrr_plain_cosine_is_the_uncentred_ranking():
     plain = pair_mrr(first, second, centre=False)
     assert abs(plain - np.mean(reciprocal)) < 1e-12
     assert plain != pair_mrr(first, second)
+
+
+def test_reciprocal_ranks_are_per_query_and_average_to_the_mrr():
+    rng = np.random.default_rng(3)
+    first, second = rng.standard_normal((2, 12, 8))
+    ranks = reciprocal_ranks(first, second)
+    assert ranks.shape == (24,) and ((ranks > 0) & (ranks <= 1)).all()
+    assert abs(ranks.mean() - pair_mrr(first, second)) < 1e-12
+    found = reciprocal_ranks(first, first + 1e-6)  # each sibling is its query's nearest
+    assert np.array_equal(found, np.ones(24))
