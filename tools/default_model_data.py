@@ -28,13 +28,20 @@ from training.pretrain.targets import GridSpec, TargetJob, build_targets
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 
 
-def ensure_corpus(corpus: Path) -> None:
-    """Download and unpack the corpus unless its manifest.csv exists."""
-    if (corpus / "manifest.csv").is_file():
+COMPLETE = ".complete"  # written beside manifest.csv once the download script has finished
+
+
+def ensure_corpus(corpus: Path, script: Path = SHARED / "data" / "free-music.sh") -> None:
+    """Download and unpack the corpus unless a finished download is there.
+
+    free-music.sh writes manifest.csv as it goes, so a manifest alone may list a corpus cut
+    short (a killed download): only the marker written after the script's success counts.
+    """
+    if (corpus / COMPLETE).is_file():
         return
-    script = SHARED / "data" / "free-music.sh"
     print(f"building the corpus with {script} (about 6.6 GB download) ...", file=sys.stderr)
     subprocess.run(["bash", str(script), str(corpus)], check=True)
+    write_text(corpus / COMPLETE, "")
 
 
 def write_manifests(corpus: Path) -> tuple[Path, Path]:
