@@ -73,3 +73,24 @@ def test_unreadable_file_is_an_artifact_error(tmp_path: Path) -> None:
     bad.write_bytes(b"not a model")
     with pytest.raises(ModelArtifactError, match="not a model OpenVINO can read"):
         ov_engine.OpenVinoEngine(ModelFile.hashed(bad))
+
+
+def test_compiled_model_is_cached_and_runs_the_same(tiny_tagger: Path, private_cache: Path) -> None:
+    windows = _windows(4, 2187, seed=3)
+    first = ov_engine.OpenVinoEngine(ModelFile.hashed(tiny_tagger)).run(windows)
+    blobs = sorted((private_cache / "openvino").iterdir())
+    assert blobs  # the first open wrote the compiled model
+    again = ov_engine.OpenVinoEngine(ModelFile.hashed(tiny_tagger)).run(windows)
+    assert sorted((private_cache / "openvino").iterdir()) == blobs  # the second read it back
+    np.testing.assert_array_equal(first[0], again[0])
+
+
+def test_unwritable_cache_compiles_without_one(
+    tiny_encoder: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    monkeypatch.setenv("CLMR_EMBED_CACHE", str(blocker))
+    assert ov_engine.compile_cache() is None
+    emb, _ = ov_engine.OpenVinoEngine(ModelFile.hashed(tiny_encoder)).run(_windows(2, 2187))
+    assert emb.shape[0] == 2
