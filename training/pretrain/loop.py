@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -105,7 +105,7 @@ def train_step(loop: Loop, batch: Batch) -> Tensor:
         return cpc_step(loop, batch)
     parts, config, device = loop.parts, loop.config, loop.processes.device
     x_i, x_j = augmented_views(loop, batch)
-    with autocast(device, config.precision):  # the forward in the chosen precision
+    with forward_scope(loop):  # the forward in the chosen precision
         out = parts.trainable(x_i, x_j)
     groups = None if config.same_track_negatives else batch["track"].to(device)
     # NT-Xent in fp32; under DDP the negatives are gathered from all ranks
@@ -123,7 +123,7 @@ def distill_step(loop: Loop, batch: Batch) -> Tensor:
     seed = step_seed(config.seed, "augment", parts.state.step)
     with torch.no_grad():
         x = loop.augment(x, torch.Generator(device).manual_seed(seed), _rows(loop, len(x)))
-    with autocast(device, config.precision):
+    with forward_scope(loop):
         predicted = parts.trainable(x)
     target = batch["t"].to(device, non_blocking=True)
     teacher = masked_loss(predicted, target, batch["m"].to(device, non_blocking=True))
@@ -135,7 +135,7 @@ def cpc_step(loop: Loop, batch: Batch) -> Tensor:
     """One CPC step: InfoNCE on one clean crop per example (CPC needs no views to augment)."""
     parts, config, device = loop.parts, loop.config, loop.processes.device
     x = batch["x_i"].to(device, non_blocking=True)
-    with autocast(device, config.precision):
+    with forward_scope(loop):
         z, predictions = parts.trainable(x)
     seed = step_seed(config.seed, "negatives", parts.state.step, loop.processes.rank)
     generator = torch.Generator(device).manual_seed(seed)
@@ -158,6 +158,37 @@ def optimise(parts: TrainingParts, loss: Tensor, frozen: nn.Module | None = None
         parameter.grad = None
     parts.scaler.step(parts.optimizer)
     parts.scaler.update()
+
+
+@contextlib.contextmanager
+def forward_scope(loop: Loop) -> Iterator[None]:
+    """A step's forward: in the run's precision and, during the head warm-up of a single-process
+    run, with the frozen encoder outside autograd, so the backward stops at the head.
+
+    The encoder's backward is about two thirds of a step and its gradients would be dropped
+    anyway (`optimise`); under DDP they are still computed, since its reducer waits for every
+    parameter it was built with.
+    """
+    frozen = _frozen(loop)
+    with autocast(loop.processes.device, loop.config.precision):
+        if frozen is None or loop.processes.world > 1:
+            yield
+        else:
+            with without_grad(frozen):
+                yield
+
+
+@contextlib.contextmanager
+def without_grad(module: nn.Module) -> Iterator[None]:
+    """`module`'s parameters out of autograd (requires_grad False) inside, as they were after."""
+    trained = [p for p in module.parameters() if p.requires_grad]
+    for parameter in trained:
+        parameter.requires_grad_(False)
+    try:
+        yield
+    finally:
+        for parameter in trained:
+            parameter.requires_grad_(True)
 
 
 def _frozen(loop: Loop) -> nn.Module | None:
