@@ -8,8 +8,9 @@ peak RSS is its own; bench/extract_runs.py), repeated --reps times in alternatin
   M  model only: each engine/precision on the pre-decoded windows of the same songs, all cores
   B  the bound 1 / (1/M + 1/D): one pass costs at least the model's and the decoder's CPU time
   E  end to end: run_extract (`clmr-embed extract`) per path and per --e2e setting
-     WORKERS:THREADS:SPIN[:CHUNK[:PIN]] (SPIN on, off or auto: off when workers > 0, extract's
-     default; CHUNK: OpenVINO windows per infer request; PIN: OpenVINO's thread pinning)
+     WORKERS:THREADS:SPIN[:CHUNK[:PIN[:NICE]]] (SPIN on, off or auto: off when workers > 0,
+     extract's default; CHUNK: OpenVINO windows per infer request; PIN: OpenVINO's thread
+     pinning; NICE: the decode workers' niceness, 0 as extract runs them)
   E/B, and E and M relative to onnxruntime fp32
   start-up: `clmr-embed --help`, and `clmr-embed extract` on one short file minus its audio / B
 x real time is audio seconds over wall seconds (best of the reps). Prints tables, writes --json.
@@ -63,11 +64,12 @@ def _pair(path: str) -> dict[str, str]:
 
 
 def _setting(text: str) -> dict[str, Any]:
-    """WORKERS:THREADS:SPIN[:CHUNK[:PIN]]: SPIN and PIN on, off or auto (the default)."""
-    workers, threads, spin, chunk, pin = (text.split(":") + ["auto", "auto"])[:5]
+    """WORKERS:THREADS:SPIN[:CHUNK[:PIN[:NICE]]]: SPIN and PIN on, off or auto (the default)."""
+    workers, threads, spin, chunk, pin, nice = (text.split(":") + ["auto", "auto", "0"])[:6]
     flag = {"on": True, "off": False, "auto": None}
     return {"workers": int(workers), "threads": int(threads), "spin": flag[spin],
-            "chunk": None if chunk == "auto" else int(chunk), "pin": flag[pin]}  # fmt: skip
+            "chunk": None if chunk == "auto" else int(chunk), "pin": flag[pin],
+            "nice": int(nice)}  # fmt: skip
 
 
 def _startup(args: argparse.Namespace, path: str, short: str) -> float:
