@@ -10,6 +10,7 @@ torch = pytest.importorskip("torch")
 
 from clmr_embed.constants import SAMPLE_RATE
 from clmr_embed.errors import ConfigError
+from tests.fixtures.pretrain import TINY
 from training.layout import choose_layout, cpu_flags, cpu_precision
 from training.pretrain.config import load_pretrain_config
 from training.pretrain.distributed import Processes
@@ -21,7 +22,6 @@ CPU, CUDA = torch.device("cpu"), torch.device("cuda")
 SAPPHIRE_RAPIDS = frozenset({"avx512f", "avx512_bf16", "amx_bf16", "amx_tile", "amx_int8"})
 ZEN4 = frozenset({"avx512f", "avx512_bf16"})
 ZEN2 = frozenset({"avx2", "fma"})  # AVX2 only: bf16 is emulated
-TINY = [8, 8, 8, 16, 16, 16, 16, 16, 16, 32, 32]
 
 
 def test_auto_picks_channels_last_only_for_bf16_on_an_amx_cpu() -> None:

@@ -1,7 +1,6 @@
 """Distillation alone: single grid crops, jittered and split, and the clean recipe's tiny run."""
 
 import json
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -11,16 +10,14 @@ torch = pytest.importorskip("torch")
 
 from clmr_embed.constants import SAMPLE_RATE, WINDOW_SAMPLES
 from clmr_embed.errors import ConfigError
+from tests.fixtures.pretrain import RECIPE, ROOT, tiny_run
 from training.pretrain.cache import pcm_to_float
 from training.pretrain.config import load_pretrain_config
 from training.pretrain.crops import GridCrops, validation_tracks
 from training.pretrain.run import run_pretrain
 from training.weights import load_checkpoint
 
-ROOT = Path(__file__).resolve().parents[3]
 WEIGHTS = ROOT.parent / "shared" / "weights"
-RECIPE = ROOT / "configs" / "distill-clean.toml"
-TINY = [8, 8, 8, 16, 16, 16, 16, 16, 16, 32, 32]
 needs_teacher = pytest.mark.skipif(
     not (WEIGHTS / "musicnn_mtt.onnx").is_file(), reason="needs ../shared/weights"
 )
@@ -87,8 +84,7 @@ def test_a_tiny_run_of_the_clean_recipe_lowers_the_validation_mse(demo_corpus, t
     folder, root, _, _ = demo_corpus
     config = load_pretrain_config(
         RECIPE,
-        dict(
-            encoder_channels=TINY,
+        tiny_run(
             batch_size=8,
             max_steps=150,
             warmup_steps=5,
@@ -96,11 +92,6 @@ def test_a_tiny_run_of_the_clean_recipe_lowers_the_validation_mse(demo_corpus, t
             log_every=10,
             validate_every=50,
             checkpoint_every=100,
-            threads=2,
-            workers=0,
-            device="cpu",
-            precision="fp32",
-            encoder_layout="conv1d",
             cache_dir=str(root),
             teacher=str(WEIGHTS),
             teacher_workers=1,
@@ -129,10 +120,9 @@ def test_the_head_warm_up_keeps_the_loaded_encoder_while_the_fresh_head_learns(
     demo_corpus, tmp_path
 ):
     folder, root, _, _ = demo_corpus
-    tiny = dict(
-        encoder_channels=TINY, batch_size=8, max_steps=5, warmup_steps=0, lr=3e-3, log_every=1,
-        threads=2, workers=0, device="cpu", precision="fp32", encoder_layout="conv1d",
-        cache_dir=str(root), teacher=str(WEIGHTS), teacher_workers=1,
+    tiny = tiny_run(
+        batch_size=8, max_steps=5, warmup_steps=0, lr=3e-3, log_every=1, cache_dir=str(root),
+        teacher=str(WEIGHTS), teacher_workers=1,
     )  # fmt: skip
     start = tmp_path / "start"  # an encoder to start from, as a candidate checkpoint would be
     first = load_pretrain_config(RECIPE, {**tiny, "stop_at_step": 1})

@@ -11,6 +11,7 @@ torch = pytest.importorskip("torch")
 
 from clmr_embed.constants import SAMPLE_RATE
 from clmr_embed.errors import ConfigError
+from tests.fixtures.pretrain import TINY
 from training.pretrain.cache import build_cache
 from training.pretrain.config import load_pretrain_config
 from training.pretrain.data import CropPairs
@@ -20,7 +21,6 @@ from training.pretrain.targets import GridSpec, TeacherTargets, target_folder
 from training.weights import load_checkpoint
 
 WEIGHTS = Path(__file__).resolve().parents[3].parent / "shared" / "weights"
-TINY = [8, 8, 8, 16, 16, 16, 16, 16, 16, 32, 32]
 needs_teacher = pytest.mark.skipif(
     not (WEIGHTS / "musicnn_mtt.onnx").is_file(), reason="needs ../shared/weights"
 )

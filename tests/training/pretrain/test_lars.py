@@ -4,11 +4,10 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
+from tests.fixtures.pretrain import TINY
 from training.config import EncoderConfig
 from training.pretrain.lars import LARS, decay_groups
 from training.samplecnn import SampleCNN
-
-TINY = [8, 8, 8, 16, 16, 16, 16, 16, 16, 32, 32]
 
 
 def test_lars_groups_exclude_batchnorm_and_biases():

@@ -11,14 +11,13 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from clmr_embed.errors import CheckpointError, ConfigError
+from tests.fixtures.pretrain import TINY
 from training.checkpoint import save_checkpoint, weights_only
 from training.layout import cpu_precision
 from training.pretrain.config import PretrainConfig, load_pretrain_config
 from training.pretrain.run import run_pretrain
 from training.samplecnn import SampleCNN
 from training.weights import load_checkpoint
-
-TINY = [8, 8, 8, 16, 16, 16, 16, 16, 16, 32, 32]
 
 
 def tiny_config(cache_root: Path, **changes) -> PretrainConfig:

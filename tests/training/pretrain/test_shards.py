@@ -9,7 +9,7 @@ torch = pytest.importorskip("torch")
 
 from clmr_embed.constants import SAMPLE_RATE
 from clmr_embed.errors import ConfigError, DataError
-from tests.training.pretrain.test_crops import RECIPE, TINY
+from tests.fixtures.pretrain import RECIPE, TINY, tiny_run
 from training.pretrain.cache import build_cache
 from training.pretrain.config import load_pretrain_config
 from training.pretrain.run import run_pretrain
@@ -44,16 +44,10 @@ def test_train_pretrain_reads_shards_with_their_targets(demo_corpus, shards, tmp
     _, _, cache, targets = demo_corpus
     config = load_pretrain_config(
         RECIPE,
-        dict(
-            encoder_channels=TINY,
+        tiny_run(
             batch_size=4,
             max_steps=3,
             warmup_steps=1,
-            threads=2,
-            workers=0,
-            device="cpu",
-            precision="fp32",
-            encoder_layout="conv1d",
             cache_dir=str(tmp_path / "cache"),
             teacher="/nowhere/on/the/gpu/box",
             validation_fraction=0.2,
