@@ -4,7 +4,8 @@ Every step is resumable and skipped when already done, so the command can simply
 
     python -m tools.default_model_data /work/data/free-music --cache-root /work/cache/audio
 
-1. the free-music corpus (`../shared/data/free-music.sh DIR`, ~6.6 GB download, 2.2 GB kept);
+1. the free-music corpus (`../shared/data/free-music.sh DIR`, ~6.6 GB download, 2.2 GB kept;
+   done once DIR/.complete exists: `touch` it after running the script by hand to the end);
 2. `train.txt` / `holdout.txt` manifests beside it (configs/free-music-holdout.txt is held out);
 3. the decoded 22,050 Hz audio cache of `train.txt` (what `train pretrain` reads);
 4. the musicnn teacher targets on the crop grid of that cache (what distillation reads).
