@@ -15,6 +15,7 @@ KIND is one of:
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import os
 import resource
@@ -147,15 +148,12 @@ def _openvino_knobs(a: dict[str, Any]) -> None:
         openvino.PIN_THREADS = a["pin"]
 
 
-NICE = int(os.environ.get("BENCH_WORKER_NICE", "0"))  # spawned workers inherit the variable
-
-
-def niced_decode(job: Any) -> Any:
-    """extract's decode_track in a worker lowered to niceness NICE (set once per worker)."""
+def niced_decode(nice: int, job: Any) -> Any:
+    """extract's decode_track in a worker lowered to niceness `nice` (once: nice only rises)."""
     from clmr_embed.extract.workers import decode_track
 
-    if NICE and os.nice(0) < NICE:
-        os.nice(NICE - os.nice(0))
+    if os.nice(0) < nice:
+        os.nice(nice - os.nice(0))
     return decode_track(job)
 
 
@@ -174,8 +172,7 @@ def e2e(a: dict[str, Any]) -> dict[str, Any]:
         began = time.perf_counter()
         extra = {}
         if a.get("nice"):  # the decode workers' niceness (the lever; extract leaves it at 0)
-            os.environ["BENCH_WORKER_NICE"] = str(a["nice"])
-            extra["decode"] = niced_decode
+            extra["decode"] = functools.partial(niced_decode, a["nice"])
         with _Workers() as workers:
             summary = run_extract(config, **extra)
             wall = time.perf_counter() - began

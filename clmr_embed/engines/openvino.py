@@ -30,8 +30,8 @@ PIN_THREADS: bool | None = None  # ENABLE_CPU_PINNING; None: OpenVINO's default 
 def compile_cache() -> Path | None:
     """Where OpenVINO keeps compiled models (its CACHE_DIR), or None where it cannot be written.
 
-    A warm cache skips the graph compile at every start: 0.30 -> 0.11 s on 2 cores for the
-    bundled int8 file, a tenth of a 6-song run (docs/performance.md). OpenVINO keys each entry
+    A warm cache skips most of the graph compile at every start: 0.30 -> 0.11 s on 2 cores for
+    the bundled int8 file (docs/performance.md). OpenVINO keys each entry
     by the model, the properties and its own version, so a stale entry is never used.
     """
     folder = cache_dir() / "openvino"

@@ -170,12 +170,11 @@ def forward_scope(loop: Loop) -> Iterator[None]:
     parameter it was built with.
     """
     frozen = _frozen(loop)
-    with autocast(loop.processes.device, loop.config.precision):
-        if frozen is None or loop.processes.world > 1:
-            yield
-        else:
-            with without_grad(frozen):
-                yield
+    outside: contextlib.AbstractContextManager[None] = contextlib.nullcontext()
+    if frozen is not None and loop.processes.world == 1:
+        outside = without_grad(frozen)
+    with autocast(loop.processes.device, loop.config.precision), outside:
+        yield
 
 
 @contextlib.contextmanager
