@@ -2,7 +2,9 @@
 
 import pytest
 
-torch = pytest.importorskip("torch")
+pytest.importorskip("torch")
+
+import torch
 
 from clmr_embed.errors import CheckpointError
 from tests.fixtures.pretrain import TINY
