@@ -8,9 +8,10 @@ peak RSS is its own; bench/extract_runs.py), repeated --reps times in alternatin
   M  model only: each engine/precision on the pre-decoded windows of the same songs, all cores
   B  the bound 1 / (1/M + 1/D): one pass costs at least the model's and the decoder's CPU time
   E  end to end: run_extract (`clmr-embed extract`) per path and per --e2e setting
-     WORKERS:THREADS:SPIN[:CHUNK[:PIN[:NICE]]] (SPIN on, off or auto: off when workers > 0,
+     WORKERS:THREADS:SPIN[:CHUNK[:PIN[:NICE[:BATCH]]]] (SPIN on, off or auto: off when workers > 0,
      extract's default; CHUNK: OpenVINO windows per infer request; PIN: OpenVINO's thread
-     pinning; NICE: the decode workers' niceness, 0 as extract runs them)
+     pinning; NICE: the decode workers' niceness, 0 as extract runs them; BATCH: windows per
+     model call, default --batch)
   E/B, and E and M relative to onnxruntime fp32
   start-up: `clmr-embed --help`, and `clmr-embed extract` on one short file minus its audio / B
 x real time is audio seconds over wall seconds (best of the reps). Prints tables, writes --json.
@@ -64,12 +65,15 @@ def _pair(path: str) -> dict[str, str]:
 
 
 def _setting(text: str) -> dict[str, Any]:
-    """WORKERS:THREADS:SPIN[:CHUNK[:PIN[:NICE]]]: SPIN and PIN on, off or auto (the default)."""
-    workers, threads, spin, chunk, pin, nice = (text.split(":") + ["auto", "auto", "0"])[:6]
+    """WORKERS:THREADS:SPIN[:CHUNK[:PIN[:NICE[:BATCH]]]]: SPIN and PIN on, off or auto (the
+    default); BATCH auto: --batch."""
+    fields = text.split(":") + ["auto", "auto", "0", "auto"]
+    workers, threads, spin, chunk, pin, nice, batch = fields[:7]
     flag = {"on": True, "off": False, "auto": None}
-    return {"workers": int(workers), "threads": int(threads), "spin": flag[spin],
-            "chunk": None if chunk == "auto" else int(chunk), "pin": flag[pin],
-            "nice": int(nice)}  # fmt: skip
+    setting = {"workers": int(workers), "threads": int(threads), "spin": flag[spin],
+               "chunk": None if chunk == "auto" else int(chunk), "pin": flag[pin],
+               "nice": int(nice)}  # fmt: skip
+    return setting if batch == "auto" else {**setting, "batch": int(batch)}
 
 
 def _startup(args: argparse.Namespace, path: str, short: str) -> float:
@@ -126,6 +130,9 @@ def _best(results: list[dict[str, Any]]) -> dict[str, Any]:
     best = min(ok, key=lambda r: r["wall_s"])
     return {**best, "x": best["audio_s"] / best["wall_s"] if "audio_s" in best else None,
             "all_x": [r["audio_s"] / r["wall_s"] for r in ok if "audio_s" in r],
+            # e2e only: x over the embedding phase (after start-up, before the last commit)
+            "x_embedding": max((r["audio_s"] / r["embedding_s"] for r in ok
+                                if r.get("embedding_s")), default=None),
             "peak_rss_mb": max(r.get("peak_rss_mb", 0) for r in ok)}  # fmt: skip
 
 
@@ -148,6 +155,9 @@ def summarise(args: argparse.Namespace, measured: dict[str, Any]) -> dict[str, A
         paths[path] = {"ran": measured["warm"][path].get("ran"), "M": m, "B": b, "e2e": e2e,
                        "E/B": {t: r.get("x") / b if b and r.get("x") else None
                                for t, r in e2e.items()},
+                       "E_embedding/B": {t: r["x_embedding"] / b
+                                         if b and r.get("x_embedding") else None
+                                         for t, r in e2e.items()},
                        "startup_s": startup,
                        "startup_overhead_s": startup - short_s / b if b else None}  # fmt: skip
     return {"D": d, "rows": rows, "paths": paths, "help_s": rows["startup --help"]["wall_s"]}
@@ -177,7 +187,8 @@ def table(args: argparse.Namespace, s: dict[str, Any], measured: dict[str, Any])
     ref = paths.get(REF, {})
     ref_e = {t: r.get("x") for t, r in ref.get("e2e", {}).items()}
     print(f"{'path':<20} {'ran':<5} {'M':>7} {'M/ref':>6} {'B':>7} {'e2e W:T:SPIN':<13} "
-          f"{'E':>7} {'E/B':>5} {'E/ref':>6} {'RSS MB':>7} {'wkr MB':>6}")  # fmt: skip
+          f"{'E':>7} {'E/B':>5} {'Eemb':>7} {'/B':>5} {'E/ref':>6} {'RSS MB':>7} "
+          f"{'wkr MB':>6}")  # fmt: skip
     for path, p in paths.items():
         for t, r in p["e2e"].items():
             if "error" in r:
@@ -187,6 +198,7 @@ def table(args: argparse.Namespace, s: dict[str, Any], measured: dict[str, Any])
             print(f"{path:<20} {p['ran'] or '-':<5} {p['M'] or 0:6.1f}x "
                   f"{_ratio(p['M'], ref.get('M'))} "
                   f"{p['B'] or 0:6.1f}x {t:<13} {r['x']:6.1f}x {eb or 0:5.2f} "
+                  f"{r.get('x_embedding') or 0:6.1f}x {p['E_embedding/B'][t] or 0:5.2f} "
                   f"{_ratio(r['x'], ref_e.get(t))} {r['peak_rss_mb']:7.0f} "
                   f"{r.get('workers_rss_mb', 0):6.0f}")  # fmt: skip
     print(f"start-up: `clmr-embed --help` {s['help_s']:.2f} s; `extract` on "

@@ -157,6 +157,21 @@ def niced_decode(nice: int, job: Any) -> Any:
     return decode_track(job)
 
 
+class _Clock:
+    """extract's progress callbacks, timed: when embedding began and when the last track
+    finished, so the run's embedding phase is told apart from its start-up (imports done,
+    workers spawned, model compiled, store opened) and from the final commit."""
+
+    def __init__(self) -> None:
+        self.began = self.last = 0.0
+
+    def start(self, total_files: int) -> None:
+        self.began = time.perf_counter()
+
+    def advance(self, relpath: str, duration_s: float) -> None:
+        self.last = time.perf_counter()
+
+
 def e2e(a: dict[str, Any]) -> dict[str, Any]:
     from clmr_embed.extract import ExtractConfig, run_extract
 
@@ -173,13 +188,15 @@ def e2e(a: dict[str, Any]) -> dict[str, Any]:
         extra = {}
         if a.get("nice"):  # the decode workers' niceness (the lever; extract leaves it at 0)
             extra["decode"] = functools.partial(niced_decode, a["nice"])
+        clock = _Clock()
         with _Workers() as workers:
-            summary = run_extract(config, **extra)
+            summary = run_extract(config, clock, **extra)
             wall = time.perf_counter() - began
     if summary.failed:
         raise RuntimeError(summary.failed[0].reason)
     return {"audio_s": summary.duration_s, "wall_s": wall, "ran": summary.precision,
-            "workers_rss_mb": workers.peak}  # fmt: skip
+            "workers_rss_mb": workers.peak, "startup_s": clock.began - began,
+            "embedding_s": clock.last - clock.began}  # fmt: skip
 
 
 def original(a: dict[str, Any]) -> dict[str, Any]:

@@ -28,6 +28,15 @@ _INT_SCALE = {np.dtype(np.int16): 2.0**15, np.dtype(np.int32): 2.0**31, np.dtype
 # counts its frames. Only a stated duration can show that a file was cut short.
 _ESTIMATED_DURATION = frozenset({"aac", "ac3", "eac3", "dts", "mpeg", "mpegts", "loas"})
 _SOUNDFILE_BLOCK = 16384  # frames per libsndfile read
+# FFmpeg frames (1,152 samples of MP3, 1,024 of AAC) joined before the float conversion and the
+# downmix: per frame, those numpy calls cost more than FFmpeg's decoding (docs/performance.md).
+_AV_BLOCK_FRAMES = 32
+# numpy types of FFmpeg's sample formats (PyAV's own table; "p": planar, one buffer per channel)
+_AV_DTYPES = {
+    f"{name}{planar}": np.dtype(code)
+    for name, code in (("u8", "u1"), ("s16", "i2"), ("s32", "i4"), ("flt", "f4"), ("dbl", "f8"))
+    for planar in ("", "p")
+}
 _RESYNCED = re.compile(r"Skipped \d+ bytes|resync", re.IGNORECASE)  # mpg123 jumped over damage
 
 
@@ -112,6 +121,36 @@ def _av_info(path: Path, container: Any) -> AudioInfo:
 
 
 def _decode_av(container: Any, stream: Any, report: DecodeReport) -> Iterator[tuple[int, Samples]]:
+    """Mono float32 blocks of up to _AV_BLOCK_FRAMES frames each, at their source rate."""
+    block: list[_Frame] = []
+    for frame in _av_frames(container, stream, report):
+        if block and frame.key != block[0].key:  # a new rate, layout or format mid-stream
+            yield block[0].rate, _downmix(block)
+            block = []
+        block.append(frame)
+        if len(block) >= _AV_BLOCK_FRAMES:
+            yield frame.rate, _downmix(block)
+            block = []
+    if block:  # also after a cut: what decoded before it is kept
+        yield block[0].rate, _downmix(block)
+
+
+@dataclass(frozen=True)
+class _Frame:
+    """One decoded FFmpeg frame's PCM, not yet converted."""
+
+    rate: int
+    planar: bool
+    channels: int
+    planes: tuple[npt.NDArray[Any], ...]  # one per channel (planar), or one interleaved
+
+    @property
+    def key(self) -> tuple[int, bool, int, np.dtype[Any]]:
+        """Frames with equal keys can be joined into one block."""
+        return self.rate, self.planar, self.channels, self.planes[0].dtype
+
+
+def _av_frames(container: Any, stream: Any, report: DecodeReport) -> Iterator[_Frame]:
     """Decode packet by packet: a damaged packet is skipped (a gap), as FFmpeg's own tools do."""
     packets = container.demux(stream)
     while True:
@@ -128,11 +167,30 @@ def _decode_av(container: Any, stream: Any, report: DecodeReport) -> Iterator[tu
         except av.FFmpegError:
             report.gaps += 1
             continue
-        for frame in frames:
-            data = frame.to_ndarray()
-            # Planar frames are [channels, n]; packed ones interleave channels in one row.
-            data = data if frame.format.is_planar else data.reshape(-1, frame.layout.nb_channels).T
-            yield frame.sample_rate, _to_float(data).mean(axis=0, dtype=np.float32)
+        yield from map(_pcm, frames)
+
+
+def _pcm(frame: Any) -> _Frame:
+    """A frame's planes as arrays over FFmpeg's buffers (no copy; to_ndarray's vstack is one)."""
+    planar, channels = frame.format.is_planar, frame.layout.nb_channels
+    dtype = _AV_DTYPES.get(frame.format.name)
+    if dtype is None:  # a format numpy has no type for: to_ndarray raises the reason
+        data = frame.to_ndarray()
+        return _Frame(frame.sample_rate, True, channels, tuple(data))
+    count = frame.samples if planar else frame.samples * channels
+    planes = tuple(np.frombuffer(p, dtype=dtype, count=count) for p in frame.planes)
+    return _Frame(frame.sample_rate, planar, channels, planes)
+
+
+def _downmix(block: list[_Frame]) -> Samples:
+    """Frames of one key as one mono float32 array: one conversion and one mean per block
+    instead of per frame (the same values, sample by sample)."""
+    if block[0].planar:  # [channels, n]: each channel's samples joined over the frames
+        data = np.stack([np.concatenate(c) for c in zip(*(f.planes for f in block), strict=True)])
+    else:  # packed: channels interleave in one row
+        data = np.concatenate([f.planes[0] for f in block]).reshape(-1, block[0].channels).T
+    mono: Samples = _to_float(data).mean(axis=0, dtype=np.float32)
+    return mono
 
 
 def open_soundfile(path: Path) -> Opened:
