@@ -12,7 +12,11 @@ peak RSS is its own; bench/extract_runs.py), repeated --reps times in alternatin
      extract's default; CHUNK: OpenVINO windows per infer request; PIN: OpenVINO's thread
      pinning; NICE: the decode workers' niceness, 0 as extract runs them; BATCH: windows per
      model call, default --batch)
-  E/B, and E and M relative to onnxruntime fp32
+  C  co-run: the model-only and the decode-only run at once, two processes started together
+     after their set-up: what the machine gives two independent jobs sharing its cores (the
+     pipeline's own ceiling; C/B < 1 is the machine's, not extract's)
+  E/B, E over the embedding phase only (start-up and last commit left out), E and M relative
+     to onnxruntime fp32
   start-up: `clmr-embed --help`, and `clmr-embed extract` on one short file minus its audio / B
 x real time is audio seconds over wall seconds (best of the reps). Prints tables, writes --json.
 
@@ -53,6 +57,37 @@ def _child(kind: str, arguments: dict[str, Any]) -> dict[str, Any]:
     return dict(json.loads(done.stdout.strip().splitlines()[-1]))
 
 
+def _corun(model: dict[str, Any], decode: dict[str, Any]) -> dict[str, Any]:
+    """The model alone and the decoder alone, at once in two processes (each set up first, then
+    started together): what the machine gives two independent jobs sharing its cores."""
+    script = str(HERE / "extract_runs.py")
+    children = [
+        subprocess.Popen(
+            [sys.executable, script, kind, json.dumps({**args, "corun": True})],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for kind, args in (("model", model), ("decode", decode))
+    ]
+    for child in children:  # each says "ready" once set up
+        assert child.stdout is not None and child.stdout.readline().strip() == "ready"
+    for child in children:
+        assert child.stdin is not None
+        child.stdin.write("go\n")
+        child.stdin.flush()
+    results = []
+    for child in children:
+        out, err = child.communicate()
+        if child.returncode != 0:
+            return {"error": (err.strip().splitlines() or ["failed"])[-1][:200]}
+        results.append(json.loads(out.strip().splitlines()[-1]))
+    walls = [r["wall_s"] for r in results]
+    return {"audio_s": results[0]["audio_s"], "wall_s": max(walls), "model_s": walls[0],
+            "decode_s": walls[1]}  # fmt: skip
+
+
 def _timed(cmd: list[str]) -> float:
     began = time.perf_counter()
     subprocess.run(cmd, capture_output=True, check=False)
@@ -89,6 +124,8 @@ def _plan(args: argparse.Namespace, common: dict[str, Any]) -> list[tuple[str, s
     plan = [("decode", "decode", {**common, "workers": args.decode_workers})]
     for path in args.paths:
         plan.append((f"model {path}", "model", {**common, **_pair(path), "threads": 0}))
+        plan.append((f"corun {path}", "corun", {**common, **_pair(path), "threads": 0,
+                                                "workers": args.decode_workers}))  # fmt: skip
         for text in args.e2e:
             plan.append((f"e2e {path} {text}", "e2e", {**common, **_pair(path), **_setting(text)}))
     if args.original:
@@ -111,7 +148,7 @@ def measure(args: argparse.Namespace, files: list[str], tmp: Path) -> dict[str, 
     for rep in range(args.reps):
         plan = _plan(args, common)
         for name, kind, arguments in plan if rep % 2 == 0 else plan[::-1]:
-            result = _child(kind, arguments)
+            result = _corun(arguments, arguments) if kind == "corun" else _child(kind, arguments)
             runs.setdefault(name, []).append(result)
             print(f"  rep {rep} {name}: {result}", file=sys.stderr, flush=True)
         help_cmd = [sys.executable, "-m", "clmr_embed", "--help"]
@@ -150,9 +187,11 @@ def summarise(args: argparse.Namespace, measured: dict[str, Any]) -> dict[str, A
         m = rows[f"model {path}"].get("x")
         b = 1 / (1 / m + 1 / d) if m and d else None
         e2e = {t: rows[f"e2e {path} {t}"] for t in args.e2e}
+        c = rows[f"corun {path}"].get("x")
         startup = rows[f"startup {path}"]["wall_s"]
         short_s = float(_probe_seconds(measured["short"]))
         paths[path] = {"ran": measured["warm"][path].get("ran"), "M": m, "B": b, "e2e": e2e,
+                       "C": c, "C/B": c / b if c and b else None,
                        "E/B": {t: r.get("x") / b if b and r.get("x") else None
                                for t, r in e2e.items()},
                        "E_embedding/B": {t: r["x_embedding"] / b
@@ -201,6 +240,10 @@ def table(args: argparse.Namespace, s: dict[str, Any], measured: dict[str, Any])
                   f"{r.get('x_embedding') or 0:6.1f}x {p['E_embedding/B'][t] or 0:5.2f} "
                   f"{_ratio(r['x'], ref_e.get(t))} {r['peak_rss_mb']:7.0f} "
                   f"{r.get('workers_rss_mb', 0):6.0f}")  # fmt: skip
+    print(
+        "C co-run (the model alone and the decoder alone at once, two processes): "
+        + ", ".join(f"{k} {p['C'] or 0:.1f}x = {p['C/B'] or 0:.2f} B" for k, p in paths.items())
+    )
     print(f"start-up: `clmr-embed --help` {s['help_s']:.2f} s; `extract` on "
           f"{Path(measured['short']).name}: " + ", ".join(
               f"{k} {p['startup_s']:.2f} s (overhead {p['startup_overhead_s'] or 0:.2f} s)"

@@ -104,13 +104,24 @@ def decoded_windows(files: list[str], rate: int, window: int) -> tuple[np.ndarra
     return np.concatenate(parts).astype(np.float32), audio_s
 
 
+def _ready(a: dict[str, Any]) -> None:
+    """In a co-run (bench/extract.py's C), say "ready" once set up and wait for the parent's
+    go, so that the two processes' timed parts start together."""
+    if a.get("corun"):
+        print("ready", flush=True)
+        sys.stdin.readline()
+
+
 def decode(a: dict[str, Any]) -> dict[str, Any]:
     from clmr_embed.extract.messages import Decoded, Failed
-    from clmr_embed.extract.workers import decode_messages
+    from clmr_embed.extract.workers import decode_messages, start_pool
 
+    jobs = _jobs(a["files"], a["rate"], a["window"])
+    pool = start_pool(min(a["workers"], len(jobs))) if a.get("corun") else None
+    _ready(a)  # a co-run times the decoding, not the workers' start
     audio_s, began, first = 0.0, time.perf_counter(), None
     with _Workers() as workers:
-        for message in decode_messages(_jobs(a["files"], a["rate"], a["window"]), a["workers"]):
+        for message in decode_messages(jobs, a["workers"], pool=pool):
             first = first or (time.perf_counter() if message is not None else None)
             if isinstance(message, Decoded):
                 audio_s += message.file.duration_s
@@ -131,6 +142,7 @@ def model(a: dict[str, Any]) -> dict[str, Any]:
     )
     windows, batch = np.load(a["windows"]), a["batch"]
     engine.run(windows[:batch])  # warm-up
+    _ready(a)
     began = time.perf_counter()
     for i in range(0, len(windows), batch):
         engine.run(windows[i : i + batch])
