@@ -1,6 +1,6 @@
 """The install gate of the default model: a candidate ships only if no probe says it is worse.
 
-    python -m tools.install_gate runs/x/latest.pt --corpus /work/data/free-music
+    python -m tools.install_gate runs/x/latest.pt [MORE.pt...] --corpus /work/data/free-music
 
 Two probes, the same for candidate and installed model, computed side by side in one run:
 GTZAN linear-probe accuracy (5-fold x 2, seed 0: the folds of bench/evaluate.sh) and same-track
@@ -19,6 +19,7 @@ import tempfile
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -129,23 +130,25 @@ def scores(checkpoints: Sequence[Path], corpus: Path) -> dict[Path, GateScores]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Command line: print both models' scores and the verdict as JSON; exit 1 if refused."""
+    """Command line: each candidate's scores and verdict beside the installed model's, as JSON;
+    exit 1 when every candidate is refused."""
     parser = argparse.ArgumentParser(prog="python -m tools.install_gate", description=__doc__)
-    parser.add_argument("candidate", type=Path, help="pre-training checkpoint to judge")
+    parser.add_argument("candidates", type=Path, nargs="+", help="pre-training checkpoints")
     parser.add_argument("--corpus", required=True, type=Path, help="free-music folder")
     parser.add_argument("--installed", type=Path, default=INSTALLED, help="the model it replaces")
     args = parser.parse_args(argv)
-    values = probe_values([args.candidate, args.installed], args.corpus)
-    candidate, installed = values[args.candidate], values[args.installed]
-    reasons = verdict(candidate.scores(), installed.scores())
-    report = {
-        "candidate": asdict(candidate.scores()),
-        "installed": asdict(installed.scores()),
-        "paired": noise(candidate, installed),  # candidate - installed, with its standard error
-        "refused": reasons,
-    }
+    values = probe_values([*args.candidates, args.installed], args.corpus)
+    installed = values[args.installed]
+    report: dict[str, Any] = {"installed": asdict(installed.scores()), "candidates": {}}
+    for path in args.candidates:
+        candidate = values[path]
+        report["candidates"][str(path)] = {
+            "scores": asdict(candidate.scores()),
+            "paired": noise(candidate, installed),  # candidate - installed, with its error
+            "refused": verdict(candidate.scores(), installed.scores()),
+        }
     print(json.dumps(report, indent=1))
-    return 1 if reasons else 0
+    return 0 if any(not c["refused"] for c in report["candidates"].values()) else 1
 
 
 if __name__ == "__main__":
