@@ -14,29 +14,18 @@ from typing import Any
 
 import av
 import numpy as np
-import numpy.typing as npt
 import soundfile as sf
 
+from clmr_embed.audio.frames import Frame, blocks, pcm
 from clmr_embed.audio.resample import Samples
 from clmr_embed.errors import AudioDecodeError, ClmrEmbedError
 from clmr_embed.names import shown
 
-# Full scale of integer PCM, to map decoded integers onto [-1, 1) as FFmpeg and libsndfile do.
-_INT_SCALE = {np.dtype(np.int16): 2.0**15, np.dtype(np.int32): 2.0**31, np.dtype(np.int64): 2.0**63}
 # FFmpeg demuxers whose duration is an estimate from the bitrate, not a header field (raw ADTS
 # AAC, AC-3, DTS, MPEG program/transport streams); MP3 is one too unless a Xing/Info/VBRI frame
 # counts its frames. Only a stated duration can show that a file was cut short.
 _ESTIMATED_DURATION = frozenset({"aac", "ac3", "eac3", "dts", "mpeg", "mpegts", "loas"})
 _SOUNDFILE_BLOCK = 16384  # frames per libsndfile read
-# FFmpeg frames (1,152 samples of MP3, 1,024 of AAC) joined before the float conversion and the
-# downmix: per frame, those numpy calls cost more than FFmpeg's decoding (docs/performance.md).
-_AV_BLOCK_FRAMES = 32
-# numpy types of FFmpeg's sample formats (PyAV's own table; "p": planar, one buffer per channel)
-_AV_DTYPES = {
-    f"{name}{planar}": np.dtype(code)
-    for name, code in (("u8", "u1"), ("s16", "i2"), ("s32", "i4"), ("flt", "f4"), ("dbl", "f8"))
-    for planar in ("", "p")
-}
 _RESYNCED = re.compile(r"Skipped \d+ bytes|resync", re.IGNORECASE)  # mpg123 jumped over damage
 
 
@@ -121,36 +110,11 @@ def _av_info(path: Path, container: Any) -> AudioInfo:
 
 
 def _decode_av(container: Any, stream: Any, report: DecodeReport) -> Iterator[tuple[int, Samples]]:
-    """Mono float32 blocks of up to _AV_BLOCK_FRAMES frames each, at their source rate."""
-    block: list[_Frame] = []
-    for frame in _av_frames(container, stream, report):
-        if block and frame.key != block[0].key:  # a new rate, layout or format mid-stream
-            yield block[0].rate, _downmix(block)
-            block = []
-        block.append(frame)
-        if len(block) >= _AV_BLOCK_FRAMES:
-            yield frame.rate, _downmix(block)
-            block = []
-    if block:  # also after a cut: what decoded before it is kept
-        yield block[0].rate, _downmix(block)
+    """Mono float32 blocks of FFmpeg frames (audio.frames), at their source rate."""
+    return blocks(_av_frames(container, stream, report))
 
 
-@dataclass(frozen=True)
-class _Frame:
-    """One decoded FFmpeg frame's PCM, not yet converted."""
-
-    rate: int
-    planar: bool
-    channels: int
-    planes: tuple[npt.NDArray[Any], ...]  # one per channel (planar), or one interleaved
-
-    @property
-    def key(self) -> tuple[int, bool, int, np.dtype[Any]]:
-        """Frames with equal keys can be joined into one block."""
-        return self.rate, self.planar, self.channels, self.planes[0].dtype
-
-
-def _av_frames(container: Any, stream: Any, report: DecodeReport) -> Iterator[_Frame]:
+def _av_frames(container: Any, stream: Any, report: DecodeReport) -> Iterator[Frame]:
     """Decode packet by packet: a damaged packet is skipped (a gap), as FFmpeg's own tools do."""
     packets = container.demux(stream)
     while True:
@@ -167,30 +131,7 @@ def _av_frames(container: Any, stream: Any, report: DecodeReport) -> Iterator[_F
         except av.FFmpegError:
             report.gaps += 1
             continue
-        yield from map(_pcm, frames)
-
-
-def _pcm(frame: Any) -> _Frame:
-    """A frame's planes as arrays over FFmpeg's buffers (no copy; to_ndarray's vstack is one)."""
-    planar, channels = frame.format.is_planar, frame.layout.nb_channels
-    dtype = _AV_DTYPES.get(frame.format.name)
-    if dtype is None:  # a format numpy has no type for: to_ndarray raises the reason
-        data = frame.to_ndarray()
-        return _Frame(frame.sample_rate, True, channels, tuple(data))
-    count = frame.samples if planar else frame.samples * channels
-    planes = tuple(np.frombuffer(p, dtype=dtype, count=count) for p in frame.planes)
-    return _Frame(frame.sample_rate, planar, channels, planes)
-
-
-def _downmix(block: list[_Frame]) -> Samples:
-    """Frames of one key as one mono float32 array: one conversion and one mean per block
-    instead of per frame (the same values, sample by sample)."""
-    if block[0].planar:  # [channels, n]: each channel's samples joined over the frames
-        data = np.stack([np.concatenate(c) for c in zip(*(f.planes for f in block), strict=True)])
-    else:  # packed: channels interleave in one row
-        data = np.concatenate([f.planes[0] for f in block]).reshape(-1, block[0].channels).T
-    mono: Samples = _to_float(data).mean(axis=0, dtype=np.float32)
-    return mono
+        yield from map(pcm, frames)
 
 
 def open_soundfile(path: Path) -> Opened:
@@ -318,15 +259,6 @@ def counts_frames(path: Path) -> bool:
     sync = re.search(rb"\xff[\xe0-\xff]", head)  # the first frame header
     start = sync.start() if sync else len(head)
     return any(tag in head[start : start + 200] for tag in (b"Xing", b"Info", b"VBRI"))
-
-
-def _to_float(data: npt.NDArray[Any]) -> npt.NDArray[np.float32]:
-    """Map decoded PCM of any sample format onto float32 in [-1, 1]."""
-    if data.dtype == np.uint8:
-        return (data.astype(np.float32) - 128.0) / 128.0
-    if data.dtype in _INT_SCALE:
-        return (data / _INT_SCALE[data.dtype]).astype(np.float32)
-    return data.astype(np.float32, copy=False)
 
 
 def reason(exc: BaseException) -> str:
