@@ -71,8 +71,13 @@ def _corun(model: dict[str, Any], decode: dict[str, Any]) -> dict[str, Any]:
         )
         for kind, args in (("model", model), ("decode", decode))
     ]
-    for child in children:  # each says "ready" once set up
-        assert child.stdout is not None and child.stdout.readline().strip() == "ready"
+    for child in children:  # each says "ready" once set up; one that failed says nothing
+        assert child.stdout is not None
+        if child.stdout.readline().strip() != "ready":
+            for other in children:
+                other.kill()
+            err = child.communicate()[1]
+            return {"error": (err.strip().splitlines() or ["failed"])[-1][:200]}
     for child in children:
         assert child.stdin is not None
         child.stdin.write("go\n")

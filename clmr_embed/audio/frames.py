@@ -59,9 +59,10 @@ def pcm(frame: Any) -> Frame:
     """A frame's planes as arrays over FFmpeg's buffers (no copy; to_ndarray's vstack is one)."""
     planar, channels = frame.format.is_planar, frame.layout.nb_channels
     dtype = DTYPES.get(frame.format.name)
-    if dtype is None:  # a format numpy has no type for: to_ndarray raises the reason
+    if dtype is None:  # not in PyAV's table either: to_ndarray raises the reason
         data = frame.to_ndarray()
-        return Frame(frame.sample_rate, True, channels, tuple(data))
+        data = data if planar else data.reshape(-1, channels).T
+        return Frame(frame.sample_rate, True, channels, tuple(data))  # one plane per channel
     count = frame.samples if planar else frame.samples * channels
     planes = tuple(np.frombuffer(p, dtype=dtype, count=count) for p in frame.planes)
     return Frame(frame.sample_rate, planar, channels, planes)
