@@ -3,7 +3,7 @@
     nice python -m tools.campaign /work/runs/whole-from-r1 --data /work/data/free-music/train.txt \
         --corpus /work/data/free-music --config configs/distill-clean.toml \
         --init ../shared/weights/candidates/clmr-distill-gpu-r1.pt --lr 1e-4 --cache-dir DIR \
-        [--head-warmup-steps 300]
+        [--head-warmup-steps 300] [--anchor-weight 1.0]
 
 Each chunk is one `clmr-embed train pretrain --stop-at-step N [--resume]` process (killed or
 stopped at any moment, the next call resumes from the last checkpoint); after each chunk of
@@ -36,7 +36,7 @@ BEST = "best-gate.pt"
 
 
 def chunk_config(args: argparse.Namespace) -> Path:
-    """The run's config (the TOML plus --init/--lr/--cache-dir), written once into the run."""
+    """The run's config (the TOML plus the flags that override it), written once into the run."""
     path = args.run / "campaign.toml"
     if not path.exists():
         overrides: dict[str, Any] = {"cache_dir": str(args.cache_dir or "")}
@@ -46,6 +46,8 @@ def chunk_config(args: argparse.Namespace) -> Path:
             overrides["lr"] = args.lr
         if args.head_warmup_steps:
             overrides["head_warmup_steps"] = args.head_warmup_steps
+        if args.anchor_weight:
+            overrides["anchor_weight"] = args.anchor_weight
         args.run.mkdir(parents=True, exist_ok=True)
         write_config(path, load_pretrain_config(args.config, overrides))
     return path
@@ -104,6 +106,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--cache-dir", type=Path, help="audio cache root")
     parser.add_argument(
         "--head-warmup-steps", type=int, default=0, help="steps that train the fresh head alone"
+    )
+    parser.add_argument(
+        "--anchor-weight", type=float, default=0.0, help="weight of the term that stays near --init"
     )
     parser.add_argument("--probe-windows", type=int, default=50_000, help="windows per chunk")
     parser.add_argument("--patience", type=int, default=3, help="probes without a new best")

@@ -1,12 +1,15 @@
 """The campaign keeps the best checkpoint by the gate, stops after `patience` probes without."""
 
+import argparse
 import json
+from pathlib import Path
 
 import pytest
 
 pytest.importorskip("torch")
 
-from tools.campaign import BEST, PROBES, _plateau, record
+from tools.campaign import BEST, PROBES, _plateau, chunk_config, record
+from training.pretrain.config import load_pretrain_config
 from training.pretrain.state import LATEST
 
 
@@ -27,3 +30,14 @@ def test_best_moves_only_when_no_probe_is_worse(tmp_path):
     assert not _probe(tmp_path, 40, 0.64, 0.56)
     rows = [json.loads(line) for line in (tmp_path / PROBES).read_text().splitlines()]
     assert _plateau(rows, patience=2) and not _plateau(rows, patience=3)
+
+
+def test_the_run_config_carries_the_flags_once(tmp_path):
+    recipe = Path(__file__).resolve().parents[2] / "configs" / "distill-clean.toml"
+    flags = dict(init=Path("r1.pt"), lr=1e-4, cache_dir=None, head_warmup_steps=500)
+    args = argparse.Namespace(run=tmp_path / "run", config=recipe, anchor_weight=2.0, **flags)
+    config = load_pretrain_config(chunk_config(args))
+    assert (config.anchor_weight, config.init_weights, config.lr) == (2.0, "r1.pt", 1e-4)
+    assert config.head_warmup_steps == 500
+    args.anchor_weight = 0.0  # written once: a rerun with other flags keeps the run's config
+    assert load_pretrain_config(chunk_config(args)).anchor_weight == 2.0

@@ -132,6 +132,9 @@ class PretrainConfig:
     teacher_min_coverage: float = 1.0  # share of tracks with targets needed to start; below it
     #   the missing ones are computed first (lower: start on a partial target cache, masked)
     # distillation alone (contrastive_weight = 0): each example is one crop on the target grid
+    anchor_weight: float = 0.0  # loss += this x squared distance of each crop's embedding to
+    #   the frozen init_weights encoder's, relative to its batch spread (training/pretrain/
+    #   anchor.py): keeps what the starting model learned; distillation alone, needs init_weights
     crop_jitter_seconds: float = 0.0  # each crop starts up to this far either side of its grid
     #   point (its target stays the grid point's); only for distillation alone
     validation_fraction: float = 0.0  # share of tracks held out for a validation MSE (seeded)
@@ -178,9 +181,14 @@ class PretrainConfig:
         return 2 if self.objective == "simclr" else 1
 
     def _check_single_crops(self) -> None:
+        if self.anchor_weight < 0 or (self.anchor_weight > 0 and not self.init_weights):
+            raise ConfigError(
+                f"anchor_weight = {self.anchor_weight}: use a weight >= 0, and > 0 only with "
+                "init_weights (the encoder the run stays near)"
+            )
         extras = {
             k: getattr(self, k)
-            for k in ("crop_jitter_seconds", "validation_fraction")
+            for k in ("crop_jitter_seconds", "validation_fraction", "anchor_weight")
             if getattr(self, k) != 0
         }
         if extras and self.objective != "distill":
@@ -265,6 +273,8 @@ def resume_conflicts(saved: dict[str, Any], config: PretrainConfig, world: int) 
     now = config_to_dict(config)
     fixed = RESUMABLE | {"batch_size"}
     changed = sorted(k for k in now if k not in fixed and saved.get(k) != now[k])
+    if config.anchor_weight > 0 and saved.get("init_weights") != now["init_weights"]:
+        changed.append("init_weights (the anchor of anchor_weight)")
     saved_world = int(saved.get("world_size", world))
     if saved.get("batch_size") is not None and saved["batch_size"] * saved_world != (
         config.batch_size * world

@@ -13,6 +13,7 @@ import torch
 from torch import Tensor, nn
 
 from training.config import config_to_dict
+from training.pretrain.anchor import Anchor, anchor_loss
 from training.pretrain.augment import AugmentChain, Rows
 from training.pretrain.config import PretrainConfig
 from training.pretrain.distill import distill_loss, masked_loss
@@ -42,13 +43,14 @@ class Loop:
     output_dir: Path  # where latest.pt and best.pt go
     end_step: int  # the step this call stops at (stop_at_step or the end of the run)
     validation: Batch | None = None  # held-out crops for the validation MSE (distillation alone)
+    anchor: Anchor | None = None  # the frozen starting encoder of anchor_weight > 0, else None
 
 
 @dataclass
 class LossWindow:
     """Loss terms since the last metrics line, summed on the device so steps do not synchronise."""
 
-    total: Tensor  # summed (NT-Xent or InfoNCE, teacher) terms, a device vector of 2
+    total: Tensor  # summed (NT-Xent or InfoNCE, teacher, anchor) terms, a device vector of 3
     steps: int = 0  # steps summed
     started: float = field(default_factory=time.perf_counter)  # when the window opened
 
@@ -76,7 +78,7 @@ def run_steps(loop: Loop, loader: Iterable[Batch]) -> None:
     """Train on every batch of `loader`: a metrics line every log_every steps (and after steps 1
     and end_step), latest.pt/best.pt every checkpoint_every steps and at end_step (rank 0)."""
     state, config = loop.parts.state, loop.config
-    window = LossWindow(torch.zeros(2, device=loop.processes.device))
+    window = LossWindow(torch.zeros(3, device=loop.processes.device))
     if loop.validation is not None and state.step == 0:  # the starting point, to compare with
         loop.log.record_validation(0, validation_mse(loop, loop.validation))
     for batch in loader:
@@ -97,8 +99,9 @@ def run_steps(loop: Loop, loader: Iterable[Batch]) -> None:
 
 
 def train_step(loop: Loop, batch: Batch) -> Tensor:
-    """One optimiser step; returns the detached (NT-Xent, teacher) terms, still on the device
-    (teacher 0 when not distilling, NT-Xent 0 when distilling alone)."""
+    """One optimiser step; returns the detached (NT-Xent, teacher, anchor) terms, still on the
+    device (teacher 0 when not distilling, NT-Xent 0 when distilling alone, anchor 0 without
+    an anchor)."""
     if loop.config.objective == "distill":
         return distill_step(loop, batch)
     if loop.config.objective == "cpc":
@@ -113,22 +116,26 @@ def train_step(loop: Loop, batch: Batch) -> Tensor:
     teacher = teacher_term(out[4:], batch, device) if len(out) > 4 else torch.zeros_like(nt_xent)
     loss = config.contrastive_weight * nt_xent + config.teacher_weight * teacher
     optimise(parts, loss, _frozen(loop))
-    return torch.stack([nt_xent.detach(), teacher.detach()])
+    return torch.stack([nt_xent.detach(), teacher.detach(), torch.zeros_like(nt_xent)])
 
 
 def distill_step(loop: Loop, batch: Batch) -> Tensor:
-    """One step of distillation alone: one forward per crop, MSE to its clean grid target."""
+    """One step of distillation alone: one forward per crop, MSE to its clean grid target (plus
+    the anchor term: the distance to the frozen starting encoder's embedding of the same crop)."""
     parts, config, device = loop.parts, loop.config, loop.processes.device
     x = batch["x"].to(device, non_blocking=True)
     seed = step_seed(config.seed, "augment", parts.state.step)
     with torch.no_grad():
         x = loop.augment(x, torch.Generator(device).manual_seed(seed), _rows(loop, len(x)))
     with forward_scope(loop):
-        predicted = parts.trainable(x)
+        predicted, embedding = parts.trainable(x)
+        anchored = loop.anchor(x) if loop.anchor is not None else None
     target = batch["t"].to(device, non_blocking=True)
     teacher = masked_loss(predicted, target, batch["m"].to(device, non_blocking=True))
-    optimise(parts, config.teacher_weight * teacher, _frozen(loop))
-    return torch.stack([torch.zeros_like(teacher), teacher.detach()])
+    anchor = anchor_loss(embedding, anchored) if anchored is not None else torch.zeros_like(teacher)
+    loss = config.teacher_weight * teacher + config.anchor_weight * anchor
+    optimise(parts, loss, _frozen(loop))
+    return torch.stack([torch.zeros_like(teacher), teacher.detach(), anchor.detach()])
 
 
 def cpc_step(loop: Loop, batch: Batch) -> Tensor:
@@ -142,7 +149,8 @@ def cpc_step(loop: Loop, batch: Batch) -> Tensor:
     # InfoNCE in fp32; under DDP the negatives are drawn from all ranks' z
     loss = global_info_nce(z.float(), predictions.float(), config.cpc_negatives, generator)
     optimise(parts, config.contrastive_weight * loss, _frozen(loop))
-    return torch.stack([loss.detach(), torch.zeros_like(loss)])
+    zero = torch.zeros_like(loss)
+    return torch.stack([loss.detach(), zero, zero])
 
 
 def optimise(parts: TrainingParts, loss: Tensor, frozen: nn.Module | None = None) -> None:
@@ -255,13 +263,19 @@ def _set_lr(optimizer: torch.optim.Optimizer, lr: float) -> float:
 
 def _record(loop: Loop, window: LossWindow, lr: float) -> None:
     """A metrics line: mean loss (and its terms when distilling), lr and windows per second."""
-    (nt_xent, teacher), steps_per_s = window.close()
+    (nt_xent, teacher, anchor), steps_per_s = window.close()
     config = loop.config
-    mean_loss = config.contrastive_weight * nt_xent + config.teacher_weight * teacher
+    mean_loss = (
+        config.contrastive_weight * nt_xent
+        + config.teacher_weight * teacher
+        + config.anchor_weight * anchor
+    )
     windows = config.windows_per_example * config.batch_size * loop.processes.world
     clips_per_s = windows * steps_per_s
     loop.parts.state.observe(mean_loss)
     terms = [nt_xent, teacher] if loop.parts.model.distill is not None else None
+    if terms is not None and loop.anchor is not None:
+        terms.append(anchor)
     loop.log.record(loop.parts.state.step, mean_loss, lr, clips_per_s, terms)
 
 

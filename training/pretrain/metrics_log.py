@@ -77,7 +77,8 @@ class MetricsLog:
     ) -> None:
         """Append one metrics line; `clips_per_s` counts windows (two per pair) per second.
 
-        `terms` are (NT-Xent, teacher) means when distilling: both parts of `loss` are logged.
+        `terms` are (NT-Xent, teacher) means when distilling, (NT-Xent, teacher, anchor) with an
+        anchor: the parts of `loss` are logged.
         """
         self.bar.set_postfix(loss=f"{loss:.4f}", lr=f"{lr:.2e}", clips_s=f"{clips_per_s:.1f}")
         if not self.write:
@@ -90,7 +91,9 @@ class MetricsLog:
             "wall_s": round(self.wall_seconds(), 3),
         }
         if terms is not None:
-            row["nt_xent"], row["teacher"] = terms
+            row["nt_xent"], row["teacher"], *anchor = terms
+            if anchor:
+                row["anchor"] = anchor[0]
         with open(self.path, "a") as handle:
             handle.write(json.dumps(row) + "\n")
         if self.board is not None:

@@ -120,9 +120,10 @@ class Distiller(nn.Module):
             raise ValueError("distillation alone needs a model with a distillation head")
         self.encoder, self.distill = model.encoder, model.distill
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """x [B, 1, window] -> predicted standardised targets [B, target_dim]."""
-        return self.distill(self.encoder(x))  # type: ignore[no-any-return]
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """x [B, 1, window] -> (predicted standardised targets [B, target_dim], embeddings)."""
+        embedding = self.encoder(x)
+        return self.distill(embedding), embedding
 
 
 def wrap(model: SimCLR | CPC, config: PretrainConfig, processes: Processes) -> nn.Module:

@@ -14,6 +14,7 @@ import torch
 from clmr_embed.constants import SAMPLE_RATE, WINDOW_SAMPLES
 from clmr_embed.errors import ConfigError, DataError
 from training.layout import cpu_precision
+from training.pretrain.anchor import build_anchor
 from training.pretrain.augment import AugmentChain
 from training.pretrain.cache import AudioCache, SkippedFile, build_cache
 from training.pretrain.config import PretrainConfig, write_config
@@ -219,6 +220,7 @@ def build_loop(
         output_dir=output_dir,
         end_step=min(total_steps, config.stop_at_step or total_steps),
         validation=validation_batch(config, items),
+        anchor=build_anchor(config, processes.device),
     )
 
 
