@@ -3,7 +3,7 @@
     nice python -m tools.campaign /work/runs/whole-from-r1 --data /work/data/free-music/train.txt \
         --corpus /work/data/free-music --config configs/distill-clean.toml \
         --init ../shared/weights/candidates/clmr-distill-gpu-r1.pt --lr 1e-4 --cache-dir DIR \
-        [--head-warmup-steps 300] [--anchor-weight 1.0]
+        [--head-warmup-steps 300] [--anchor-weight 1.0] [--keep-probed]
 
 Each chunk is one `clmr-embed train pretrain --stop-at-step N [--resume]` process (killed or
 stopped at any moment, the next call resumes from the last checkpoint); after each chunk of
@@ -33,6 +33,7 @@ from training.weights import load_checkpoint
 
 PROBES = "probes.jsonl"
 BEST = "best-gate.pt"
+PROBED = "probed"  # with --keep-probed: every probed checkpoint, as step-N.pt (~34 MB each)
 
 
 def chunk_config(args: argparse.Namespace) -> Path:
@@ -83,9 +84,14 @@ def read_probes(run: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
 
 
-def record(run: Path, row: dict[str, Any]) -> bool:
-    """Append the row; copy latest.pt to best-gate.pt when it passes the gate against the best."""
+def record(run: Path, row: dict[str, Any], keep: bool = False) -> bool:
+    """Append the row; copy latest.pt to best-gate.pt when it passes the gate against the best,
+    and to probed/step-N.pt when `keep` (latest.pt moves on: a probed checkpoint that the gate
+    refuses is otherwise lost, e.g. for tools.interpolate or a later gate)."""
     rows = read_probes(run)
+    if keep:
+        (run / PROBED).mkdir(exist_ok=True)
+        shutil.copyfile(run / LATEST, run / PROBED / f"step-{row['step']}.pt")
     best = next((r for r in reversed(rows) if r.get("best")), None)
     row["best"] = best is None or not verdict(gate_scores(row), gate_scores(best))
     if row["best"]:
@@ -111,6 +117,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--anchor-weight", type=float, default=0.0, help="weight of the term that stays near --init"
     )
     parser.add_argument("--probe-windows", type=int, default=50_000, help="windows per chunk")
+    parser.add_argument(
+        "--keep-probed", action="store_true", help="keep every probed checkpoint in RUN/probed"
+    )
     parser.add_argument("--patience", type=int, default=3, help="probes without a new best")
     args = parser.parse_args(argv)
     config_path = chunk_config(args)
@@ -128,7 +137,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         latest = args.run / LATEST
         row = {"step": load_checkpoint(latest).step, **probe_checkpoint(latest, pairs)}
         row["windows"] = row["step"] * config.batch_size * config.windows_per_example
-        record(args.run, row)
+        record(args.run, row, keep=args.keep_probed)
         print(json.dumps(row), flush=True)
 
 

@@ -8,7 +8,7 @@ import pytest
 
 pytest.importorskip("torch")
 
-from tools.campaign import BEST, PROBES, _plateau, chunk_config, record
+from tools.campaign import BEST, PROBED, PROBES, _plateau, chunk_config, record
 from training.pretrain.config import load_pretrain_config
 from training.pretrain.state import LATEST
 
@@ -41,3 +41,14 @@ def test_the_run_config_carries_the_flags_once(tmp_path):
     assert config.head_warmup_steps == 500
     args.anchor_weight = 0.0  # written once: a rerun with other flags keeps the run's config
     assert load_pretrain_config(chunk_config(args)).anchor_weight == 2.0
+
+
+def test_keep_probed_saves_each_probed_checkpoint_beside_the_best(tmp_path):
+    (tmp_path / LATEST).write_text("weights of step 10")
+    record(tmp_path, {"step": 10, "gtzan_accuracy": 0.6, "holdout_mrr": 0.5}, keep=True)
+    (tmp_path / LATEST).write_text("weights of step 20")
+    record(tmp_path, {"step": 20, "gtzan_accuracy": 0.5, "holdout_mrr": 0.5}, keep=True)
+    kept = sorted(p.name for p in (tmp_path / PROBED).iterdir())
+    assert kept == ["step-10.pt", "step-20.pt"]
+    assert (tmp_path / PROBED / "step-20.pt").read_text() == "weights of step 20"
+    assert (tmp_path / BEST).read_text() == "weights of step 10"  # the gate refused step 20
