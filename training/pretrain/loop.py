@@ -130,8 +130,8 @@ def distill_step(loop: Loop, batch: Batch) -> Tensor:
     with forward_scope(loop):
         predicted, embedding = parts.trainable(x)
         # during the head warm-up the encoder is the anchor: nothing to compute
-        anchoring = loop.anchor is not None and _frozen(loop) is None
-        anchored = loop.anchor(x) if anchoring and loop.anchor is not None else None
+        warming_up = _frozen(loop) is not None
+        anchored = loop.anchor(x) if loop.anchor is not None and not warming_up else None
     target = batch["t"].to(device, non_blocking=True)
     teacher = masked_loss(predicted, target, batch["m"].to(device, non_blocking=True))
     anchor = anchor_loss(embedding, anchored) if anchored is not None else torch.zeros_like(teacher)
