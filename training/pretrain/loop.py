@@ -127,16 +127,16 @@ def distill_step(loop: Loop, batch: Batch) -> Tensor:
     seed = step_seed(config.seed, "augment", parts.state.step)
     with torch.no_grad():
         x = loop.augment(x, torch.Generator(device).manual_seed(seed), _rows(loop, len(x)))
+    frozen = _frozen(loop)
     with forward_scope(loop):
         predicted, embedding = parts.trainable(x)
         # during the head warm-up the encoder is the anchor: nothing to compute
-        warming_up = _frozen(loop) is not None
-        anchored = loop.anchor(x) if loop.anchor is not None and not warming_up else None
+        anchored = loop.anchor(x) if loop.anchor is not None and frozen is None else None
     target = batch["t"].to(device, non_blocking=True)
     teacher = masked_loss(predicted, target, batch["m"].to(device, non_blocking=True))
     anchor = anchor_loss(embedding, anchored) if anchored is not None else torch.zeros_like(teacher)
     loss = config.teacher_weight * teacher + config.anchor_weight * anchor
-    optimise(parts, loss, _frozen(loop))
+    optimise(parts, loss, frozen)
     return torch.stack([torch.zeros_like(teacher), teacher.detach(), anchor.detach()])
 
 
