@@ -1,4 +1,4 @@
-"""`--scale tiny`: every cell shrunk (narrow encoder, few steps, small batches, few files)."""
+"""`--scale small` and `--scale tiny`: every cell shrunk, what varies between cells kept ordered."""
 
 from __future__ import annotations
 
@@ -10,7 +10,13 @@ from training.linear.config import LinearEvalConfig
 from training.pretrain.cache import resolve_inputs
 from training.pretrain.config import PretrainConfig
 
-SCALES = ("full", "tiny")
+SCALES = ("full", "small", "tiny")
+# small: the real encoder, corpus and probe, a twentieth of the steps and an eighth of the batch, so
+# a shipped spec runs in <= 30 minutes on a 2-core CPU (docs/experiments/: what that can show)
+SMALL_STEP_DIVISOR = 20  # 1200 -> 60 (CPU recipe); 3000 / 1000 / 300 -> 100 (capped) / 50 / 15
+SMALL_MAX_STEPS = 100  # the longest small cell: ~4 CPU minutes at batch 8
+SMALL_BATCH_DIVISOR = 8  # 456 / 96 / 48 -> 57 / 12 / 8 (floored): batch-size cells stay ordered
+SMALL_MIN_BATCH = 8  # below 8 pairs NT-Xent has too few negatives to learn anything
 TINY_CHANNELS = (8, 8, 8, 16, 16, 16, 16, 16, 16, 32, 32)  # the narrowest SampleCNN the tests use
 BATCH_DIVISOR = 16  # 48 / 96 / 456 -> 3 / 6 / 29: batch-size cells stay distinct and ordered
 STEP_DIVISOR = 100  # 300 / 1000 / 3000 steps -> 3 / 10 / 30 (capped): duration cells stay ordered
@@ -44,6 +50,30 @@ def tiny_pretrain(config: PretrainConfig) -> PretrainConfig:
         device="cpu",
         compile=False,
     )
+
+
+def small_pretrain(config: PretrainConfig) -> PretrainConfig:
+    """The cell's pre-training config at small scale: full width, fewer steps, smaller batches."""
+    steps = config.max_steps // SMALL_STEP_DIVISOR if config.max_steps else SMALL_MAX_STEPS
+    steps = max(5, min(SMALL_MAX_STEPS, steps))
+    return dataclasses.replace(
+        config,
+        batch_size=max(SMALL_MIN_BATCH, config.batch_size // SMALL_BATCH_DIVISOR),
+        max_steps=steps,
+        epochs=0,
+        stop_at_step=0,
+        warmup_steps=min(config.warmup_steps, steps // 10),
+        checkpoint_every=max(1, steps // 4),  # a killed cell loses at most a quarter
+        log_every=5,
+        device="cpu",
+    )
+
+
+def scaled_pretrain(config: PretrainConfig, scale: str) -> PretrainConfig:
+    """`config` at `scale` (one of SCALES)."""
+    if scale == "tiny":
+        return tiny_pretrain(config)
+    return small_pretrain(config) if scale == "small" else config
 
 
 def tiny_probe(config: LinearEvalConfig) -> LinearEvalConfig:

@@ -11,7 +11,7 @@ from typing import Any
 
 from clmr_embed.errors import ConfigError
 from training.config import config_from_dict, config_to_dict, load_toml
-from training.experiment.scale import SCALES, tiny_files, tiny_pretrain, tiny_probe
+from training.experiment.scale import SCALES, scaled_pretrain, tiny_files, tiny_probe
 from training.linear.config import LinearEvalConfig
 from training.pretrain.config import AugmentConfig, PretrainConfig, load_pretrain_config
 
@@ -39,7 +39,7 @@ class SpecInputs:
 
     kinds: Mapping[str, KindRule]  # the registered cell kinds; any other kind is refused
     data: Mapping[str, tuple[Path, ...]] = field(default_factory=dict)  # --data NAME=PATH
-    scale: str = "full"  # "full" (as written) or "tiny" (training.experiment.scale)
+    scale: str = "full"  # "full" (as written), "small" or "tiny" (training.experiment.scale)
 
 
 @dataclass(frozen=True)
@@ -86,7 +86,7 @@ class Spec:
     description: str  # a paragraph under it
     columns: tuple[str, ...]  # table columns before the scores (from COLUMNS)
     plot_x: str  # a NUMERIC_COLUMNS entry for a line plot, "" for bars per cell
-    scale: str  # "full" or "tiny"
+    scale: str  # "full", "small" or "tiny"
     cells: tuple[Cell, ...]  # in spec order, names unique
 
 
@@ -255,7 +255,7 @@ def _pretrain(
     config_file = base / row["config"] if row.get("config") else None
     try:
         config = load_pretrain_config(config_file, overrides)
-        return tiny_pretrain(config) if scale == "tiny" else config
+        return scaled_pretrain(config, scale)
     except ConfigError as exc:
         raise ConfigError(f"{where} pretrain: {exc}") from None
 

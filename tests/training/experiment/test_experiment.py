@@ -221,7 +221,7 @@ def test_a_bad_spec_or_option_exits_2_before_any_work(corpora, tmp_path) -> None
 SPECS = sorted((Path(__file__).resolve().parents[3] / "configs" / "experiments").glob("*.toml"))
 
 
-@pytest.mark.parametrize("scale", ["full", "tiny"])
+@pytest.mark.parametrize("scale", ["full", "small", "tiny"])
 @pytest.mark.parametrize("path", SPECS, ids=[p.stem for p in SPECS])
 def test_shipped_specs_validate(path, scale, corpora, shared_dir) -> None:
     music = corpora / "music"
