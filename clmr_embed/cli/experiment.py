@@ -17,7 +17,7 @@ class Scale(StrEnum):
     """How large every cell runs."""
 
     full = "full"  # as the spec says
-    small = "small"  # the real encoder, 1/20 of the steps, 1/8 of the batch: <= 30 min a spec
+    small = "small"  # the real encoder, 1/10 of the steps, 1/8 of the batch: <= 30 min a spec
     tiny = "tiny"  # narrow encoder, few steps, small batches, few files: minutes on a CPU
 
 

@@ -167,6 +167,7 @@ def run_supervised_cell(cell: Cell, context: CellContext) -> CellScores:
     config = SupervisedRunConfig(
         labels=cell.probe, output_dir=folder, train=train,
         fractions=(cell.linear.label_fraction,), resume=(folder / "rounds").exists(), tagger=False,
+        progress=context.progress,
     )  # fmt: skip
     result = run_supervised(config, _NoTagger())
     first = result.results[0]

@@ -62,6 +62,7 @@ class SupervisedRunConfig:
     name: str | None = None  # tagger name; None: the run folder's name
     resume: bool = False  # continue each round from its latest.pt (finished rounds are kept)
     tagger: bool = True  # export <name>-tagger.onnx (False: scores and model.pt only, e.g. a grid)
+    progress: bool = True  # the audio cache's tqdm bar on stderr (off in `--no-progress` grids)
 
     def __post_init__(self) -> None:
         bad = [f for f in self.fractions if not 0.0 < f <= 1.0]

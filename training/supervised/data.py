@@ -57,7 +57,9 @@ class ClipAudio:
         return self.crops(picked, step_seed(seed, "crop", step)), targets
 
 
-def clip_audio(data: LabelledSet, sample_rate: int, cache_root: Path | None = None) -> ClipAudio:
+def clip_audio(
+    data: LabelledSet, sample_rate: int, cache_root: Path | None = None, progress: bool = True
+) -> ClipAudio:
     """Decode the items' audio once into the shared cache, and find each item's track there.
 
     Raises:
@@ -65,7 +67,9 @@ def clip_audio(data: LabelledSet, sample_rate: int, cache_root: Path | None = No
     """
     # Evaluation sets are what this trainer is for: the pre-training leak guard does not apply.
     paths = list(data.paths)
-    cache, _ = build_cache(paths, sample_rate, cache_root=cache_root, allow_probe_sets=True)
+    cache, _ = build_cache(
+        paths, sample_rate, cache_root=cache_root, allow_probe_sets=True, progress=progress
+    )
     resolved = [p.resolve() for p in data.paths]
     # build_cache names tracks relative to the common folder of the resolved files
     common = Path(os.path.commonpath(resolved)) if len(set(resolved)) > 1 else resolved[0].parent

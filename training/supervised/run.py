@@ -48,7 +48,7 @@ def run_supervised(config: SupervisedRunConfig, export: OnnxExport) -> LinearRes
     run_dir = config.output_dir
     _check_run_dir(config)
     data, missing = keep_existing(read_labels(config.labels))
-    audio = clip_audio(data, config.train.encoder.sample_rate)
+    audio = clip_audio(data, config.train.encoder.sample_rate, progress=config.progress)
     results = tuple(evaluate_fraction(audio, config, f) for f in config.fractions)
     notes = {
         "labels": str(config.labels),

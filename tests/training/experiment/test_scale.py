@@ -13,10 +13,10 @@ from training.experiment.spec import Spec, SpecInputs, load_spec
 from training.pretrain.config import PretrainConfig
 
 SPECS = Path(__file__).resolve().parents[3] / "configs" / "experiments"
-# Windows a 2-core AMX Xeon pre-trains in 30 minutes at 14 SimCLR windows/s (README, Benchmarks),
-# less a fifth for probes, supervised folds and start-up
-BUDGET_WINDOWS = 0.8 * 30 * 60 * 14
-CPC_COST = 3.5  # a CPC window's time in SimCLR windows (README: 0.8 vs 2.8 windows/s)
+# Windows a 2-core AMX Xeon pre-trains in 30 minutes at 23 SimCLR windows/s (measured at batch 8,
+# docs/experiments/README.md), less a fifth for probes, supervised folds and start-up
+BUDGET_WINDOWS = 0.8 * 30 * 60 * 23
+CPC_COST = 4.6  # a CPC window's time in SimCLR windows (measured there: 5.4 vs 25 windows/s)
 
 
 def spec_data(tmp_path: Path) -> dict[str, tuple[Path, ...]]:
