@@ -42,12 +42,16 @@ class AugmentConfig:
     reverb_max: int = 100  # reverberance, damping, room size each ~ U{0..reverb_max}
     reverb_wet: float = 0.5  # ours: out = (1 - wet) x + wet (x * ir); sox mixes dry + wet
     cpu_chunk: int = 8  # examples per transform call on CPU (cache-friendly, ~2x faster); 0: all
+    views: int = 2  # views the chain augments: 2 (CLMR v2, both), 1 (v1's asymmetric variant:
+    #   the first view augmented, the second a clean crop)
 
     def __post_init__(self) -> None:
         probs = {k: v for k, v in vars(self).items() if k.endswith("_p")}
         bad = {k: v for k, v in probs.items() if not 0.0 <= v <= 1.0}
         if bad:
             raise ConfigError(f"augmentation probabilities must lie in [0, 1], got {bad}")
+        if self.views not in (1, 2):
+            raise ConfigError(f"augment.views must be 1 or 2, got {self.views}")
 
 
 METHODS = ("simclr", "cpc")  # SimCLR (two views, NT-Xent) or CLMR v1's CPC (InfoNCE)
@@ -270,7 +274,9 @@ def resume_conflicts(saved: dict[str, Any], config: PretrainConfig, world: int) 
     the global batch, stays: the steps then see the same segments (the data order is a pure
     function of the step and the global batch), so a run moves between world sizes.
     """
-    now = config_to_dict(config)
+    now, defaults = config_to_dict(config), config_to_dict(PretrainConfig())
+    # a setting newer than the saved run took its default there
+    saved = {**defaults, **saved, "augment": {**defaults["augment"], **saved.get("augment", {})}}
     fixed = RESUMABLE | {"batch_size"}
     changed = sorted(k for k in now if k not in fixed and saved.get(k) != now[k])
     if config.anchor_weight > 0 and saved.get("init_weights") != now["init_weights"]:

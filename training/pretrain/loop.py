@@ -232,15 +232,17 @@ def teacher_term(predicted: tuple[Tensor, ...], batch: Batch, device: torch.devi
 
 
 def augmented_views(loop: Loop, batch: Batch) -> tuple[Tensor, Tensor]:
-    """Both views on the device, augmented with a generator seeded by (seed, step): every
-    process draws for the global batch and keeps its rows, so the world size changes nothing."""
+    """Both views on the device (the second left clean when augment.views is 1), augmented with
+    a generator seeded by (seed, step): every process draws for the global batch and keeps its
+    rows, so the world size changes nothing."""
     device, step = loop.processes.device, loop.parts.state.step
     x_i = batch["x_i"].to(device, non_blocking=True)
     x_j = batch["x_j"].to(device, non_blocking=True)
     generator = torch.Generator(device).manual_seed(step_seed(loop.config.seed, "augment", step))
     rows = _rows(loop, len(x_i))
     with torch.no_grad():
-        return loop.augment(x_i, generator, rows), loop.augment(x_j, generator, rows)
+        x_i = loop.augment(x_i, generator, rows)
+        return x_i, loop.augment(x_j, generator, rows) if loop.config.augment.views == 2 else x_j
 
 
 def _rows(loop: Loop, batch_size: int) -> Rows:

@@ -22,6 +22,8 @@ def test_config_rejects_unknown_keys_and_reads_nested_augment(tmp_path):
         load_pretrain_config(None, {"batch_sise": 4})
     with pytest.raises(ConfigError, match="precision"):
         load_pretrain_config(None, {"precision": "int8"})
+    with pytest.raises(ConfigError, match="augment.views must be 1 or 2"):
+        load_pretrain_config(None, {"augment.views": 3})
     shipped = [load_pretrain_config(p) for p in sorted((REPO / "configs").glob("pretrain-*.toml"))]
     assert len(shipped) >= 2 and len(set(shipped)) == len(shipped)  # all differ
 
@@ -37,6 +39,10 @@ def test_resolved_config_reads_back_and_names_what_a_resume_may_not_change(tmp_p
     assert resume_conflicts(saved, other, world=2) == [
         "augment", "batch_size x world_size (the global batch)", "seed"
     ]  # fmt: skip
+    old = saved | {"augment": {k: v for k, v in saved["augment"].items() if k != "views"}}
+    assert resume_conflicts(old, config, world=1) == []  # a run saved before `views` existed
+    one_view = replace(config, augment=replace(config.augment, views=1))
+    assert resume_conflicts(old, one_view, world=1) == ["augment"]
     halves = replace(config, batch_size=4)  # two processes of 4: the same global batch of 8
     assert resume_conflicts(saved, halves, world=2) == []
     assert resume_conflicts(saved | {"world_size": 2}, config, world=1) == [

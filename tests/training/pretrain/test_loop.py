@@ -1,4 +1,6 @@
-"""The step loop's pieces: a frozen encoder stays outside the backward during the head warm-up."""
+"""The step loop's pieces: the frozen encoder outside the backward, the one-view mode."""
+
+from types import SimpleNamespace
 
 import pytest
 
@@ -6,7 +8,8 @@ torch = pytest.importorskip("torch")
 
 from torch import nn
 
-from training.pretrain.loop import without_grad
+from training.pretrain.config import load_pretrain_config
+from training.pretrain.loop import augmented_views, without_grad
 
 
 def test_a_module_without_grad_is_left_out_of_the_backward_and_restored_after():
@@ -24,3 +27,18 @@ def test_a_module_without_grad_is_left_out_of_the_backward_and_restored_after():
     features = encoder(x)
     head(features).square().sum().backward()
     assert features.requires_grad and encoder.weight.grad is not None  # outside, it learns again
+
+
+@pytest.mark.parametrize("views", [1, 2])
+def test_one_view_mode_leaves_the_second_view_clean(views):
+    config = load_pretrain_config(None, {"augment.views": views})
+    loop = SimpleNamespace(
+        processes=SimpleNamespace(device=torch.device("cpu"), rank=0, world=1),
+        parts=SimpleNamespace(state=SimpleNamespace(step=3)),
+        config=config,
+        augment=lambda x, generator, rows: -x,  # stands for the chain: any change shows
+    )
+    batch = {"x_i": torch.rand(2, 1, 16), "x_j": torch.rand(2, 1, 16)}
+    x_i, x_j = augmented_views(loop, batch)  # type: ignore[arg-type]
+    assert torch.equal(x_i, -batch["x_i"])
+    assert torch.equal(x_j, batch["x_j"] if views == 1 else -batch["x_j"])
