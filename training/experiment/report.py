@@ -45,6 +45,8 @@ class CellRow:
         if cell.data:
             names = cell.augmentations
             augmentations = "config's chain" if names is None else ", ".join(names) or "none"
+            if cell.pretrain and cell.pretrain.augment.views == 1:
+                augmentations += " (one view)"
         return {
             "model": cell.name,
             "kind": cell.kind,

@@ -17,6 +17,7 @@ from clmr_embed.cli import app
 from clmr_embed.errors import ConfigError
 from training.experiment.cells import RUNNERS, CellKind, CellScores
 from training.experiment.grid import GridOptions, cell_dir, kind_rules, run_grid
+from training.experiment.report import CellRow
 from training.experiment.spec import SpecInputs, load_spec
 
 runner = CliRunner()
@@ -230,3 +231,26 @@ def test_shipped_specs_validate(path, scale, corpora, shared_dir) -> None:
     assert spec.cells and len({c.key() for c in spec.cells}) == len(spec.cells)
     if path.stem == "label-efficiency":  # one pre-training serves every label fraction
         assert len({c.pretrain_key() for c in spec.cells if c.kind == "pretrain"}) == 1
+
+
+def test_one_view_cells_load_and_say_so_in_the_report(corpora, tmp_path) -> None:
+    cells = """
+[[cell]]
+name = "both"
+kind = "pretrain"
+data = "music"
+[[cell]]
+name = "one"
+kind = "pretrain"
+data = "music"
+pretrain = { augment = { views = 1 } }
+"""
+    both, one = load_spec(
+        write_spec(tmp_path / "s.toml", corpora, cells), SpecInputs(kind_rules())
+    ).cells
+    assert both.pretrain and one.pretrain
+    assert (both.pretrain.augment.views, one.pretrain.augment.views) == (2, 1)
+    assert both.pretrain_key() != one.pretrain_key()
+    scores = CellScores({}, "multiclass", 0, 0)
+    text = [CellRow(c, scores).text("augmentations") for c in (both, one)]
+    assert text == ["config's chain", "config's chain (one view)"]
