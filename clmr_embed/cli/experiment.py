@@ -38,7 +38,7 @@ class ExperimentOptions:
         typer.Argument(exists=True, dir_okay=False, help="Experiment spec (configs/experiments)."),
     ]
     output_dir: Annotated[Path, typer.Option(help="Run folder: cells/, pretrain/, report.*.")]
-    scale: Annotated[Scale, typer.Option(help="full; small (<= 30 CPU min); tiny.")] = Scale.full
+    scale: Annotated[Scale, typer.Option(help="full; small (<= 30 min); tiny.")] = Scale.full
     data: Annotated[
         list[str] | None,
         typer.Option(callback=_data_pairs, help="NAME=PATH: a [data] corpus; repeat for several."),

@@ -14,7 +14,7 @@ SCALES = ("full", "small", "tiny")
 # small: the real encoder, corpus and probe, a tenth of the steps and an eighth of the batch, so a
 # shipped spec runs in <= 30 minutes on a 2-core CPU (docs/experiments/: what that can show)
 SMALL_STEP_DIVISOR = 10  # 1200 -> 120 (CPU recipe); 3000 / 1000 / 300 -> 200 (capped) / 100 / 30
-SMALL_MAX_STEPS = 200  # the longest small cell: ~2 CPU minutes at batch 8, ~20 at batch 57
+SMALL_MAX_STEPS = 200  # the longest small cell: 2 min at batch 8, 16 at batch 57 (2 cores)
 SMALL_BATCH_DIVISOR = 8  # 456 / 96 / 48 -> 57 / 12 / 8 (floored): batch-size cells stay ordered
 SMALL_MIN_BATCH = 8  # below 8 pairs NT-Xent has too few negatives to learn anything
 TINY_CHANNELS = (8, 8, 8, 16, 16, 16, 16, 16, 16, 32, 32)  # the narrowest SampleCNN the tests use
@@ -64,8 +64,7 @@ def small_pretrain(config: PretrainConfig) -> PretrainConfig:
         stop_at_step=0,
         warmup_steps=min(config.warmup_steps, steps // 10),
         checkpoint_every=max(1, steps // 4),  # a killed cell loses at most a quarter
-        log_every=5,
-        device="cpu",
+        log_every=5,  # the spec's device stays: small is a size, not a machine
     )
 
 
