@@ -276,9 +276,9 @@ def resume_conflicts(saved: dict[str, Any], config: PretrainConfig, world: int) 
     """
     now, defaults = config_to_dict(config), config_to_dict(PretrainConfig())
     # a setting newer than the saved run took its default there
-    saved = {**defaults, **saved, "augment": {**defaults["augment"], **saved.get("augment", {})}}
+    then = {**defaults, **saved, "augment": {**defaults["augment"], **saved.get("augment", {})}}
     fixed = RESUMABLE | {"batch_size"}
-    changed = sorted(k for k in now if k not in fixed and saved.get(k) != now[k])
+    changed = sorted(k for k in now if k not in fixed and then[k] != now[k])
     if config.anchor_weight > 0 and saved.get("init_weights") != now["init_weights"]:
         changed.append("init_weights (the anchor of anchor_weight)")
     saved_world = int(saved.get("world_size", world))
