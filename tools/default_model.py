@@ -3,8 +3,9 @@
     python -m tools.default_model --checkpoint runs/free-cpu/latest.pt \
         --labels /work/data/free-music/teacher.csv --corpus /work/data/free-music --install
 
-1. slims the pre-training checkpoint to weights only (checkpoints/clmr-free.pt, committed, ~11 MB:
-   what a later session continues from and what the model's source hash names);
+1. slims the pre-training checkpoint to weights only (RUN_DIR/clmr-free.pt; the install copies it
+   to checkpoints/clmr-free.pt, committed, ~11 MB: what a later session continues from and what
+   the model's source hash names);
 2. trains the 50-tag head on the teacher's soft targets over the frozen encoder (`train linear`,
    the manifest's own album-grouped split);
 3. exports encoder + head to one tagger ONNX with the full metadata, parity-checked;
@@ -12,7 +13,8 @@
    songs against the random-init encoders (tools.model_eval);
 5. with --install, only if the install gate passes (tools.install_gate: GTZAN linear-probe
    accuracy and held-out-package retrieval MRR each at least the installed model's, measured
-   side by side before anything is built): copies the tagger to clmr_embed/models/clmr-free.onnx,
+   side by side before anything is built): copies the slim checkpoint to checkpoints/ and the
+   tagger to clmr_embed/models/clmr-free.onnx,
    rebuilds its int8 sibling clmr-free.int8.onnx (tools.precision), rewrites the golden
    embedding (tools.golden), and writes docs/models.json (the card's figures).
 """
@@ -71,11 +73,14 @@ def describe(ckpt: Checkpoint) -> str:
     if config.get("contrastive_weight", 1.0) == 0 or "jitter_s" in config:  # "jitter_s": the
         # GPU trial's record (../shared/tools/gpu_distill), the product's runs say the weight
         windows = config.get("windows") or ckpt.step * config.get("batch_size", 0)
+        init = config.get("init_weights")  # a continued run names what it started from
+        start = f"continued from {Path(init).stem}" if init else "trained from random init"
+        anchor = f", anchor weight {config['anchor_weight']}" if config.get("anchor_weight") else ""
         return (
-            f"SampleCNN (CLMR architecture) trained from random init by clean-view distillation "
-            f"of musicnn MTT max_pool (not CLMR's SimCLR): {ckpt.step} steps, {windows:,} "
-            "windows of freely licensed game music (Debian); 50-tag MagnaTagATune head trained "
-            "on musicnn pseudo-labels; figures and limits in docs/models.md"
+            f"SampleCNN (CLMR architecture) {start} by clean-view distillation of musicnn MTT "
+            f"max_pool (not CLMR's SimCLR): {ckpt.step} steps, {windows:,} windows of freely "
+            f"licensed game music (Debian){anchor}; 50-tag MagnaTagATune head trained on musicnn "
+            "pseudo-labels; figures and limits in docs/models.md"
         )
     batch = config.get("batch_size", "?")
     return (
@@ -128,7 +133,7 @@ def build(args: argparse.Namespace) -> dict[str, Any]:
     start = time.perf_counter()
     run_dir: Path = args.run_dir
     run_dir.mkdir(parents=True, exist_ok=True)
-    slim_path = SLIM if args.install else run_dir / f"{NAME}.pt"
+    slim_path = run_dir / f"{NAME}.pt"  # the committed one changes only at install time
     slim = slim_checkpoint(args.checkpoint, slim_path)
     head, linear = train_head(slim_path, args.labels, run_dir / "head")
     tagger = export_tagger(slim_path, head, run_dir / "export", describe(slim))
@@ -153,8 +158,12 @@ def build(args: argparse.Namespace) -> dict[str, Any]:
 def install(run_dir: Path, figures: dict[str, Any], corpus: Path) -> None:
     """Step 5: ship the tagger and its int8 sibling (rebuilt: it names the fp32 file's sha256),
     refresh the golden embedding, record the figures."""
-    with atomic_path(BUNDLED) as tmp:  # package data: the umask's mode, readable by users
-        shutil.copyfile(run_dir / "export" / f"{NAME}-tagger.onnx", tmp)
+    for source, target in (
+        (run_dir / f"{NAME}.pt", SLIM),
+        (run_dir / "export" / f"{NAME}-tagger.onnx", BUNDLED),
+    ):
+        with atomic_path(target) as tmp:  # package data: the umask's mode, readable by users
+            shutil.copyfile(source, tmp)
     int8 = build_int8(BUNDLED, corpus)  # calibrated on the corpus minus its held-out packages
     print(f"installed {BUNDLED}, {int8['path']} and {write_golden(BUNDLED)}")
     write_text(FIGURES, json.dumps({**figures, "int8": int8}, indent=2) + "\n")
@@ -181,6 +190,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.install and args.corpus is None:
         parser.error("--install needs --corpus: the install gate probes its held-out packages")
+    if not args.labels.is_file():  # before the gate's minutes, not after them
+        parser.error(f"--labels {args.labels} does not exist; build it with tools.teacher_labels")
     passed = gate(args.checkpoint, args.corpus) if args.install else None
     figures = build(args)
     if passed is not None:
