@@ -105,12 +105,13 @@ def _pair(path: str) -> dict[str, str]:
 
 
 def _setting(text: str) -> dict[str, Any]:
-    """WORKERS:THREADS:SPIN[:CHUNK[:PIN[:NICE[:BATCH]]]]: SPIN and PIN on, off or auto (the
-    default); BATCH auto: --batch."""
+    """WORKERS:THREADS:SPIN[:CHUNK[:PIN[:NICE[:BATCH]]]]: WORKERS a count or auto (extract's
+    default), SPIN and PIN on, off or auto (the default); BATCH auto: --batch."""
     fields = text.split(":") + ["auto", "auto", "0", "auto"]
     workers, threads, spin, chunk, pin, nice, batch = fields[:7]
     flag = {"on": True, "off": False, "auto": None}
-    setting = {"workers": int(workers), "threads": int(threads), "spin": flag[spin],
+    count = None if workers == "auto" else int(workers)
+    setting = {"workers": count, "threads": int(threads), "spin": flag[spin],
                "chunk": None if chunk == "auto" else int(chunk), "pin": flag[pin],
                "nice": int(nice)}  # fmt: skip
     return setting if batch == "auto" else {**setting, "batch": int(batch)}

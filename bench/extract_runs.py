@@ -208,6 +208,7 @@ def e2e(a: dict[str, Any]) -> dict[str, Any]:
         raise RuntimeError(summary.failed[0].reason)
     return {"audio_s": summary.duration_s, "wall_s": wall, "ran": summary.precision,
             "workers_rss_mb": workers.peak, "startup_s": clock.began - began,
+            "workers": getattr(summary, "workers", None),  # what auto picked (newer commits)
             "embedding_s": clock.last - clock.began}  # fmt: skip
 
 

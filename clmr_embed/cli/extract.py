@@ -43,7 +43,7 @@ class ExtractOptions:
     model: ModelOpt = None
     hop_seconds: HopOpt = None
     batch_size: Annotated[int, typer.Option(min=1, help="Windows per model call.")] = 16
-    workers: WorkersOpt = 1
+    workers: WorkersOpt = None
     device: DeviceOpt = Device.auto
     threads: ThreadsOpt = 0
     precision: PrecisionOpt = Precision.fp32

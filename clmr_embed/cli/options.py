@@ -43,12 +43,21 @@ def _hop_seconds(value: float | None) -> float | None:
     return value
 
 
-def _workers(value: int) -> int:
-    if value > MAX_WORKERS:
+def _workers(value: str) -> int | None:
+    """`--workers N|auto` (None: auto, clmr_embed.extract.config.auto_workers)."""
+    if value == "auto":
+        return None
+    try:
+        count = int(value)
+    except ValueError:
+        raise typer.BadParameter(f"a number of processes or 'auto', got {value!r}") from None
+    if count < 0:
+        raise typer.BadParameter(f"must be at least 0 (0: decode in-process), got {count}")
+    if count > MAX_WORKERS:
         raise typer.BadParameter(
-            f"at most {MAX_WORKERS} (4 per CPU, {os.cpu_count()} CPUs here), got {value}"
+            f"at most {MAX_WORKERS} (4 per CPU, {os.cpu_count()} CPUs here), got {count}"
         )
-    return value
+    return count
 
 
 def inputs_and_output(paths: list[Path], inputs: str) -> tuple[tuple[Path, ...], Path]:
@@ -89,7 +98,13 @@ LogFileOpt = Annotated[
     ),
 ]
 WorkersOpt = Annotated[
-    int, typer.Option(min=0, callback=_workers, help="Decode processes (0: in-process).")
+    int | None,
+    typer.Option(
+        parser=_workers,
+        metavar="N|auto",
+        show_default="auto",
+        help="Decode processes (0: in-process; auto: one per core, as memory allows).",
+    ),
 ]
 
 

@@ -94,7 +94,7 @@ def extract_summary(summary: ExtractSummary) -> None:
         f"{damage if summary.damaged else ''}; "
         f"{summary.duration_s / 3600:.2f} h audio in "
         f"{summary.wall_s:.1f} s ({summary.x_realtime:.0f}x real time, "
-        f"{summary.engine} {summary.precision}) -> {summary.store}"
+        f"{summary.engine} {summary.precision}{_workers(summary)}) -> {summary.store}"
     )
     err.print(("[green]done:[/] " if not summary.exit_code else "[red]done:[/] ") + safe(line))
     if summary.store_error:
@@ -113,6 +113,14 @@ def extract_summary(summary: ExtractSummary) -> None:
         err.print(f"  {len(summary.missing)} stored tracks {verb}: {names}")
     if not summary.model_trained:
         warn(f"model {summary.model_name!r} is UNTRAINED: embeddings are not meaningful")
+
+
+def _workers(summary: ExtractSummary) -> str:
+    """ ", 2 decode workers (auto)"; nothing where none ran (in-process, or Ray's tasks)."""
+    if not summary.workers:
+        return ""
+    plural = "s" if summary.workers > 1 else ""
+    return f", {summary.workers} decode worker{plural}{' (auto)' if summary.workers_auto else ''}"
 
 
 def merge_summary(report: MergeReport) -> None:

@@ -86,7 +86,7 @@ class BatchRunner:
                 self._flush(partial=False)
             elif isinstance(message, Decoded):
                 self.tracks[message.job].decoded = message.file
-                if self.config.workers <= 0 or self._waiting_on_buffer():
+                if self.config.decode_workers <= 0 or self._waiting_on_buffer():
                     self._flush(partial=True)
                 self._maybe_finish(message.job)
             elif isinstance(message, Failed):

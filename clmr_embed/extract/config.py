@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -14,6 +15,11 @@ from clmr_embed.errors import ConfigError
 # float32 activations per sample alive (measured: 20-23 MB for a 59049-sample window).
 BATCH_BYTES_PER_SAMPLE = 400
 BATCH_MEMORY_SHARE = 0.5  # of the available memory one batch may take; workers need the rest
+# A decode worker's peak RSS (measured 138-160 MB on the demo songs, docs/performance.md), with
+# room for a long file's windows in flight; `--workers auto` starts no more than a quarter of the
+# available memory holds.
+WORKER_BYTES = 256 * 2**20
+WORKER_MEMORY_SHARE = 0.25
 
 
 @dataclass(frozen=True)
@@ -25,7 +31,7 @@ class ExtractConfig:
     model: str | None = None  # registered name or ONNX path; None: the default model
     hop_seconds: float | None = None  # None: the model's window (back-to-back chunks, as CLMR)
     batch_size: int = 16  # windows per onnxruntime call; windows of many files are packed
-    workers: int = 1  # decode processes; 0 decodes in the main process
+    workers: int | None = None  # decode processes; 0: in the main process; None: auto_workers
     device: Device = Device.auto  # auto, cpu or cuda
     threads: int = 0  # engine intra-op threads; 0: the engine's choice (all cores)
     precision: Precision = Precision.fp32  # fp32 (onnxruntime, the reference numbers), bf16, ...
@@ -40,26 +46,45 @@ class ExtractConfig:
     spin: bool | None = None
     # the engine settings, made (and so validated) once from the fields above
     engine_config: EngineConfig = field(init=False, repr=False, compare=False)
+    # the decode processes to start: `workers`, or auto_workers' pick for None
+    decode_workers: int = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         # strings become the typed choices here, once (EngineConfig checks the combination)
         object.__setattr__(self, "decoder", typed(Decoder, self.decoder, "extract decoder"))
         # onnxruntime's threads spin only where no decode worker shares the cores (spinning
         # threads take the CPU the decoders need; docs/performance.md)
-        spin = self.workers == 0 if self.spin is None else self.spin
+        workers = auto_workers(available_memory()) if self.workers is None else self.workers
+        object.__setattr__(self, "decode_workers", workers)
+        spin = workers == 0 if self.spin is None else self.spin
         choice = EngineConfig(self.precision, self.engine, self.device, self.threads, spin=spin)
         object.__setattr__(self, "engine_config", choice)
         for name in ("precision", "engine", "device"):
             object.__setattr__(self, name, getattr(choice, name))
         counts = {
             "batch_size": (self.batch_size, 1),
-            "workers": (self.workers, 0),
+            "workers": (workers, 0),
             "threads": (self.threads, 0),
             "commit_every": (self.commit_every, 1),
         }
         for name, (value, least) in counts.items():
             if value < least:
                 raise ConfigError(f"extract {name} must be at least {least}, got {value}")
+
+
+def auto_workers(available: int | None) -> int:
+    """`--workers auto`: one decode process per usable core, no more than WORKER_MEMORY_SHARE of
+    the `available` memory holds, at least one (the run starts at most one per file).
+
+    One per core, not the decode share of the CPU (8-30 % here, which would give one worker):
+    on 2 cores two workers beat one on every engine (docs/performance.md), because a worker that
+    waits on the queue costs no CPU while one too few leaves the model waiting.
+    """
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    wanted = cores or 1
+    if available is not None:
+        wanted = min(wanted, int(available * WORKER_MEMORY_SHARE // WORKER_BYTES))
+    return max(wanted, 1)
 
 
 def available_memory() -> int | None:

@@ -149,7 +149,7 @@ class ExtractRun:
         """Plan, embed the new and changed files here (decode workers), then finish."""
         jobs = self.prepare(store, spec, progress)
         runner = BatchRunner(self.model, store, self.config, progress, self.outcome)
-        messages = decode_messages(jobs, self.config.workers, self.decode, self.pool)
+        messages = decode_messages(jobs, self.config.decode_workers, self.decode, self.pool)
         runner.run(self.plan.todo, messages)
         self.finish(store)
 
@@ -205,6 +205,8 @@ class ExtractRun:
             engine=self.model.engine,
             precision=self.model.precision,
             engine_detail=self.model.detail,
+            workers=self.pool.size if self.pool else 0,
+            workers_auto=self.config.workers is None,
         )
 
 
@@ -231,7 +233,7 @@ def run_extract(
     check_output(config.output)
     scan = scan_inputs(list(config.inputs), config.include, config.exclude)
     # The decode workers start (~0.3 s each: a process, its imports) while the model loads.
-    pool = start_pool(min(config.workers, len(scan.files)), decode)
+    pool = start_pool(min(config.decode_workers, len(scan.files)), decode)
     try:
         return _extract(config, scan, pool, progress, decode, began)
     finally:

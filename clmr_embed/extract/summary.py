@@ -62,6 +62,8 @@ class ExtractSummary:
     engine: str = "onnxruntime"  # the engine that ran the model
     precision: str = "fp32"  # the precision that actually ran (and the store records)
     engine_detail: str = ""  # how, e.g. "int8 on OpenVINO CPU, float blocks 0 in bf16"
+    workers: int = 0  # decode processes the run started (0: it decoded in the main process)
+    workers_auto: bool = False  # `workers` was picked by --workers auto
 
     @property
     def exit_code(self) -> int:
@@ -87,6 +89,7 @@ class ExtractSummary:
                 "precision": self.precision,
                 "detail": self.engine_detail,
             },
+            "workers": {"decode": self.workers, "auto": self.workers_auto},
             "files": self.files,
             "embedded": self.embedded,
             "unchanged": self.unchanged,

@@ -98,6 +98,7 @@ class DecodePool:
         self.jobs: dict[int, DecodeJob] = {}
         self.done: set[int] = set()  # jobs with a Decoded or Failed message
         self.workers = [self._start() for _ in range(workers)]
+        self.size = workers  # as started (a crashed worker is replaced, so it stays the size)
         self.closed = False
 
     def submit(self, jobs: list[DecodeJob]) -> None:

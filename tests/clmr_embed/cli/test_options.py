@@ -29,6 +29,7 @@ EXTRACT_BAD = [
     ["--batch-size", "0"],
     ["--workers", "-1"],
     ["--workers", str(MAX_WORKERS + 1)],
+    ["--workers", "many"],
     ["--commit-every", "0"],
 ]
 TAG_BAD = [
@@ -93,6 +94,13 @@ def test_no_model_is_opened_for_a_bad_value(
 def test_workers_cap_names_the_cap(tmp_path: Path) -> None:
     code, output = _invoke("extract", tmp_path, ["--workers", str(MAX_WORKERS + 1)])
     assert code == 2 and f"at most {MAX_WORKERS}" in output
+
+
+def test_workers_say_what_they_take(tmp_path: Path) -> None:
+    code, output = _invoke("extract", tmp_path, ["--workers", "2.5"])
+    assert code == 2 and "a number of processes or 'auto'" in output
+    code, output = _invoke("extract", tmp_path, ["--workers", "auto"])
+    assert code == 1 and "missing.onnx" in output  # accepted: the run went on to the model
 
 
 def test_cli_choices_are_the_library_choices() -> None:

@@ -14,9 +14,9 @@ from tests.fixtures.audio import write_library
 from tests.fixtures.models import TinySpec, build_tiny_model
 
 JSON_KEYS = [
-    "store", "model", "engine", "files", "embedded", "unchanged", "aliased", "failed", "flagged",
-    "skipped", "missing", "pruned", "damaged", "repaired", "store_error", "audio_seconds",
-    "wall_seconds", "x_realtime", "exit_code",
+    "store", "model", "engine", "workers", "files", "embedded", "unchanged", "aliased", "failed",
+    "flagged", "skipped", "missing", "pruned", "damaged", "repaired", "store_error",
+    "audio_seconds", "wall_seconds", "x_realtime", "exit_code",
 ]  # fmt: skip
 
 

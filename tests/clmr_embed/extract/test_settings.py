@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -35,8 +36,9 @@ def test_spinning_is_off_while_decode_workers_share_the_cores(
     tmp_path: Path, tiny_tagger: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     lib = write_library(tmp_path / "lib")
-    runs = {
+    runs: dict[str, tuple[dict[str, Any], bool]] = {
         "workers 1": ({"workers": 1}, False),
+        "workers auto": ({"workers": None}, False),
         "workers 2, threads 1": ({"workers": 2, "threads": 1}, False),
         "in-process decoding": ({"workers": 0}, True),
         "workers 1, spin forced on": ({"workers": 1, "spin": True}, True),
@@ -54,6 +56,25 @@ def test_spinning_is_off_while_decode_workers_share_the_cores(
             assert sorted(other.paths) == paths
             for p in paths:
                 np.testing.assert_array_equal(other.embeddings(p), want[p])
+
+
+def test_auto_workers_start_one_per_core_at_most_one_per_file_and_the_summary_says_so(
+    tmp_path: Path, tiny_tagger: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+
+    lib = write_library(tmp_path / "lib")  # five audio files
+    for cores, started in ((2, 2), (64, 5)):
+        monkeypatch.setattr(os, "sched_getaffinity", lambda _, n=cores: set(range(n)))
+        config = ExtractConfig(
+            inputs=(lib,), output=tmp_path / f"{cores}.h5", model=str(tiny_tagger)
+        )
+        summary = run_extract(config)
+        assert (summary.workers, summary.workers_auto) == (started, True)
+        assert summary.to_dict()["workers"] == {"decode": started, "auto": True}
+    given = ExtractConfig(
+        inputs=(lib,), output=tmp_path / "1.h5", model=str(tiny_tagger), workers=1
+    )
+    assert (run_extract(given).workers, run_extract(given).workers_auto) == (1, False)
 
 
 def test_workers_started_before_the_model_are_stopped_when_it_fails(tmp_path: Path) -> None:
