@@ -37,7 +37,7 @@ from export.placeholder import write_placeholder
 from tools.golden import write_golden
 from tools.install_gate import INSTALLED, scores, verdict
 from tools.model_eval import DEMO_SONGS, agreement, retrieval
-from tools.precision import build_int8
+from tools.precision import build_int8, quality_gate
 from training.checkpoint import Checkpoint, save_checkpoint, weights_only
 from training.linear.baselines import audio_windows, random_encoder_checkpoint
 from training.linear.config import LinearEvalConfig, LinearRunConfig
@@ -165,6 +165,15 @@ def install(run_dir: Path, figures: dict[str, Any], corpus: Path) -> None:
         with atomic_path(target) as tmp:  # package data: the umask's mode, readable by users
             shutil.copyfile(source, tmp)
     int8 = build_int8(BUNDLED, corpus)  # calibrated on the corpus minus its held-out packages
+    int8["path"] = str(Path(int8["path"]).relative_to(ROOT))  # the card names repo paths
+    checked = quality_gate(BUNDLED)  # what the runtime's first-use check will find on the demo
+    int8["precision_gate_demo_cosine_min"] = {
+        f"{engine} {precision}": round(report.cosine_min, 4)
+        for (engine, precision), report in checked.items()
+        if precision == "int8"
+    }
+    if not all(r.passed for r in checked.values()):
+        print(f"warning: a low-precision path fails the precision gate: {int8}")
     print(f"installed {BUNDLED}, {int8['path']} and {write_golden(BUNDLED)}")
     write_text(FIGURES, json.dumps({**figures, "int8": int8}, indent=2) + "\n")
 

@@ -178,7 +178,8 @@ def build_int8(model: Path, corpus: Path) -> dict:
     calibration = CalibrationConfig(corpus, exclude=exclude)
     config = QuantizeConfig(calibration, BUNDLED_FLOAT_BLOCKS, BUNDLED_METHOD)
     report = quantize_model(model, None, config)
-    return {**asdict(report), "path": str(report.path), "files": len(report.files)}
+    found = {**asdict(report), "path": str(report.path), "files": len(report.files)}
+    return {**found, "method": BUNDLED_METHOD}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
