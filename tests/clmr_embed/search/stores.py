@@ -34,7 +34,8 @@ def demo_store(shared_dir: Path, into: Path) -> Path:
     """The six demo songs embedded with the bundled model, as a fresh copy under `into`.
 
     Extracting them takes ~10 s of CPU; the store is kept (resumable, checked by extract
-    itself) in the temp folder per checkout, so later sessions only re-hash the files.
+    itself) in the temp folder per checkout, so later sessions only re-hash the files (or
+    embed them again once the bundled model has changed).
     """
     target = into / "demo.h5"
     if target.is_file():
@@ -43,7 +44,10 @@ def demo_store(shared_dir: Path, into: Path) -> Path:
     kept = Path(tempfile.gettempdir()) / f"clmr-embed-tests-{key}" / "demo.h5"
     kept.parent.mkdir(parents=True, exist_ok=True)
     library = shared_dir / "audio" / "clmr_demo"
-    config = ExtractConfig(inputs=(library,), output=kept, model=DEFAULT_MODEL, threads=2)
+    # force: a store kept from before the bundled model changed is started afresh, not refused
+    config = ExtractConfig(
+        inputs=(library,), output=kept, model=DEFAULT_MODEL, threads=2, force=True
+    )
     summary = run_extract(config).to_dict()
     assert summary["embedded"] + summary["unchanged"] == 6, summary
     into.mkdir(parents=True, exist_ok=True)
