@@ -38,6 +38,17 @@ class Windows(NamedTuple):
     starts: npt.NDArray[np.int64]  # (k,) sample offsets of the windows
 
 
+class WindowsIn(NamedTuple):
+    """Windows a worker wrote into a shared-memory block (extract/handover.py); the pool turns it
+    back into Windows on arrival, so nothing past the pool sees one."""
+
+    job: int  # the DecodeJob's index
+    block: int  # which of the worker's blocks holds them
+    n_windows: int  # windows in the block
+    window: int  # samples per window
+    starts: npt.NDArray[np.int64]  # (n_windows,) sample offsets of the windows
+
+
 class Decoded(NamedTuple):
     """A file is fully decoded: every window of it was sent."""
 

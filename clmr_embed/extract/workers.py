@@ -16,6 +16,7 @@ from typing import Any
 
 from clmr_embed.audio import WindowStream
 from clmr_embed.errors import AudioDecodeError
+from clmr_embed.extract.handover import RunBlocks, WorkerBlocks
 from clmr_embed.extract.messages import (
     Decoded,
     DecodeJob,
@@ -23,6 +24,7 @@ from clmr_embed.extract.messages import (
     Message,
     Started,
     Windows,
+    WindowsIn,
 )
 from clmr_embed.names import shown
 
@@ -50,7 +52,7 @@ def decode_track(job: DecodeJob) -> Iterator[Windows | Decoded | Failed]:
         yield Failed(job.index, shown(f"{job.path}: {type(exc).__name__}: {first_line}"))
 
 
-def worker_main(jobs: Any, results: Any, decode: DecodeFn = decode_track) -> None:
+def worker_main(jobs: Any, results: Any, decode: DecodeFn = decode_track, free: Any = None) -> None:
     """Process entry point: decode jobs from `jobs` with `decode` until a None sentinel arrives.
 
     `results` is this worker's own pipe end: `send` writes synchronously (no feeder thread), so
@@ -58,10 +60,12 @@ def worker_main(jobs: Any, results: Any, decode: DecodeFn = decode_track) -> Non
     process (a malformed file can segfault FFmpeg) corrupts no channel but its own.
 
     Ctrl-C is the parent's to handle (it stops the workers), so workers ignore SIGINT; a worker
-    whose parent is gone (its pipe is broken, or it was re-parented) exits quietly.
+    whose parent is gone (its pipe is broken, or it was re-parented) exits quietly. With `free`
+    (the pipe of free shared-memory blocks, extract/handover.py) windows go through blocks.
     """
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     parent = os.getppid()
+    blocks = WorkerBlocks(free) if free is not None else None
     try:
         while os.getppid() == parent:
             try:
@@ -72,7 +76,10 @@ def worker_main(jobs: Any, results: Any, decode: DecodeFn = decode_track) -> Non
                 break
             results.send(Started(job.index, os.getpid()))
             for message in decode(job):
-                results.send(message)
+                if blocks is not None and isinstance(message, Windows):
+                    results.send(blocks.pack(message))
+                else:
+                    results.send(message)
     except (BrokenPipeError, EOFError, ConnectionError):
         pass  # the parent stopped reading: it is shutting down
     finally:
@@ -85,7 +92,9 @@ class _Worker:
 
     process: Any
     conn: Any
+    free: Any  # the write end of its pipe of free shared-memory blocks
     job: int | None = None
+    blocks: RunBlocks | None = None  # its shared-memory blocks, made once the jobs are known
 
 
 class DecodePool:
@@ -103,28 +112,40 @@ class DecodePool:
 
     def submit(self, jobs: list[DecodeJob]) -> None:
         """Queue the run's jobs (once), then one sentinel per worker."""
+        self.jobs = {job.index: job for job in jobs}
+        for worker in self.workers:
+            self._share(worker)
         for job in jobs:
             self.queue.put(job)
         for _ in self.workers:
             self.queue.put(None)
-        self.jobs = {job.index: job for job in jobs}
 
     def _start(self) -> _Worker:
         reader, writer = self.ctx.Pipe(duplex=False)
-        process = self.ctx.Process(
-            target=worker_main, args=(self.queue, writer, self.decode), daemon=True
-        )
+        free_reader, free_writer = self.ctx.Pipe(duplex=False)
+        args = (self.queue, writer, self.decode, free_reader)
+        process = self.ctx.Process(target=worker_main, args=args, daemon=True)
         with _sigint_ignored():
             process.start()
         writer.close()  # the child holds its copy; EOF on `reader` now means the child is gone
-        return _Worker(process, reader)
+        free_reader.close()
+        worker = _Worker(process, reader, free_writer)
+        if self.jobs:  # a replacement, started mid-run
+            self._share(worker)
+        return worker
+
+    def _share(self, worker: _Worker) -> None:
+        """Give `worker` its shared-memory blocks, sized for this run's chunks."""
+        first = next(iter(self.jobs.values()))
+        worker.blocks = RunBlocks.create(worker.free, first, self.size)
 
     def receive(self, worker: _Worker) -> Message | None:
         """The worker's next message; a dead worker fails its job and is replaced."""
         try:
-            message: Message = worker.conn.recv()
+            message: Message | WindowsIn = worker.conn.recv()
         except (EOFError, OSError):  # the process is gone
             self.workers.remove(worker)
+            _release(worker)
             if worker.job is None or worker.job in self.done:
                 return None
             self.done.add(worker.job)
@@ -133,13 +154,15 @@ class DecodePool:
         if isinstance(message, Started):
             worker.job = message.job
             return None
+        if isinstance(message, WindowsIn):
+            assert worker.blocks is not None  # only a worker given blocks sends a WindowsIn
+            return worker.blocks.windows(message)
         if not isinstance(message, Windows):
             self.done.add(message.job)
             worker.job = None
         return message
 
     def _crashed(self, worker: _Worker, index: int) -> Failed:
-        worker.process.join()
         return Failed(index, exit_reason(self.jobs[index].path, worker.process.exitcode))
 
     def close(self) -> None:
@@ -149,11 +172,20 @@ class DecodePool:
         for worker in self.workers:
             worker.process.kill()
         for worker in self.workers:
-            worker.process.join()
-            worker.conn.close()
+            _release(worker)
         # The feeder thread may still hold jobs for workers that are gone: do not wait for it.
         self.queue.cancel_join_thread()
         self.queue.close()
+
+
+def _release(worker: _Worker) -> None:
+    """Wait for a stopped worker, then close its pipes and free its blocks."""
+    worker.process.join()
+    worker.conn.close()
+    if worker.blocks is not None:
+        worker.blocks.close()  # closes `free` too
+    else:
+        worker.free.close()
 
 
 def exit_reason(path: str, exitcode: int | None) -> str:
